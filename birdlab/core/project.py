@@ -1,0 +1,649 @@
+"""A project folder: `project.sqlite` plus `models/`, `runs/` and `cache/` (DESIGN.md section 2).
+
+Every public method that changes something is one transaction, committed before it
+returns (WAL, synchronous=FULL): a crash or `kill -9` after a call returns loses nothing.
+Subscribers of `project.changes` hear about each change after its commit. One connection
+is shared by all threads behind a lock, so a background scorer and the GUI can both write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from birdlab.core.audio import AudioError, probe
+from birdlab.core.events import Change, ChangeHub
+from birdlab.core.fingerprint import fingerprint
+from birdlab.core.model import (Box, ClassInfo, Detection, Label, ModelVersion, Polarity, Recording,
+                                ReviewedExtent, Source, TrainingRun)
+from birdlab.core.schema import MIGRATIONS, SCHEMA_VERSION
+
+DB_NAME = "project.sqlite"
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".w64", ".rf64"}
+
+
+class ProjectError(Exception):
+    """A project that cannot be opened or an edit that cannot be made; says why."""
+
+
+def now() -> str:
+    """UTC time stamp with milliseconds, ISO 8601."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def default_author() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name in some containers
+        return "unknown"
+
+
+@dataclass
+class NewLabel:
+    """A label to add in bulk (an import): the fields of `Label` without id and times."""
+
+    recording_id: int
+    class_id: int
+    box: Box
+    polarity: Polarity = Polarity.POSITIVE
+    source: Source = Source.IMPORT
+    author: str = ""
+    note: str = ""
+
+
+class Project:
+    """Open with `Project.create(folder)` or `Project.open(folder)`; close when done."""
+
+    def __init__(self, root: Path, conn: sqlite3.Connection):
+        self.root = root
+        self._conn = conn
+        self._lock = threading.RLock()
+        self._batch_depth = 0
+        self._pending: list[Change] = []
+        self.changes = ChangeHub()
+        self.author = default_author()
+
+    # ---- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, folder: str | Path) -> "Project":
+        """Make a new project folder (or open the project already there)."""
+        root = Path(folder).expanduser().resolve()
+        if root.exists() and not root.is_dir():
+            raise ProjectError(f"{root}: exists and is not a folder")
+        root.mkdir(parents=True, exist_ok=True)
+        return cls._connect(root)
+
+    @classmethod
+    def open(cls, folder: str | Path) -> "Project":
+        """Open an existing project; migrates an older schema in place."""
+        root = Path(folder).expanduser().resolve()
+        if not (root / DB_NAME).is_file():
+            raise ProjectError(f"{root}: not a birdlab project (no {DB_NAME})")
+        return cls._connect(root)
+
+    @classmethod
+    def _connect(cls, root: Path) -> "Project":
+        for sub in ("models", "runs", "cache"):
+            (root / sub).mkdir(exist_ok=True)
+        try:
+            conn = sqlite3.connect(root / DB_NAME, isolation_level=None, check_same_thread=False,
+                                   timeout=10.0)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.row_factory = sqlite3.Row
+            cls._migrate(conn, root)
+        except sqlite3.DatabaseError as exc:
+            raise ProjectError(f"{root / DB_NAME}: cannot open the project database ({exc})") from None
+        return cls(root, conn)
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection, root: Path) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise ProjectError(f"{root}: made by a newer birdlab (schema {version}, this one knows "
+                               f"{SCHEMA_VERSION}); update birdlab to open it")
+        for number in range(version, SCHEMA_VERSION):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number + 1}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    @property
+    def schema_version(self) -> int:
+        return self._conn.execute("PRAGMA user_version").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> "Project":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def models_dir(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    # ---- transactions --------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write; nested calls join the outer one. Changes are announced after commit."""
+        with self._lock:
+            outer = self._batch_depth == 0
+            if outer:
+                self._conn.execute("BEGIN IMMEDIATE")
+            self._batch_depth += 1
+            try:
+                yield self._conn
+            except BaseException:
+                self._batch_depth -= 1
+                if outer:
+                    self._conn.execute("ROLLBACK")
+                    self._pending.clear()
+                raise
+            self._batch_depth -= 1
+            if not outer:
+                return
+            self._conn.execute("COMMIT")
+            pending, self._pending = self._pending, []
+        for change in pending:
+            self.changes.emit(change)
+
+    def _announce(self, table: str, action: str, ids: Iterable[int]) -> None:
+        ids = tuple(ids)
+        if ids:
+            self._pending.append(Change(table, action, ids))
+
+    def _query(self, sql: str, params: Sequence = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    # ---- recordings ----------------------------------------------------------------------
+
+    def _stored_path(self, path: Path) -> str:
+        """Relative to the project folder where possible, so the two can move together."""
+        try:
+            return os.path.relpath(path, self.root)
+        except ValueError:  # another drive (Windows)
+            return str(path)
+
+    def resolve(self, stored: str) -> Path:
+        p = Path(stored)
+        return p if p.is_absolute() else (self.root / p).resolve()
+
+    def _recording(self, row: sqlite3.Row) -> Recording:
+        rec = Recording(row["id"], row["path"], row["size"], row["fingerprint"], row["duration"],
+                        row["sample_rate"], row["channels"], row["format"], row["subtype"], row["added"])
+        rec.abs_path = self.resolve(rec.path)
+        return rec
+
+    def add_recording(self, path: str | Path) -> Recording:
+        """Add an audio file (probing its header). A file already known by path or by
+        fingerprint at a path that no longer exists (moved) is returned, relinked if moved."""
+        path = Path(path).expanduser().resolve()
+        info = probe(path)  # raises AudioError naming the file
+        stored = self._stored_path(path)
+        fp = fingerprint(path)
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM recordings WHERE path = ?", (stored,)).fetchone()
+            if row is not None:
+                return self._recording(row)
+            for row in db.execute("SELECT * FROM recordings WHERE fingerprint = ?", (fp,)).fetchall():
+                if not self.resolve(row["path"]).exists():
+                    db.execute("UPDATE recordings SET path = ? WHERE id = ?", (stored, row["id"]))
+                    self._announce("recordings", "updated", [row["id"]])
+                    return self.recording(row["id"])
+            cur = db.execute(
+                "INSERT INTO recordings (path, size, fingerprint, duration, sample_rate, channels, format,"
+                " subtype, added) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (stored, path.stat().st_size, fp, info.duration, info.sample_rate, info.channels,
+                 info.format, info.subtype, now()))
+            self._announce("recordings", "added", [cur.lastrowid])
+            return self.recording(cur.lastrowid)
+
+    def add_audio(self, paths: Iterable[str | Path]) -> tuple[list[Recording], list[AudioError]]:
+        """Add files and folders (recursively); bad files are returned with reasons, not raised."""
+        added: list[Recording] = []
+        errors: list[AudioError] = []
+        for path in iter_audio_files(paths):
+            try:
+                added.append(self.add_recording(path))
+            except AudioError as exc:
+                errors.append(exc)
+        return added, errors
+
+    def recordings(self) -> list[Recording]:
+        return [self._recording(r) for r in self._query("SELECT * FROM recordings ORDER BY path")]
+
+    def recording(self, recording_id: int) -> Recording:
+        rows = self._query("SELECT * FROM recordings WHERE id = ?", (recording_id,))
+        if not rows:
+            raise ProjectError(f"no recording with id {recording_id}")
+        return self._recording(rows[0])
+
+    def find_recording(self, name: str) -> Recording | None:
+        """A recording by stored path, absolute path, file name or stem (RFCX ids are stems)."""
+        if not name:
+            return None
+        candidates = self.recordings()
+        wanted = Path(name)
+        for test in (
+            lambda r: r.path == name,
+            lambda r: wanted.is_absolute() and r.abs_path == wanted.resolve(),
+            lambda r: r.name == wanted.name,
+            lambda r: Path(r.path).stem == wanted.name or Path(r.path).stem == wanted.stem,
+        ):
+            hits = [r for r in candidates if test(r)]
+            if len(hits) == 1:
+                return hits[0]
+            if len(hits) > 1:
+                raise ProjectError(f"{name!r} matches {len(hits)} recordings "
+                                   f"({', '.join(h.path for h in hits[:3])}); give a longer path")
+        return None
+
+    def missing_recordings(self) -> list[Recording]:
+        return [r for r in self.recordings() if not r.abs_path.exists()]
+
+    def relink(self, search_dirs: Iterable[str | Path]) -> list[Recording]:
+        """Find moved recordings under the given folders by size and fingerprint; returns those relinked."""
+        missing = {r.fingerprint: r for r in self.missing_recordings()}
+        by_size = {r.size for r in missing.values()}
+        found: list[Recording] = []
+        for path in iter_audio_files(search_dirs):
+            if not missing:
+                break
+            try:
+                if path.stat().st_size not in by_size:
+                    continue
+                rec = missing.pop(fingerprint(path), None)
+            except OSError:
+                continue
+            if rec is None:
+                continue
+            with self.transaction() as db:
+                db.execute("UPDATE recordings SET path = ? WHERE id = ?",
+                           (self._stored_path(path.resolve()), rec.id))
+                self._announce("recordings", "updated", [rec.id])
+            found.append(self.recording(rec.id))
+        return found
+
+    def remove_recording(self, recording_id: int) -> None:
+        """Forget a recording with its labels and detections (the audio file is not touched)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM recordings WHERE id = ?", (recording_id,))
+            self._announce("recordings", "removed", [recording_id])
+
+    # ---- classes -------------------------------------------------------------------------
+
+    @staticmethod
+    def _class(row: sqlite3.Row) -> ClassInfo:
+        return ClassInfo(row["id"], row["name"], row["common_name"], row["f_min"], row["f_max"])
+
+    def add_class(self, name: str, common_name: str = "", f_min: float | None = None,
+                  f_max: float | None = None) -> ClassInfo:
+        """Get or create a class by name (names are trimmed; case is kept)."""
+        name = name.strip()
+        if not name:
+            raise ProjectError("a class needs a name")
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM classes WHERE name = ?", (name,)).fetchone()
+            if row is not None:
+                return self._class(row)
+            cur = db.execute("INSERT INTO classes (name, common_name, f_min, f_max) VALUES (?, ?, ?, ?)",
+                             (name, common_name, f_min, f_max))
+            self._announce("classes", "added", [cur.lastrowid])
+            return ClassInfo(cur.lastrowid, name, common_name, f_min, f_max)
+
+    def classes(self) -> list[ClassInfo]:
+        return [self._class(r) for r in self._query("SELECT * FROM classes ORDER BY name")]
+
+    def class_by_name(self, name: str) -> ClassInfo | None:
+        rows = self._query("SELECT * FROM classes WHERE name = ?", (name.strip(),))
+        return self._class(rows[0]) if rows else None
+
+    def class_(self, class_id: int) -> ClassInfo:
+        rows = self._query("SELECT * FROM classes WHERE id = ?", (class_id,))
+        if not rows:
+            raise ProjectError(f"no class with id {class_id}")
+        return self._class(rows[0])
+
+    def rename_class(self, class_id: int, new_name: str) -> ClassInfo:
+        with self.transaction() as db:
+            try:
+                db.execute("UPDATE classes SET name = ? WHERE id = ?", (new_name.strip(), class_id))
+            except sqlite3.IntegrityError:
+                raise ProjectError(f"a class named {new_name!r} already exists") from None
+            self._announce("classes", "updated", [class_id])
+        return self.class_(class_id)
+
+    def delete_class(self, class_id: int) -> None:
+        """Delete a class that no label uses (its detections go with it)."""
+        with self.transaction() as db:
+            used = db.execute("SELECT COUNT(*) FROM labels WHERE class_id = ?", (class_id,)).fetchone()[0]
+            if used:
+                raise ProjectError(f"class {self.class_(class_id).name!r} has {used} label(s); "
+                                   "relabel or delete them first")
+            db.execute("DELETE FROM classes WHERE id = ?", (class_id,))
+            self._announce("classes", "removed", [class_id])
+
+    def import_species_list(self, path: str | Path) -> list[ClassInfo]:
+        """Add the classes of a species list: one name per line, or a CSV with a name column."""
+        from birdlab.core.species import read_species_list
+        entries = read_species_list(path)
+        with self.transaction():
+            return [self.add_class(e.name, e.common_name, e.f_min, e.f_max) for e in entries]
+
+    # ---- labels --------------------------------------------------------------------------
+
+    @staticmethod
+    def _label(row: sqlite3.Row) -> Label:
+        return Label(row["id"], row["recording_id"], row["class_id"], row["t_min"], row["t_max"],
+                     row["f_min"], row["f_max"], Polarity(row["polarity"]), Source(row["source"]),
+                     row["author"], row["created"], row["modified"], row["note"], row["detection_id"])
+
+    def _check_box(self, recording_id: int, box: Box) -> None:
+        rec = self.recording(recording_id)
+        problems = box.problems(rec.duration, rec.nyquist)
+        if problems:
+            raise ProjectError(f"{rec.path}: " + "; ".join(problems))
+
+    def add_label(self, recording_id: int, class_id: int, box: Box,
+                  polarity: Polarity = Polarity.POSITIVE, source: Source = Source.MANUAL,
+                  author: str | None = None, note: str = "", detection_id: int | None = None) -> Label:
+        """Add one label, committed before this returns."""
+        self._check_box(recording_id, box)
+        stamp = now()
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO labels (recording_id, class_id, t_min, t_max, f_min, f_max, polarity, source,"
+                " author, created, modified, note, detection_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (recording_id, class_id, box.t_min, box.t_max, box.f_min, box.f_max,
+                 Polarity(polarity).value, Source(source).value, author if author is not None else self.author,
+                 stamp, stamp, note, detection_id))
+            self._announce("labels", "added", [cur.lastrowid])
+        return self.label(cur.lastrowid)
+
+    def add_labels(self, new: Sequence[NewLabel]) -> list[int]:
+        """Add many labels in one transaction (all or none); returns their ids."""
+        stamp = now()
+        rows = [(n.recording_id, n.class_id, n.box.t_min, n.box.t_max, n.box.f_min, n.box.f_max,
+                 Polarity(n.polarity).value, Source(n.source).value, n.author or self.author,
+                 stamp, stamp, n.note) for n in new]
+        sql = ("INSERT INTO labels (recording_id, class_id, t_min, t_max, f_min, f_max, polarity, source,"
+               " author, created, modified, note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
+        with self.transaction() as db:
+            ids = [db.execute(sql, row).lastrowid for row in rows]
+            self._announce("labels", "added", ids)
+        return ids
+
+    def label(self, label_id: int) -> Label:
+        rows = self._query("SELECT * FROM labels WHERE id = ?", (label_id,))
+        if not rows:
+            raise ProjectError(f"no label with id {label_id}")
+        return self._label(rows[0])
+
+    def labels(self, recording_id: int | None = None, class_id: int | None = None,
+               polarity: Polarity | None = None) -> list[Label]:
+        where, params = [], []
+        for column, value in (("recording_id", recording_id), ("class_id", class_id),
+                              ("polarity", Polarity(polarity).value if polarity else None)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = "SELECT * FROM labels" + (" WHERE " + " AND ".join(where) if where else "")
+        return [self._label(r) for r in self._query(sql + " ORDER BY recording_id, t_min, id", params)]
+
+    _EDITABLE = {"class_id", "t_min", "t_max", "f_min", "f_max", "polarity", "source", "note", "author"}
+
+    def update_label(self, label_id: int, **fields: object) -> Label:
+        """Change fields of a label (box, class, polarity, note); committed before this returns."""
+        unknown = set(fields) - self._EDITABLE
+        if unknown:
+            raise ProjectError(f"cannot edit label field(s) {', '.join(sorted(unknown))}")
+        old = self.label(label_id)
+        merged = {**{k: getattr(old, k) for k in self._EDITABLE}, **fields}
+        self._check_box(old.recording_id, Box(float(merged["t_min"]), float(merged["t_max"]),
+                                              float(merged["f_min"]), float(merged["f_max"])))
+        merged["polarity"] = Polarity(merged["polarity"]).value
+        merged["source"] = Source(merged["source"]).value
+        columns = sorted(fields)
+        with self.transaction() as db:
+            db.execute(f"UPDATE labels SET {', '.join(f'{c} = ?' for c in columns)}, modified = ? WHERE id = ?",
+                       [merged[c] for c in columns] + [now(), label_id])
+            self._announce("labels", "updated", [label_id])
+        return self.label(label_id)
+
+    def delete_labels(self, label_ids: Iterable[int]) -> list[Label]:
+        """Delete labels in one transaction; returns them as they were (for undo)."""
+        ids = list(label_ids)
+        with self.transaction() as db:
+            gone = [self.label(i) for i in ids]
+            db.executemany("DELETE FROM labels WHERE id = ?", [(i,) for i in ids])
+            self._announce("labels", "removed", ids)
+        return gone
+
+    def restore_labels(self, labels: Iterable[Label]) -> None:
+        """Put deleted labels back exactly as they were, ids and times included (undo of delete)."""
+        labels = list(labels)
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO labels (id, recording_id, class_id, t_min, t_max, f_min, f_max, polarity,"
+                " source, author, created, modified, note, detection_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(x.id, x.recording_id, x.class_id, x.t_min, x.t_max, x.f_min, x.f_max,
+                  Polarity(x.polarity).value, Source(x.source).value, x.author, x.created, x.modified,
+                  x.note, x.detection_id) for x in labels])
+            self._announce("labels", "added", [x.id for x in labels])
+
+    def replace_label(self, label: Label) -> None:
+        """Write a label back exactly as given, timestamps included (undo of an edit)."""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE labels SET class_id=?, t_min=?, t_max=?, f_min=?, f_max=?, polarity=?, source=?,"
+                " author=?, created=?, modified=?, note=?, detection_id=? WHERE id=?",
+                (label.class_id, label.t_min, label.t_max, label.f_min, label.f_max,
+                 Polarity(label.polarity).value, Source(label.source).value, label.author, label.created,
+                 label.modified, label.note, label.detection_id, label.id))
+            self._announce("labels", "updated", [label.id])
+
+    def label_counts(self) -> dict[int, dict[str, int]]:
+        """{recording_id: {polarity: count}} for the recordings panel."""
+        out: dict[int, dict[str, int]] = {}
+        for row in self._query("SELECT recording_id, polarity, COUNT(*) AS n FROM labels "
+                               "GROUP BY recording_id, polarity"):
+            out.setdefault(row["recording_id"], {})[row["polarity"]] = row["n"]
+        return out
+
+    # ---- reviewed extents ----------------------------------------------------------------
+
+    def add_extent(self, recording_id: int, t_min: float, t_max: float, class_ids: Iterable[int],
+                   author: str | None = None) -> ReviewedExtent:
+        """Mark [t_min, t_max] as listened to completely for these classes."""
+        class_ids = tuple(sorted(set(class_ids)))
+        rec = self.recording(recording_id)
+        problems = Box(t_min, t_max, 0.0, 1.0).problems(rec.duration)
+        if problems:
+            raise ProjectError(f"{rec.path}: " + "; ".join(problems))
+        if not class_ids:
+            raise ProjectError("a reviewed extent needs at least one class")
+        with self.transaction() as db:
+            cur = db.execute("INSERT INTO reviewed_extents (recording_id, t_min, t_max, author, created)"
+                             " VALUES (?, ?, ?, ?, ?)",
+                             (recording_id, t_min, t_max, author if author is not None else self.author, now()))
+            db.executemany("INSERT INTO reviewed_extent_classes (extent_id, class_id) VALUES (?, ?)",
+                           [(cur.lastrowid, c) for c in class_ids])
+            self._announce("extents", "added", [cur.lastrowid])
+        return self.extents(recording_id, extent_id=cur.lastrowid)[0]
+
+    def extents(self, recording_id: int | None = None, extent_id: int | None = None) -> list[ReviewedExtent]:
+        sql = "SELECT * FROM reviewed_extents"
+        where, params = [], []
+        if recording_id is not None:
+            where.append("recording_id = ?")
+            params.append(recording_id)
+        if extent_id is not None:
+            where.append("id = ?")
+            params.append(extent_id)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        out = []
+        for row in self._query(sql + " ORDER BY recording_id, t_min", params):
+            classes = tuple(r[0] for r in self._query(
+                "SELECT class_id FROM reviewed_extent_classes WHERE extent_id = ? ORDER BY class_id",
+                (row["id"],)))
+            out.append(ReviewedExtent(row["id"], row["recording_id"], row["t_min"], row["t_max"], classes,
+                                      row["author"], row["created"]))
+        return out
+
+    def delete_extent(self, extent_id: int) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM reviewed_extents WHERE id = ?", (extent_id,))
+            self._announce("extents", "removed", [extent_id])
+
+    # ---- model versions ------------------------------------------------------------------
+
+    @staticmethod
+    def _model(row: sqlite3.Row) -> ModelVersion:
+        return ModelVersion(row["id"], row["name"], row["kind"], row["path"], row["parent_id"],
+                            row["training_run_id"], json.loads(row["card"]), row["created"], bool(row["active"]))
+
+    def add_model_version(self, name: str, kind: str = "onnx", path: str = "", parent_id: int | None = None,
+                          training_run_id: int | None = None, card: dict | None = None,
+                          activate: bool = False) -> ModelVersion:
+        with self.transaction() as db:
+            try:
+                cur = db.execute(
+                    "INSERT INTO model_versions (name, kind, path, parent_id, training_run_id, card, created)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (name, kind, path, parent_id, training_run_id, json.dumps(card or {}), now()))
+            except sqlite3.IntegrityError as exc:
+                raise ProjectError(f"cannot add model version {name!r}: {exc}") from None
+            self._announce("models", "added", [cur.lastrowid])
+            if activate:
+                self.set_active_model(cur.lastrowid)
+        return self.model_version(cur.lastrowid)
+
+    def model_versions(self) -> list[ModelVersion]:
+        return [self._model(r) for r in self._query("SELECT * FROM model_versions ORDER BY id")]
+
+    def model_version(self, model_id: int) -> ModelVersion:
+        rows = self._query("SELECT * FROM model_versions WHERE id = ?", (model_id,))
+        if not rows:
+            raise ProjectError(f"no model version with id {model_id}")
+        return self._model(rows[0])
+
+    def model_by_name(self, name: str) -> ModelVersion | None:
+        rows = self._query("SELECT * FROM model_versions WHERE name = ?", (name,))
+        return self._model(rows[0]) if rows else None
+
+    def set_active_model(self, model_id: int) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE model_versions SET active = (id = ?)", (model_id,))
+            self._announce("models", "updated", [model_id])
+
+    def active_model(self) -> ModelVersion | None:
+        rows = self._query("SELECT * FROM model_versions WHERE active = 1")
+        return self._model(rows[0]) if rows else None
+
+    # ---- detections ----------------------------------------------------------------------
+
+    def set_detections(self, model_id: int, recording_id: int,
+                       boxes: Sequence[tuple[int, float, float, float, float, float]]) -> int:
+        """Replace a model's detections on one recording: (class_id, t_min, t_max, f_min, f_max, score)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM detections WHERE model_version_id = ? AND recording_id = ?",
+                       (model_id, recording_id))
+            db.executemany(
+                "INSERT INTO detections (model_version_id, recording_id, class_id, t_min, t_max, f_min, f_max,"
+                " score) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(model_id, recording_id, *b) for b in boxes])
+            self._announce("detections", "updated", [recording_id])
+        return len(boxes)
+
+    def detections(self, model_id: int, recording_id: int | None = None, class_id: int | None = None,
+                   min_score: float | None = None) -> list[Detection]:
+        sql = "SELECT * FROM detections WHERE model_version_id = ?"
+        params: list = [model_id]
+        for clause, value in (("recording_id = ?", recording_id), ("class_id = ?", class_id),
+                              ("score >= ?", min_score)):
+            if value is not None:
+                sql += f" AND {clause}"
+                params.append(value)
+        return [Detection(r["id"], r["model_version_id"], r["recording_id"], r["class_id"], r["t_min"],
+                          r["t_max"], r["f_min"], r["f_max"], r["score"])
+                for r in self._query(sql + " ORDER BY recording_id, t_min, id", params)]
+
+    # ---- training runs -------------------------------------------------------------------
+
+    @staticmethod
+    def _run(row: sqlite3.Row) -> TrainingRun:
+        return TrainingRun(row["id"], row["folder"], row["status"], row["created"], row["finished"],
+                           json.loads(row["config"]), row["model_version_id"])
+
+    def add_training_run(self, folder: str, config: dict | None = None) -> TrainingRun:
+        with self.transaction() as db:
+            cur = db.execute("INSERT INTO training_runs (folder, created, config) VALUES (?, ?, ?)",
+                             (folder, now(), json.dumps(config or {})))
+            self._announce("runs", "added", [cur.lastrowid])
+        return self.training_run(cur.lastrowid)
+
+    def training_run(self, run_id: int) -> TrainingRun:
+        rows = self._query("SELECT * FROM training_runs WHERE id = ?", (run_id,))
+        if not rows:
+            raise ProjectError(f"no training run with id {run_id}")
+        return self._run(rows[0])
+
+    def training_runs(self) -> list[TrainingRun]:
+        return [self._run(r) for r in self._query("SELECT * FROM training_runs ORDER BY id")]
+
+    def finish_training_run(self, run_id: int, status: str, model_version_id: int | None = None) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE training_runs SET status = ?, finished = ?, model_version_id = ? WHERE id = ?",
+                       (status, now() if status != "running" else "", model_version_id, run_id))
+            self._announce("runs", "updated", [run_id])
+
+    # ---- checks --------------------------------------------------------------------------
+
+    def integrity_problems(self) -> list[str]:
+        """SQLite's own integrity and foreign-key checks; empty when the database is sound."""
+        problems = [r[0] for r in self._query("PRAGMA integrity_check") if r[0] != "ok"]
+        problems += [f"foreign key: {tuple(r)}" for r in self._query("PRAGMA foreign_key_check")]
+        return problems
+
+
+def iter_audio_files(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Files as given, and audio files found recursively in folders, in a stable order."""
+    for item in paths:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and child.suffix.lower() in AUDIO_SUFFIXES and not child.name.startswith("."):
+                    yield child
+        else:
+            yield path

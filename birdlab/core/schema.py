@@ -1,0 +1,107 @@
+"""The SQLite schema of a project, as a list of migrations.
+
+`PRAGMA user_version` holds how many migrations a database has had. To change the schema,
+append a migration; never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[str] = [
+    # 1: the first schema
+    """
+    CREATE TABLE recordings (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        fingerprint TEXT NOT NULL,
+        duration REAL NOT NULL,
+        sample_rate INTEGER NOT NULL,
+        channels INTEGER NOT NULL,
+        format TEXT NOT NULL DEFAULT '',
+        subtype TEXT NOT NULL DEFAULT '',
+        added TEXT NOT NULL
+    );
+    CREATE INDEX recordings_fingerprint ON recordings(fingerprint);
+
+    CREATE TABLE classes (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        common_name TEXT NOT NULL DEFAULT '',
+        f_min REAL,
+        f_max REAL
+    );
+
+    CREATE TABLE model_versions (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL DEFAULT 'onnx' CHECK (kind IN ('onnx', 'external')),
+        path TEXT NOT NULL DEFAULT '',
+        parent_id INTEGER REFERENCES model_versions(id) ON DELETE SET NULL,
+        training_run_id INTEGER REFERENCES training_runs(id) ON DELETE SET NULL,
+        card TEXT NOT NULL DEFAULT '{}',
+        created TEXT NOT NULL,
+        active INTEGER NOT NULL DEFAULT 0
+    );
+
+    CREATE TABLE detections (
+        id INTEGER PRIMARY KEY,
+        model_version_id INTEGER NOT NULL REFERENCES model_versions(id) ON DELETE CASCADE,
+        recording_id INTEGER NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,
+        class_id INTEGER NOT NULL REFERENCES classes(id) ON DELETE CASCADE,
+        t_min REAL NOT NULL,
+        t_max REAL NOT NULL,
+        f_min REAL NOT NULL,
+        f_max REAL NOT NULL,
+        score REAL NOT NULL
+    );
+    CREATE INDEX detections_by_recording ON detections(model_version_id, recording_id, t_min);
+
+    CREATE TABLE labels (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reuse an id: undo restores labels by id
+        recording_id INTEGER NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,
+        class_id INTEGER NOT NULL REFERENCES classes(id),
+        t_min REAL NOT NULL,
+        t_max REAL NOT NULL,
+        f_min REAL NOT NULL,
+        f_max REAL NOT NULL,
+        polarity TEXT NOT NULL CHECK (polarity IN ('positive', 'negative', 'uncertain')),
+        source TEXT NOT NULL CHECK (source IN ('manual', 'review', 'import')),
+        author TEXT NOT NULL DEFAULT '',
+        created TEXT NOT NULL,
+        modified TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        detection_id INTEGER REFERENCES detections(id) ON DELETE SET NULL,
+        CHECK (t_min >= 0 AND t_min < t_max),
+        CHECK (f_min >= 0 AND f_min < f_max)
+    );
+    CREATE INDEX labels_by_recording ON labels(recording_id, t_min);
+
+    CREATE TABLE reviewed_extents (
+        id INTEGER PRIMARY KEY,
+        recording_id INTEGER NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,
+        t_min REAL NOT NULL,
+        t_max REAL NOT NULL,
+        author TEXT NOT NULL DEFAULT '',
+        created TEXT NOT NULL,
+        CHECK (t_min >= 0 AND t_min < t_max)
+    );
+    CREATE TABLE reviewed_extent_classes (
+        extent_id INTEGER NOT NULL REFERENCES reviewed_extents(id) ON DELETE CASCADE,
+        class_id INTEGER NOT NULL REFERENCES classes(id) ON DELETE CASCADE,
+        PRIMARY KEY (extent_id, class_id)
+    );
+
+    CREATE TABLE training_runs (
+        id INTEGER PRIMARY KEY,
+        folder TEXT NOT NULL UNIQUE,
+        status TEXT NOT NULL DEFAULT 'created'
+            CHECK (status IN ('created', 'running', 'ok', 'failed', 'cancelled')),
+        created TEXT NOT NULL,
+        finished TEXT NOT NULL DEFAULT '',
+        config TEXT NOT NULL DEFAULT '{}',
+        model_version_id INTEGER REFERENCES model_versions(id) ON DELETE SET NULL
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)

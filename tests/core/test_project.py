@@ -1,0 +1,217 @@
+"""The project store: schema, recordings and relinking, classes, labels, extents, models, events."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+
+import pytest
+
+from birdlab.core.events import Change
+from birdlab.core.formats.common import TableError
+from birdlab.core.model import Box, Polarity, Source
+from birdlab.core.project import DB_NAME, NewLabel, Project, ProjectError
+from birdlab.core.schema import SCHEMA_VERSION
+
+
+@pytest.fixture
+def project(tmp_path):
+    with Project.create(tmp_path / "proj") as p:
+        yield p
+
+
+@pytest.fixture
+def rec(project, make_wav, tmp_path):
+    return project.add_recording(make_wav("site1/rec1.wav", duration=10.0, sample_rate=16000))
+
+
+def test_new_project_layout_and_pragmas(project):
+    for sub in ("models", "runs", "cache"):
+        assert (project.root / sub).is_dir()
+    db = sqlite3.connect(project.root / DB_NAME)
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert project._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_open_refuses_non_projects_and_newer_schemas(tmp_path, project):
+    with pytest.raises(ProjectError, match="not a birdlab project"):
+        Project.open(tmp_path)
+    db = sqlite3.connect(project.root / DB_NAME)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    with pytest.raises(ProjectError, match="newer birdlab"):
+        Project.open(project.root)
+
+
+def test_recording_is_probed_and_stored_relative(project, rec):
+    assert (rec.duration, rec.sample_rate, rec.channels) == (10.0, 16000, 1)
+    assert not rec.path.startswith("/") and rec.abs_path.exists()
+    assert rec.fingerprint.startswith("v1:")
+    assert project.add_recording(rec.abs_path).id == rec.id  # same file, same recording
+    assert project.find_recording("rec1").id == rec.id
+    assert project.find_recording("rec1.wav").id == rec.id
+    assert project.find_recording(str(rec.abs_path)).id == rec.id
+    assert project.find_recording("other") is None
+
+
+def test_moved_recording_is_found_again_by_fingerprint(project, rec, tmp_path):
+    label = project.add_label(rec.id, project.add_class("A").id, Box(1, 2, 100, 200))
+    moved = tmp_path / "elsewhere" / "deep" / "renamed.wav"
+    moved.parent.mkdir(parents=True)
+    shutil.move(rec.abs_path, moved)
+    assert [r.id for r in project.missing_recordings()] == [rec.id]
+    relinked = project.relink([tmp_path / "elsewhere"])
+    assert [r.id for r in relinked] == [rec.id]
+    assert project.recording(rec.id).abs_path == moved.resolve()
+    assert project.missing_recordings() == []
+    assert project.label(label.id).recording_id == rec.id  # nothing dropped
+
+
+def test_adding_a_moved_file_relinks_instead_of_duplicating(project, rec, tmp_path):
+    moved = tmp_path / "new_place.wav"
+    shutil.move(rec.abs_path, moved)
+    again = project.add_recording(moved)
+    assert again.id == rec.id and len(project.recordings()) == 1
+
+
+def test_add_audio_reports_bad_files_and_goes_on(project, make_wav, tmp_path):
+    folder = tmp_path / "field"
+    make_wav("a.wav", folder=folder)
+    make_wav("sub/b.wav", folder=folder)
+    (folder / "broken.wav").write_text("not audio")
+    added, errors = project.add_audio([folder])
+    assert sorted(r.name for r in added) == ["a.wav", "b.wav"]
+    assert len(errors) == 1 and "broken.wav" in str(errors[0])
+
+
+def test_classes_and_species_lists(project, tmp_path):
+    a = project.add_class("Turdus merula", "Blackbird")
+    assert project.add_class(" Turdus merula ").id == a.id
+    txt = tmp_path / "species.txt"
+    txt.write_text("# my list\nParus major_Great Tit\nErithacus rubecula\n\n")
+    names = [c.name for c in project.import_species_list(txt)]
+    assert names == ["Parus major", "Erithacus rubecula"]
+    assert project.class_by_name("Parus major").common_name == "Great Tit"
+    csv = tmp_path / "species.csv"
+    csv.write_text("name,common_name,f_min,f_max\nbat_a,Bat A,20000,60000\n")
+    project.import_species_list(csv)
+    bat = project.class_by_name("bat_a")
+    assert (bat.common_name, bat.f_min, bat.f_max) == ("Bat A", 20000.0, 60000.0)
+
+
+def test_bad_species_csv_names_lines_and_adds_nothing(project, tmp_path):
+    csv = tmp_path / "bad.csv"
+    csv.write_text("species,f_min,f_max\nok,1,2\n,1,2\nx,abc,2\ny,5,3\n")
+    with pytest.raises(TableError) as info:
+        project.import_species_list(csv)
+    assert [e.line for e in info.value.errors] == [3, 4, 5]
+    assert project.classes() == []
+
+
+def test_label_life_cycle_with_exact_restore(project, rec):
+    cls = project.add_class("A")
+    other = project.add_class("B")
+    label = project.add_label(rec.id, cls.id, Box(1.0, 2.5, 500.0, 3000.0), Polarity.POSITIVE)
+    assert label.source == Source.MANUAL and label.created == label.modified
+    edited = project.update_label(label.id, polarity=Polarity.NEGATIVE, class_id=other.id, t_max=3.0)
+    assert (edited.polarity, edited.class_id, edited.t_max) == (Polarity.NEGATIVE, other.id, 3.0)
+    project.replace_label(label)  # undo of the edit: back exactly
+    assert project.label(label.id) == label
+    gone = project.delete_labels([label.id])
+    assert project.labels() == []
+    project.restore_labels(gone)  # undo of the delete
+    assert project.labels() == [label]
+
+
+def test_label_ids_are_never_reused(project, rec):
+    cls = project.add_class("A")
+    first = project.add_label(rec.id, cls.id, Box(1, 2, 0, 100))
+    project.delete_labels([first.id])
+    assert project.add_label(rec.id, cls.id, Box(1, 2, 0, 100)).id != first.id
+
+
+@pytest.mark.parametrize("box,reason", [
+    (Box(1, 11, 0, 100), "past the end"),
+    (Box(1, 2, 0, 9000), "above the Nyquist"),
+    (Box(2, 1, 0, 100), "not after t_min"),
+    (Box(1, 2, 300, 100), "not above f_min"),
+])
+def test_bad_boxes_are_refused(project, rec, box, reason):
+    cls = project.add_class("A")
+    with pytest.raises(ProjectError, match=reason):
+        project.add_label(rec.id, cls.id, box)
+    assert project.labels() == []
+
+
+def test_bulk_add_is_all_or_nothing(project, rec):
+    cls = project.add_class("A")
+    good = NewLabel(rec.id, cls.id, Box(1, 2, 0, 100))
+    bad = NewLabel(rec.id, cls.id + 99, Box(1, 2, 0, 100))  # no such class: foreign key fails
+    with pytest.raises(sqlite3.IntegrityError):
+        project.add_labels([good, bad])
+    assert project.labels() == []
+    assert len(project.add_labels([good, good])) == 2
+
+
+def test_changes_are_announced_after_commit(project, rec):
+    seen: list[Change] = []
+    counts_at_emit: list[int] = []
+
+    def listener(change: Change) -> None:
+        seen.append(change)
+        counts_at_emit.append(len(project.labels()))
+
+    unsubscribe = project.changes.subscribe(listener)
+    cls = project.add_class("A")
+    label = project.add_label(rec.id, cls.id, Box(1, 2, 0, 100))
+    project.delete_labels([label.id])
+    assert [(c.table, c.action) for c in seen] == [("classes", "added"), ("labels", "added"),
+                                                   ("labels", "removed")]
+    assert counts_at_emit == [0, 1, 0]  # the label was committed before the "added" event
+    unsubscribe()
+    project.add_class("B")
+    assert len(seen) == 3
+
+
+def test_a_failing_subscriber_does_not_break_edits(project, rec):
+    project.changes.subscribe(lambda change: 1 / 0)
+    assert project.add_class("A").name == "A"
+
+
+def test_reviewed_extents(project, rec):
+    a, b = project.add_class("A"), project.add_class("B")
+    ext = project.add_extent(rec.id, 0.0, 5.0, [b.id, a.id])
+    assert ext.class_ids == (a.id, b.id)
+    assert project.extents(rec.id) == [ext]
+    with pytest.raises(ProjectError, match="past the end"):
+        project.add_extent(rec.id, 0.0, 50.0, [a.id])
+    project.delete_extent(ext.id)
+    assert project.extents() == []
+
+
+def test_model_versions_and_detections(project, rec):
+    cls = project.add_class("A")
+    v1 = project.add_model_version("v1", path="models/v1/model.onnx", card={"cmAP": 0.5}, activate=True)
+    v2 = project.add_model_version("v2", parent_id=v1.id, card={"cmAP": 0.7})
+    assert project.active_model().id == v1.id
+    project.set_active_model(v2.id)
+    assert project.active_model().card == {"cmAP": 0.7} and not project.model_version(v1.id).active
+    project.set_detections(v2.id, rec.id, [(cls.id, 1.0, 2.0, 0.0, 8000.0, 0.9),
+                                           (cls.id, 3.0, 4.0, 0.0, 8000.0, 0.2)])
+    assert [d.score for d in project.detections(v2.id, min_score=0.5)] == [0.9]
+    project.set_detections(v2.id, rec.id, [(cls.id, 5.0, 6.0, 0.0, 8000.0, 0.4)])  # replaces
+    assert [d.t_min for d in project.detections(v2.id)] == [5.0]
+
+
+def test_training_runs(project):
+    run = project.add_training_run("runs/0001", {"epochs": 3})
+    project.finish_training_run(run.id, "ok")
+    got = project.training_run(run.id)
+    assert got.status == "ok" and got.finished and got.config == {"epochs": 3}
+
+
+def test_integrity_check_passes_on_a_used_project(project, rec):
+    project.add_label(rec.id, project.add_class("A").id, Box(1, 2, 0, 100))
+    assert project.integrity_problems() == []
