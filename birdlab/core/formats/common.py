@@ -89,6 +89,26 @@ def table_stem(path: str | Path) -> str:
     return name
 
 
+def rows_error(errors: list[RowError], good: list[Annotation]) -> TableError:
+    """The TableError a reader raises: its bad rows in line order, plus the rows that were fine.
+
+    The good rows ride along as `exc.annotations` so that an importer can still check them
+    against their recordings (duration, Nyquist) and report every problem of an import at once.
+    """
+    exc = TableError(sorted(errors, key=lambda e: e.line))
+    exc.annotations = list(good)  # type: ignore[attr-defined]
+    return exc
+
+
+def recording_name(recording: str) -> str:
+    """The file name in an `Annotation.recording` written on any system.
+
+    Tables made on Windows hold paths like `C:\\data\\rec.wav` (Raven's `Begin Path`, BirdNET's
+    `File`); `Path(...).name` on Linux or macOS would keep the whole string.
+    """
+    return recording.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+
+
 @dataclass(frozen=True)
 class RecordingRef:
     """What a writer may need to know of a recording besides its boxes.
@@ -172,6 +192,10 @@ class TextTable:
             if norm_header(name) in self._names:
                 return norm_header(name)
         return None
+
+    def original(self, name: str) -> str:
+        """The header cell as written for a (normalised) column name."""
+        return next((h for h in self.header if norm_header(h) == norm_header(name)), name)
 
     def missing(self, *required: str) -> list[RowError]:
         """One RowError (on the header line) per required column that is absent."""

@@ -1,0 +1,169 @@
+"""The `birdlab` command (DESIGN.md section 6).
+
+Exit codes: 0 all done; 1 done but some inputs failed (each named on stderr with its
+reason); 2 bad usage or bad input, nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_PARTIAL, EXIT_BAD_INPUT = 0, 1, 2
+LABEL_FORMATS = ("raven", "rfcx", "audacity", "avianz", "aoef", "birdnet")
+
+
+class UsageError(Exception):
+    """Bad usage or bad input: nothing was written (exit code 2)."""
+
+
+def _err(message: str) -> None:
+    print(f"birdlab: {message}", file=sys.stderr)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from birdlab.core.audio import AudioError
+    from birdlab.core.formats.common import TableError
+    from birdlab.core.progress import ProgressBar
+    from birdlab.core.project import Project, ProjectError, iter_audio_files
+
+    for folder in args.audio:
+        if not Path(folder).exists():
+            raise UsageError(f"{folder}: audio folder or file not found")
+    if args.species and not Path(args.species).is_file():
+        raise UsageError(f"{args.species}: species list not found")
+    try:
+        project = Project.create(args.project)
+    except ProjectError as exc:
+        raise UsageError(str(exc)) from None
+    failed = 0
+    with project:
+        if args.species:
+            try:
+                classes = project.import_species_list(args.species)
+            except TableError as exc:
+                raise UsageError(f"species list not imported:\n{exc}") from None
+            print(f"{len(classes)} classes from {args.species}")
+        files = list(iter_audio_files(args.audio))
+        bar = ProgressBar(len(files), "files") if files else None
+        added = 0
+        for path in files:
+            try:
+                rec = project.add_recording(path)
+                added += 1
+                bar.update(1, rec.duration)
+            except AudioError as exc:
+                failed += 1
+                bar.update(1)
+                _err(f"skipped {exc}")
+        if bar:
+            bar.close()
+        recs = project.recordings()
+        hours = sum(r.duration for r in recs) / 3600
+        print(f"{project.root}: {len(recs)} recordings ({hours:.2f} h), {len(project.classes())} classes")
+        if failed:
+            _err(f"{failed} file(s) could not be added (listed above)")
+    return EXIT_PARTIAL if failed else EXIT_OK
+
+
+def _open_project(folder: str):
+    from birdlab.core.project import Project, ProjectError
+    try:
+        return Project.open(folder)
+    except ProjectError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_labels_import(args: argparse.Namespace) -> int:
+    from birdlab.core.formats.common import TableError
+    from birdlab.core.label_io import import_tables
+    from birdlab.core.model import Polarity
+
+    polarity = Polarity.parse(args.polarity) if args.polarity else None
+    with _open_project(args.project) as project:
+        try:
+            result = import_tables(project, args.format, args.files, recording=args.recording,
+                                   default_label=args.label, polarity=polarity, model_name=args.model)
+        except TableError as exc:
+            raise UsageError(f"nothing imported; {exc}") from None
+    what = (f"{result.detections} detections into model version {result.model_version!r}"
+            if result.model_version else f"{result.labels} labels")
+    new = f", new classes: {', '.join(result.classes_added)}" if result.classes_added else ""
+    print(f"imported {what} from {len(args.files)} file(s){new}")
+    return EXIT_OK
+
+
+def cmd_labels_export(args: argparse.Namespace) -> int:
+    from birdlab.core.label_io import export_tables
+    from birdlab.core.model import Polarity
+    from birdlab.core.project import ProjectError
+
+    polarities = {Polarity.parse(p) for p in args.polarity.split(",")} if args.polarity else None
+    with _open_project(args.project) as project:
+        try:
+            written = export_tables(project, args.format, args.out, model_name=args.model,
+                                    polarities=polarities)
+        except ProjectError as exc:
+            raise UsageError(str(exc)) from None
+    print(f"wrote {len(written)} file(s) to {args.out}")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="birdlab", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    init = sub.add_parser("init", help="make a project and add recordings")
+    init.add_argument("project", help="project folder (made if missing)")
+    init.add_argument("--audio", nargs="+", default=[], metavar="DIR",
+                      help="audio files or folders (searched recursively)")
+    init.add_argument("--species", metavar="FILE", help="species list: one name per line, or a CSV")
+    init.set_defaults(func=cmd_init)
+
+    labels = sub.add_parser("labels", help="import or export annotation tables")
+    labels_sub = labels.add_subparsers(dest="labels_command", metavar="ACTION", required=True)
+    imp = labels_sub.add_parser("import", help="import tables (all rows checked first; all or nothing)")
+    imp.add_argument("project")
+    imp.add_argument("--format", required=True, choices=LABEL_FORMATS)
+    imp.add_argument("files", nargs="+", metavar="FILE")
+    imp.add_argument("--recording", help="recording a single-recording table belongs to "
+                                         "(default: taken from the table's file name)")
+    imp.add_argument("--label", help="class for rows that name none")
+    imp.add_argument("--polarity", help="polarity for every row: positive, negative or uncertain")
+    imp.add_argument("--model", help="model version name for imported detections (BirdNET)")
+    imp.set_defaults(func=cmd_labels_import)
+    exp = labels_sub.add_parser("export", help="export labels (or a model's detections)")
+    exp.add_argument("project")
+    exp.add_argument("--format", required=True, choices=LABEL_FORMATS)
+    exp.add_argument("--out", required=True, help="file or folder, depending on the format")
+    exp.add_argument("--model", help="export this model version's detections instead of labels")
+    exp.add_argument("--polarity", help="only these polarities, e.g. positive,negative")
+    exp.set_defaults(func=cmd_labels_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
+        return int(exc.code or 0)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
+    except ValueError as exc:  # e.g. an unknown polarity
+        _err(str(exc))
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

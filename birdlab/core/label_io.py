@@ -1,0 +1,145 @@
+"""Import annotation tables into a project, and export its labels or detections.
+
+An import reads every file and checks every row (format, recording known, box inside the
+recording's duration and below its Nyquist frequency) before it writes anything; then it
+writes all rows in one transaction. Any bad row: nothing is written, and every bad row is
+reported as file:line with its reason.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from birdlab.core.formats import get_format
+from birdlab.core.formats.common import Annotation, RecordingRef, RowError, TableError, table_stem
+from birdlab.core.model import Box, Polarity, Recording, Source
+from birdlab.core.project import NewLabel, Project, ProjectError
+
+
+@dataclass
+class ImportResult:
+    labels: int = 0
+    detections: int = 0
+    classes_added: list[str] = field(default_factory=list)
+    model_version: str = ""
+
+
+def _resolve_recordings(project: Project, annotations: list[Annotation], table: Path,
+                        recording: str | None, errors: list[RowError],
+                        cache: dict[str, Recording | None]) -> list[tuple[Annotation, Recording, Box]]:
+    """Match each row to a recording and a full box; bad rows go to `errors`."""
+    out = []
+    for ann in annotations:
+        key = ann.recording or recording or table_stem(table)
+        if key not in cache:
+            try:
+                cache[key] = project.find_recording(key)
+            except ProjectError as exc:
+                errors.append(RowError(ann.file or str(table), ann.line, str(exc)))
+                continue
+        rec = cache[key]
+        if rec is None:
+            errors.append(RowError(ann.file or str(table), ann.line,
+                                   f"recording {key!r} is not in the project (add it with "
+                                   f"`birdlab init PROJECT --audio DIR`)"))
+            continue
+        box = Box(ann.t_min, ann.t_max, 0.0 if ann.f_min is None else ann.f_min,
+                  rec.nyquist if ann.f_max is None else ann.f_max)
+        problems = box.problems(rec.duration, rec.nyquist)
+        if problems:
+            errors.append(RowError(ann.file or str(table), ann.line, f"{rec.name}: " + "; ".join(problems)))
+            continue
+        out.append((ann, rec, box))
+    return out
+
+
+def import_tables(project: Project, format_name: str, files: list[str | Path], *,
+                  recording: str | None = None, default_label: str | None = None,
+                  polarity: Polarity | None = None, model_name: str | None = None,
+                  author: str | None = None) -> ImportResult:
+    """Import tables of one format; raises TableError (and writes nothing) if any row is bad.
+
+    recording: the recording a single-recording table belongs to, when its file name does
+    not say (default: the table's stem, e.g. `rec.Table.1.selections.txt` -> `rec`).
+    Formats of detections (BirdNET-Analyzer) go into the detections of an external model
+    version named `model_name` (default: the format's name).
+    """
+    fmt = get_format(format_name)
+    errors: list[RowError] = []
+    rows: list[tuple[Annotation, Recording, Box]] = []
+    cache: dict[str, Recording | None] = {}
+    for file in map(Path, files):
+        if not file.is_file():
+            errors.append(RowError(str(file), 0, "file not found"))
+            continue
+        try:
+            annotations = fmt.read(file, default_label=default_label, polarity=polarity)
+        except TableError as exc:
+            errors.extend(exc.errors)
+            # the rows that parsed are still checked against their recordings, so that one
+            # run reports every problem of the import
+            annotations = getattr(exc, "annotations", [])
+        rows += _resolve_recordings(project, annotations, file, recording, errors, cache)
+    if errors:
+        raise TableError(sorted(errors, key=lambda e: (e.file, e.line)))
+
+    result = ImportResult()
+    detections = getattr(fmt, "DETECTIONS", False)
+    with project.transaction():
+        known = {c.name for c in project.classes()}
+        class_ids = {}
+        for ann, _, _ in rows:
+            if ann.label not in class_ids:
+                class_ids[ann.label] = project.add_class(ann.label).id
+                if ann.label not in known:
+                    result.classes_added.append(ann.label)
+        if detections:
+            name = model_name or f"{fmt.NAME} import"
+            model = project.model_by_name(name) or project.add_model_version(name, kind="external")
+            by_recording: dict[int, list] = defaultdict(list)
+            for ann, rec, box in rows:
+                by_recording[rec.id].append((class_ids[ann.label], box.t_min, box.t_max, box.f_min, box.f_max,
+                                             1.0 if ann.score is None else ann.score))
+            for rec_id, boxes in by_recording.items():
+                result.detections += project.set_detections(model.id, rec_id, boxes)
+            result.model_version = name
+        else:
+            new = [NewLabel(rec.id, class_ids[ann.label], box, ann.polarity, Source.IMPORT, author or "")
+                   for ann, rec, box in rows]
+            result.labels = len(project.add_labels(new))
+    return result
+
+
+def _ref(rec: Recording) -> RecordingRef:
+    return RecordingRef(key=str(rec.abs_path), path=str(rec.abs_path), duration=rec.duration,
+                        sample_rate=rec.sample_rate, channels=rec.channels)
+
+
+def export_tables(project: Project, format_name: str, out: str | Path, *,
+                  model_name: str | None = None, polarities: set[Polarity] | None = None) -> list[Path]:
+    """Export the project's labels (or a model's detections, for detection formats or when
+    `model_name` is given) in a format; returns the files written (atomically)."""
+    fmt = get_format(format_name)
+    recordings = {r.id: r for r in project.recordings()}
+    names = {c.id: c.name for c in project.classes()}
+    annotations: list[Annotation] = []
+    if getattr(fmt, "DETECTIONS", False) or model_name:
+        model = project.model_by_name(model_name) if model_name else project.active_model()
+        if model is None:
+            raise ProjectError(f"no model version {model_name!r} in the project" if model_name
+                               else "no active model version to export detections of")
+        for d in project.detections(model.id):
+            rec = recordings[d.recording_id]
+            annotations.append(Annotation(str(rec.abs_path), d.t_min, d.t_max, d.f_min, d.f_max,
+                                          names[d.class_id], Polarity.POSITIVE, d.score))
+    else:
+        for label in project.labels():
+            if polarities and label.polarity not in polarities:
+                continue
+            rec = recordings[label.recording_id]
+            annotations.append(Annotation(str(rec.abs_path), label.t_min, label.t_max, label.f_min,
+                                          label.f_max, names[label.class_id], label.polarity))
+    refs = {str(r.abs_path): _ref(r) for r in recordings.values()}
+    return fmt.write(annotations, Path(out), refs)

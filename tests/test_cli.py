@@ -1,0 +1,105 @@
+"""The `birdlab` command: init and labels import/export, with exit codes 0, 1, 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from birdlab.cli import main
+from birdlab.core.model import Polarity
+from birdlab.core.project import Project
+
+
+@pytest.fixture
+def audio_dir(tmp_path, make_wav):
+    folder = tmp_path / "audio"
+    make_wav("rec1.wav", duration=20.0, sample_rate=32000, folder=folder)
+    make_wav("night/rec2.wav", duration=30.0, sample_rate=48000, folder=folder)
+    return folder
+
+
+def test_init_adds_recordings_and_species(tmp_path, audio_dir, capsys):
+    species = tmp_path / "species.txt"
+    species.write_text("A\nB\n")
+    assert main(["init", str(tmp_path / "p"), "--audio", str(audio_dir), "--species", str(species)]) == 0
+    out = capsys.readouterr().out
+    assert "2 recordings" in out and "2 classes" in out
+    with Project.open(tmp_path / "p") as project:
+        assert sorted(r.name for r in project.recordings()) == ["rec1.wav", "rec2.wav"]
+
+
+def test_init_with_a_bad_file_exits_1_and_names_it(tmp_path, audio_dir, capsys):
+    (audio_dir / "corrupt.wav").write_bytes(b"RIFF\x00\x00junk")
+    assert main(["init", str(tmp_path / "p"), "--audio", str(audio_dir)]) == 1
+    err = capsys.readouterr().err
+    assert "corrupt.wav" in err and "not a readable audio file" in err
+    with Project.open(tmp_path / "p") as project:
+        assert len(project.recordings()) == 2
+
+
+def test_bad_usage_exits_2(tmp_path, capsys):
+    assert main(["init", str(tmp_path / "p"), "--audio", str(tmp_path / "missing")]) == 2
+    assert "not found" in capsys.readouterr().err
+    assert main(["labels", "import", str(tmp_path / "nothing"), "--format", "raven", "x.txt"]) == 2
+    assert main(["labels", "import", str(tmp_path), "--format", "nope", "x.txt"]) == 2
+    assert main([]) == 2
+
+
+RAVEN = ("Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tSpecies\n"
+         "1\tSpectrogram 1\t1\t1.0\t2.5\t500\t4000\tA\n"
+         "2\tSpectrogram 1\t1\t3.0\t3.5\t1000\t2000\tB\n")
+
+
+def test_labels_import_then_export_round_trip(tmp_path, audio_dir, capsys):
+    assert main(["init", str(tmp_path / "p"), "--audio", str(audio_dir)]) == 0
+    table = tmp_path / "rec1.Table.1.selections.txt"
+    table.write_text(RAVEN)
+    assert main(["labels", "import", str(tmp_path / "p"), "--format", "raven", str(table)]) == 0
+    assert "imported 2 labels" in capsys.readouterr().out
+    out = tmp_path / "export.txt"
+    assert main(["labels", "export", str(tmp_path / "p"), "--format", "raven", "--out", str(out)]) == 0
+    assert main(["init", str(tmp_path / "q"), "--audio", str(audio_dir)]) == 0
+    assert main(["labels", "import", str(tmp_path / "q"), "--format", "raven", str(out)]) == 0
+    with Project.open(tmp_path / "p") as p, Project.open(tmp_path / "q") as q:
+        def boxes(project):
+            names = {c.id: c.name for c in project.classes()}
+            return sorted((round(x.t_min, 6), round(x.t_max, 6), round(x.f_min, 3), round(x.f_max, 3),
+                           names[x.class_id], x.polarity) for x in project.labels())
+        assert boxes(p) == boxes(q) == [(1.0, 2.5, 500.0, 4000.0, "A", Polarity.POSITIVE),
+                                       (3.0, 3.5, 1000.0, 2000.0, "B", Polarity.POSITIVE)]
+
+
+def test_bad_table_writes_nothing_and_names_rows(tmp_path, audio_dir, capsys):
+    assert main(["init", str(tmp_path / "p"), "--audio", str(audio_dir)]) == 0
+    table = tmp_path / "rec1.Table.1.selections.txt"
+    table.write_text(RAVEN + "3\tSpectrogram 1\t1\t4.0\t4.5\t500\t30000\tA\n"  # above 16 kHz Nyquist
+                     "4\tSpectrogram 1\t1\t19.0\t21.0\t500\t3000\tA\n"  # past the end (20 s)
+                     "5\tSpectrogram 1\t1\tabc\t2.0\t500\t3000\tA\n")  # not a number
+    capsys.readouterr()
+    assert main(["labels", "import", str(tmp_path / "p"), "--format", "raven", str(table)]) == 2
+    err = capsys.readouterr().err
+    assert f"{table}:4:" in err and "Nyquist" in err
+    assert f"{table}:5:" in err and "past the end" in err
+    assert f"{table}:6:" in err
+    with Project.open(tmp_path / "p") as project:
+        assert project.labels() == [] and project.classes() == []
+
+
+def test_unknown_recording_is_a_row_error(tmp_path, audio_dir, capsys):
+    assert main(["init", str(tmp_path / "p"), "--audio", str(audio_dir)]) == 0
+    table = tmp_path / "elsewhere.Table.1.selections.txt"
+    table.write_text(RAVEN)
+    assert main(["labels", "import", str(tmp_path / "p"), "--format", "raven", str(table)]) == 2
+    assert "'elsewhere' is not in the project" in capsys.readouterr().err
+    # --recording says which recording the table belongs to.
+    assert main(["labels", "import", str(tmp_path / "p"), "--format", "raven", str(table),
+                 "--recording", "rec2"]) == 0
+
+
+def test_console_script_runs(tmp_path, audio_dir):
+    done = subprocess.run([sys.executable, "-m", "birdlab", "init", str(tmp_path / "p"), "--audio",
+                           str(audio_dir)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "2 recordings" in done.stdout
