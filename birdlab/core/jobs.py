@@ -1,0 +1,195 @@
+"""Training job files (DESIGN.md section 5): a frozen snapshot of a project's labels.
+
+The app (or `birdlab train`) writes `runs/<id>/job.json` with `make_job`, then starts
+`python -m training fit runs/<id>/job.json` as a child process. The trainer reads it with
+`read_job`. The snapshot holds everything training needs (recordings, boxes, extents,
+classes, the config), so the same folder runs unchanged on a GPU server with
+`--audio-root DIR` pointing at a copy of the audio.
+
+Uncertain labels are left out of the snapshot: they are never trained on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from birdlab.core.atomic import atomic_write_text
+from birdlab.core.model import Polarity
+from birdlab.core.project import Project, now
+
+JOB_FORMAT = 1
+
+
+class JobError(ValueError):
+    """A job file that cannot be trained on; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class JobRecording:
+    id: int
+    path: str  # absolute (or relative to the audio root given to the trainer)
+    duration: float
+    sample_rate: int
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class JobLabel:
+    recording: int
+    class_name: str
+    t_min: float
+    t_max: float
+    f_min: float
+    f_max: float
+    polarity: str  # positive or negative
+
+
+@dataclass(frozen=True)
+class JobExtent:
+    """A time range reviewed as complete for `classes`: unlabelled audio there is negative."""
+
+    recording: int
+    t_min: float
+    t_max: float
+    classes: tuple[str, ...]
+
+
+@dataclass
+class Job:
+    classes: list[str]
+    recordings: list[JobRecording]
+    labels: list[JobLabel]
+    extents: list[JobExtent] = field(default_factory=list)
+    config: dict = field(default_factory=dict)
+    validation: list[int] | None = None  # recording ids held out; None: the trainer splits
+    project: str | None = None  # the project folder (its cache/ holds embeddings)
+    created: str = ""
+    path: Path | None = None  # where the job file is (set by read_job)
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data.pop("path")
+        return {"format": JOB_FORMAT, **data}
+
+
+def make_job(project: Project, config: dict, *, class_names: list[str] | None = None,
+             validation: list[int] | None = None) -> Job:
+    """Snapshot the project's positive and negative labels and complete extents."""
+    names = {c.id: c.name for c in project.classes()}
+    labels = [lab for lab in project.labels() if lab.polarity != Polarity.UNCERTAIN]
+    used = sorted({names[lab.class_id] for lab in labels})
+    classes = class_names or used
+    wanted = set(classes)
+    rec_ids = {lab.recording_id for lab in labels}
+    extents = []
+    for ext in project.extents():
+        cls = tuple(sorted(names[c] for c in ext.class_ids if names[c] in wanted))
+        if cls:
+            extents.append(JobExtent(ext.recording_id, ext.t_min, ext.t_max, cls))
+            rec_ids.add(ext.recording_id)
+    recordings = [JobRecording(r.id, str(r.abs_path), r.duration, r.sample_rate, r.fingerprint)
+                  for r in project.recordings() if r.id in rec_ids]
+    return Job(
+        classes=list(classes),
+        recordings=recordings,
+        labels=[JobLabel(lab.recording_id, names[lab.class_id], lab.t_min, lab.t_max, lab.f_min, lab.f_max,
+                         lab.polarity.value) for lab in labels if names[lab.class_id] in wanted],
+        extents=extents, config=dict(config), validation=validation, project=str(project.root), created=now())
+
+
+def write_job(job: Job, path: str | Path) -> Path:
+    """Write atomically (a half-written job file is never seen by a trainer)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(job.to_json(), indent=1))
+    job.path = path
+    return path
+
+
+def _need(data: dict, key: str, kind: type, where: str) -> object:
+    if key not in data:
+        raise JobError(f"{where}: missing {key!r}")
+    value = data[key]
+    if kind is float and isinstance(value, int):
+        value = float(value)
+    if not isinstance(value, kind):
+        raise JobError(f"{where}: {key!r} should be {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def read_job(path: str | Path, audio_root: str | Path | None = None) -> Job:
+    """Read and check a job file; JobError naming the file (and the item) on any problem.
+
+    audio_root: recordings are looked up there by their path relative to the project (or
+    their file name) instead of their stored absolute path (for a copy on a GPU server).
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise JobError(f"{path}: job file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise JobError(f"{path}: cannot read the job file ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise JobError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict) or data.get("format") != JOB_FORMAT:
+        raise JobError(f"{path}: not a birdlab job file of format {JOB_FORMAT}")
+    classes = _need(data, "classes", list, str(path))
+    if not classes:
+        raise JobError(f"{path}: the job has no classes")
+    recordings = []
+    for i, r in enumerate(_need(data, "recordings", list, str(path))):
+        where = f"{path}: recordings[{i}]"
+        rec = JobRecording(int(_need(r, "id", int, where)), str(_need(r, "path", str, where)),
+                           float(_need(r, "duration", float, where)), int(_need(r, "sample_rate", int, where)),
+                           str(r.get("fingerprint", "")))
+        if audio_root is not None:
+            rec = JobRecording(rec.id, str(_relocate(rec.path, Path(audio_root), data.get("project"))),
+                               rec.duration, rec.sample_rate, rec.fingerprint)
+        recordings.append(rec)
+    by_id = {r.id: r for r in recordings}
+    labels = []
+    for i, lab in enumerate(_need(data, "labels", list, str(path))):
+        where = f"{path}: labels[{i}]"
+        item = JobLabel(int(_need(lab, "recording", int, where)), str(_need(lab, "class_name", str, where)),
+                        *(float(_need(lab, k, float, where)) for k in ("t_min", "t_max", "f_min", "f_max")),
+                        str(_need(lab, "polarity", str, where)))
+        if item.recording not in by_id:
+            raise JobError(f"{where}: recording {item.recording} is not in the job's recordings")
+        if item.class_name not in classes:
+            raise JobError(f"{where}: class {item.class_name!r} is not in the job's classes")
+        if item.polarity not in ("positive", "negative"):
+            raise JobError(f"{where}: polarity {item.polarity!r} (only positive or negative are trained on)")
+        if not item.t_min < item.t_max:
+            raise JobError(f"{where}: t_max {item.t_max} is not after t_min {item.t_min}")
+        labels.append(item)
+    extents = []
+    for i, ext in enumerate(data.get("extents", [])):
+        where = f"{path}: extents[{i}]"
+        extents.append(JobExtent(int(_need(ext, "recording", int, where)), float(_need(ext, "t_min", float, where)),
+                                 float(_need(ext, "t_max", float, where)),
+                                 tuple(str(c) for c in _need(ext, "classes", list, where))))
+    config = data.get("config", {})
+    if not isinstance(config, dict):
+        raise JobError(f"{path}: 'config' should be an object")
+    return Job(classes=[str(c) for c in classes], recordings=recordings, labels=labels, extents=extents,
+               config=config, validation=data.get("validation"), project=data.get("project"),
+               created=str(data.get("created", "")), path=path)
+
+
+def _relocate(stored: str, audio_root: Path, project: str | None) -> Path:
+    """Where a recording is under `audio_root`: by its path relative to the project, else by name."""
+    stored_path = Path(stored)
+    if project:
+        try:
+            candidate = audio_root / stored_path.relative_to(project)
+            if candidate.exists():
+                return candidate
+        except ValueError:
+            pass
+    for candidate in (audio_root / stored_path.name, *audio_root.rglob(stored_path.name)):
+        if candidate.exists():
+            return candidate
+    return audio_root / stored_path.name  # missing: the trainer reports it

@@ -1,0 +1,115 @@
+"""Training settings: one dataclass per concern, read from a job file's `config` object.
+
+Unknown keys are an error (a typo must not silently train with a default). Defaults follow
+the BirdCLEF 2023 recipe (efficientnet_b0 SED, log-mel n_fft 1024 / hop 320 / 20-14000 Hz /
+128 mels / top_db 80, AdamW + cosine) at 32 kHz with 5 s crops.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ModelConfig:
+    name: str = "sed"  # registry name (training.models.registry)
+    backbone: str = "efficientnet_b0"  # any timm model with forward_features
+    pretrained: bool = False  # timm pretrained weights (needs them downloaded or cached)
+    init_weights: str | None = None  # a timm state-dict file for the backbone
+    init_model: str | None = None  # a previous version's checkpoint (model.pt) to start from
+    sample_rate: int = 32000
+    window_s: float = 5.0
+    frame_hop_s: float = 0.1  # framewise output resolution
+    n_fft: int = 1024
+    hop: int = 320
+    n_mels: int = 128
+    f_min: float = 20.0
+    f_max: float = 14000.0
+    top_db: float = 80.0
+    head: str = "attention"  # "attention" (PANNs SED block) or "class_query" (BirdCLEF 2023 MHA)
+    hidden: int = 512
+    dropout: float = 0.25
+    wave_branch: bool = False  # a raw-waveform CNN fused with the mel branch (BirdCLEF 2024)
+
+
+@dataclass
+class AugmentConfig:
+    mixup: float = 0.0  # probability of a mixup batch, Beta(1.5, 1.5)
+    sumix: float = 0.0  # probability of a sumix batch (random gains, targets as a union)
+    sumup: float = 0.0  # probability of a sumup batch (plain sum, targets as a union)
+    gain_db: float = 6.0  # random gain in +-gain_db (0: off)
+    gaussian_snr_db: tuple[float, float] | None = (10.0, 40.0)  # None: off
+    pink_snr_db: tuple[float, float] | None = (10.0, 40.0)
+    noise_p: float = 0.3  # probability of each noise kind per sample
+    background_p: float = 0.0  # mix in a crop of unlabelled project audio
+    background_snr_db: tuple[float, float] = (3.0, 20.0)
+    time_masks: int = 2  # SpecAugment on the log-mel, inside the model, training only
+    time_mask_frames: int = 40
+    freq_masks: int = 2
+    freq_mask_bins: int = 16
+    time_shift: bool = True  # roll the crop (targets roll with it)
+
+
+@dataclass
+class TrainConfig:
+    mode: str = "full"  # "full": fine-tune everything; "head": frozen backbone, cached embeddings
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    warmup_epochs: float = 0.5
+    grad_clip: float = 5.0
+    ema_decay: float = 0.999  # 0: off
+    label_smoothing: float = 0.0
+    clip_weight: float = 1.0  # weight of clipwise BCE + 0.5 x max-framewise BCE (BirdCLEF multi-loss)
+    distill_from: str | None = None  # a teacher checkpoint (model.pt)
+    distill_weight: float = 0.67  # 0.33 BCE + 0.34 KL(s||t) + 0.33 KL(t||s)
+    device: str = "auto"  # auto, cpu, cuda, cuda:N
+    amp: str = "auto"  # auto (bf16 on CUDA when supported, else fp16), bf16, fp16, off
+    workers: int = 0  # DataLoader workers
+    seed: int = 0
+    crop_s: float = 5.0
+    background_crops: float = 0.5  # background crops from complete extents per labelled crop
+    val_fraction: float = 0.2  # recordings held out when the job names none
+    head_offsets: int = 3  # head mode: crops per label (random offsets) whose embeddings are cached
+    checkpoint_every_s: float = 60.0
+    export: bool = True
+    model: ModelConfig = field(default_factory=ModelConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+def _build(cls, data: dict, where: str):
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} should be an object")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown setting(s) in {where}: {', '.join(unknown)} "
+                         f"(known: {', '.join(fields)})")
+    kwargs = {}
+    for key, value in data.items():
+        if key == "model":
+            value = _build(ModelConfig, value, f"{where}.model")
+        elif key == "augment":
+            value = _build(AugmentConfig, value, f"{where}.augment")
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict) -> TrainConfig:
+    """A TrainConfig from a job's `config` object; ValueError naming unknown or bad settings."""
+    cfg = _build(TrainConfig, data, "config")
+    if cfg.mode not in ("full", "head"):
+        raise ValueError(f"config.mode {cfg.mode!r}: use 'full' or 'head'")
+    if cfg.epochs < 1 or cfg.batch_size < 1:
+        raise ValueError("config.epochs and config.batch_size must be >= 1")
+    if cfg.model.head not in ("attention", "class_query"):
+        raise ValueError(f"config.model.head {cfg.model.head!r}: use 'attention' or 'class_query'")
+    return cfg
+
+
+def config_to_dict(cfg: TrainConfig) -> dict:
+    return dataclasses.asdict(cfg)

@@ -1,0 +1,197 @@
+"""Training crops from a job: positives, negatives and background, with RFCX frame targets.
+
+Each labelled box gives a crop (default 5 s) at a random offset that keeps the box (or, for
+a box longer than the crop, a random part of it) inside; reviewed-complete extents give
+background crops. Targets and masks come from every label and extent of the recording that
+the crop touches (birdlab.core.targets). Every random choice is drawn from a generator
+seeded by (seed, epoch, index), so an epoch is the same whatever the worker count, and a
+resumed run sees the same batches.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from birdlab.core.audio import AudioError, read_window
+from birdlab.core.jobs import Job, JobError, JobRecording
+from birdlab.core.targets import TimeBox, frame_targets
+
+
+@dataclass(frozen=True)
+class Crop:
+    """Where a crop may start: uniformly in [start_lo, start_hi] (equal for a fixed crop)."""
+
+    recording: int
+    start_lo: float
+    start_hi: float
+    class_index: int  # the class of the label it was made for (-1: background)
+    polarity: str  # positive, negative, background
+
+
+class JobData:
+    """The job's recordings, boxes and extents indexed for cropping."""
+
+    def __init__(self, job: Job, sample_rate: int, crop_s: float, frame_hop_s: float):
+        self.job = job
+        self.sample_rate = sample_rate
+        self.crop_s = crop_s
+        self.frame_hop_s = frame_hop_s
+        self.n_frames = int(round(crop_s / frame_hop_s))
+        self.class_index = {name: i for i, name in enumerate(job.classes)}
+        self.recordings: dict[int, JobRecording] = {r.id: r for r in job.recordings}
+        self.boxes: dict[int, list[TimeBox]] = defaultdict(list)
+        for lab in job.labels:
+            self.boxes[lab.recording].append(TimeBox(lab.t_min, lab.t_max, self.class_index[lab.class_name],
+                                                     lab.polarity))
+        for ext in job.extents:
+            for name in ext.classes:
+                if name in self.class_index:
+                    self.boxes[ext.recording].append(TimeBox(ext.t_min, ext.t_max, self.class_index[name],
+                                                             "negative"))
+
+    def check_audio(self) -> None:
+        """Fail at once (JobError naming the files) when recordings are missing."""
+        missing = [r.path for r in self.recordings.values() if not Path(r.path).is_file()]
+        if missing:
+            shown = "\n  ".join(missing[:10])
+            raise JobError(f"{self.job.path}: {len(missing)} recording(s) not found (use --audio-root DIR "
+                           f"where the audio was moved):\n  {shown}")
+
+    def label_crops(self, recording_ids: set[int]) -> list[Crop]:
+        out = []
+        for lab in self.job.labels:
+            if lab.recording not in recording_ids:
+                continue
+            duration = self.recordings[lab.recording].duration
+            lo, hi = crop_range(lab.t_min, lab.t_max, self.crop_s, duration)
+            out.append(Crop(lab.recording, lo, hi, self.class_index[lab.class_name], lab.polarity))
+        return out
+
+    def background_crops(self, recording_ids: set[int], count: int, rng: np.random.Generator) -> list[Crop]:
+        """Crops inside extents reviewed as complete (their unlabelled audio is negative)."""
+        extents = [e for e in self.job.extents if e.recording in recording_ids]
+        if not extents or count <= 0:
+            return []
+        lengths = np.array([e.t_max - e.t_min for e in extents])
+        out = []
+        for i in rng.choice(len(extents), size=count, p=lengths / lengths.sum()):
+            ext = extents[i]
+            hi = max(ext.t_min, min(ext.t_max, self.recordings[ext.recording].duration) - self.crop_s)
+            out.append(Crop(ext.recording, ext.t_min, hi, -1, "background"))
+        return out
+
+    def tile_crops(self, recording_ids: set[int]) -> list[Crop]:
+        """Fixed crops tiling each recording (for validation): every crop where something is labelled."""
+        out = []
+        for rid in sorted(recording_ids):
+            duration = self.recordings[rid].duration
+            for start in np.arange(0.0, max(duration - self.crop_s, 0.0) + 1e-9, self.crop_s):
+                out.append(Crop(rid, float(start), float(start), -1, "tile"))
+        return out
+
+    def read(self, crop: Crop, start: float) -> np.ndarray:
+        """Mono audio of the crop at the model's rate, zero-padded to full length."""
+        rec = self.recordings[crop.recording]
+        n = int(round(self.crop_s * self.sample_rate))
+        try:
+            audio, _ = read_window(rec.path, start, start + self.crop_s, sample_rate=self.sample_rate)
+        except AudioError as exc:
+            raise JobError(str(exc)) from None
+        out = np.zeros(n, dtype=np.float32)
+        out[:min(n, len(audio))] = audio[:n]
+        return out
+
+    def targets(self, recording: int, start: float) -> tuple[np.ndarray, np.ndarray]:
+        return frame_targets(self.boxes.get(recording, ()), start, self.frame_hop_s, self.n_frames,
+                             len(self.job.classes))
+
+
+def crop_range(t_min: float, t_max: float, crop_s: float, duration: float) -> tuple[float, float]:
+    """The range of crop starts that keep the box inside the crop (or a part of a long box)."""
+    if t_max - t_min <= crop_s:
+        lo, hi = t_max - crop_s, t_min
+    else:
+        lo, hi = t_min, t_max - crop_s
+    last = max(0.0, duration - crop_s)
+    lo, hi = min(max(lo, 0.0), last), min(max(hi, 0.0), last)
+    return lo, max(lo, hi)
+
+
+class CropDataset(Dataset):
+    """Crops -> (audio [N], targets [C, T], mask [C, T]); random offsets drawn per (seed, epoch, index)."""
+
+    def __init__(self, data: JobData, crops: list[Crop], seed: int, random_offsets: bool = True):
+        self.data, self.crops, self.seed = data, crops, seed
+        self.random_offsets = random_offsets
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.crops)
+
+    def start_of(self, index: int) -> float:
+        crop = self.crops[index]
+        if not self.random_offsets or crop.start_hi <= crop.start_lo:
+            return crop.start_lo
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        return float(rng.uniform(crop.start_lo, crop.start_hi))
+
+    def __getitem__(self, index: int):
+        crop = self.crops[index]
+        start = self.start_of(index)
+        targets, mask = self.data.targets(crop.recording, start)
+        return torch.from_numpy(self.data.read(crop, start)), torch.from_numpy(targets), torch.from_numpy(mask)
+
+
+def balanced_weights(crops: list[Crop]) -> np.ndarray:
+    """Sampling weights that give each (class, polarity) group the same total weight."""
+    groups = [(c.class_index, c.polarity) for c in crops]
+    counts: dict = defaultdict(int)
+    for g in groups:
+        counts[g] += 1
+    weights = np.array([1.0 / counts[g] for g in groups])
+    return weights / weights.sum()
+
+
+def epoch_order(weights: np.ndarray, seed: int, epoch: int, balance: bool) -> np.ndarray:
+    """The indices of one epoch (len(weights) draws): class-balanced with replacement, or a permutation."""
+    rng = np.random.default_rng([seed, epoch, 7])
+    if balance:
+        return rng.choice(len(weights), size=len(weights), p=weights)
+    return rng.permutation(len(weights))
+
+
+def split_recordings(job: Job, val_fraction: float, seed: int) -> tuple[set[int], set[int]]:
+    """(train, validation) recording ids: the job's choice, else a seeded split by recording.
+
+    Never by crop (crops of one recording are correlated). Only recordings with labels or
+    extents are split; with fewer than two, nothing is held out.
+    """
+    ids = sorted({lab.recording for lab in job.labels} | {e.recording for e in job.extents})
+    if job.validation is not None:
+        val = set(job.validation) & set(ids)
+        return set(ids) - val, val
+    if len(ids) < 2 or val_fraction <= 0:
+        return set(ids), set()
+    rng = np.random.default_rng(seed)
+    n_val = max(1, int(round(len(ids) * val_fraction)))
+    val = set(int(i) for i in rng.choice(ids, size=n_val, replace=False))
+    return set(ids) - val, val
+
+
+def unlabelled_audio(data: JobData, rng: np.random.Generator, tries: int = 20) -> np.ndarray | None:
+    """A crop of project audio that no positive label touches (for background-noise mixing)."""
+    recs = list(data.recordings.values())
+    for _ in range(tries):
+        rec = recs[int(rng.integers(len(recs)))]
+        start = float(rng.uniform(0.0, max(0.0, rec.duration - data.crop_s)))
+        end = start + data.crop_s
+        if any(b.polarity == "positive" and b.t_max > start and b.t_min < end for b in data.boxes.get(rec.id, ())):
+            continue
+        return data.read(Crop(rec.id, start, start, -1, "background"), start)
+    return None

@@ -1,0 +1,120 @@
+"""Export a trained SED model as one self-describing ONNX file (DESIGN.md section 4).
+
+The graph takes STFT power (birdlab.core.features.stft_power, computed by the scorer in
+numpy) and holds the mel filterbank, log and normalisation. After writing, `check_parity`
+runs fresh random audio through ONNX Runtime with the scorer's own numpy feature code and
+through torch from the raw audio (torch STFT), and fails the export when any probability
+differs by 1e-3 or more.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from birdlab.core.features import stft_power
+from training.frontend import stft_power_torch
+from training.models.sed import ExportWrapper, SEDModel
+
+FORMAT_VERSION = "1"
+PARITY_TOLERANCE = 1e-3
+
+
+class ExportError(RuntimeError):
+    """The exported file does not reproduce the torch model (or could not be written)."""
+
+
+def model_metadata(model: SEDModel, classes: list[str], *, parent: str = "", training_run: str = "",
+                   class_bands: dict[str, list[float]] | None = None) -> dict[str, str]:
+    cfg = model.cfg
+    meta = {
+        "birdlab.format": FORMAT_VERSION,
+        "classes": json.dumps(list(classes)),
+        "sample_rate": str(cfg.sample_rate),
+        "window_s": repr(float(cfg.window_s)),
+        "frame_hop_s": repr(float(cfg.frame_hop_s)),
+        "input": json.dumps(model.spec.to_json()),
+        "frontend": json.dumps({"kind": "logmel", "n_mels": cfg.n_mels, "f_min": cfg.f_min,
+                                "f_max": min(cfg.f_max, cfg.sample_rate / 2), "top_db": cfg.top_db,
+                                "mel_scale": "htk", "normalise": "per-example standardisation"}),
+        "backbone": cfg.backbone,
+        "head": cfg.head,
+        "parent": parent,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "training_run": training_run,
+    }
+    if class_bands:
+        meta["class_bands"] = json.dumps(class_bands)
+    return meta
+
+
+def export_onnx(model: SEDModel, classes: list[str], path: str | Path, *, parity: bool = True,
+                **meta_kwargs) -> dict:
+    """Write model.onnx (atomically) with its metadata; returns {"metadata", "parity_max_abs_diff"}."""
+    import onnx
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = model.float().cpu().eval()
+    wrapper = ExportWrapper(model).eval()
+    n_samples = int(round(model.cfg.window_s * model.cfg.sample_rate))
+    dummy = torch.zeros(1, model.spec.n_frames(n_samples), model.spec.n_bins)
+    tmp = path.with_name(path.name + ".tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(wrapper, (dummy,), str(tmp), input_names=["power"], output_names=["framewise", "clipwise"],
+                          dynamic_axes={"power": {0: "batch"}, "framewise": {0: "batch"}, "clipwise": {0: "batch"}},
+                          opset_version=17, dynamo=False)
+    proto = onnx.load(str(tmp))
+    metadata = model_metadata(model, classes, **meta_kwargs)
+    del proto.metadata_props[:]
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(tmp))
+    diff = check_parity(model, tmp) if parity else float("nan")
+    os.replace(tmp, path)
+    return {"metadata": metadata, "parity_max_abs_diff": diff}
+
+
+def check_parity(model: SEDModel, onnx_path: str | Path, batch: int = 2, seed: int | None = None) -> float:
+    """Max abs difference of torch (from audio) vs ONNX Runtime (numpy features); ExportError at >= 1e-3."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(seed)
+    n = int(round(model.cfg.window_s * model.cfg.sample_rate))
+    # fresh random audio: noise at a random level plus a tone, so the features are not flat
+    t = np.arange(n) / model.cfg.sample_rate
+    audio = (rng.standard_normal((batch, n)) * rng.uniform(0.01, 0.3, (batch, 1))
+             + 0.2 * np.sin(2 * np.pi * rng.uniform(500, 8000, (batch, 1)) * t)).astype(np.float32)
+    wrapper = ExportWrapper(model.float().cpu().eval()).eval()
+    with torch.no_grad():
+        ref = wrapper(stft_power_torch(torch.from_numpy(audio), model.spec))
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = session.run(["framewise", "clipwise"], {"power": stft_power(audio, model.spec)})
+    diff = max(float(np.abs(g - r.numpy()).max()) for g, r in zip(got, ref))
+    if not diff < PARITY_TOLERANCE:
+        raise ExportError(f"{onnx_path}: ONNX Runtime and torch disagree (max abs difference {diff:.2e} "
+                          f">= {PARITY_TOLERANCE}); the export is not usable")
+    return diff
+
+
+def export_random_model(path: str | Path, backbone: str = "efficientnet_b0", classes: list[str] | None = None,
+                        sample_rate: int = 32000, **model_kwargs) -> Path:
+    """An untrained model of the default architecture (benchmarks of the scorer need one)."""
+    from training.config import ModelConfig
+    from training.models import create_model
+
+    classes = classes or [f"class_{i}" for i in range(10)]
+    torch.manual_seed(0)
+    model = create_model("sed", cfg=ModelConfig(backbone=backbone, sample_rate=sample_rate, **model_kwargs),
+                         n_classes=len(classes))
+    export_onnx(model, classes, path)
+    return Path(path)

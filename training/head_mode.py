@@ -1,0 +1,178 @@
+"""Quick retrain: freeze the backbone, cache crop embeddings, train only the SED head.
+
+The backbone's time features of every labelled crop (at `head_offsets` fixed offsets) are
+computed once and cached under the project's `cache/embeddings/<weights digest>/`, keyed by
+the recording's fingerprint and the crop's start, so a retrain after a few more labels only
+embeds the new crops. Training the head on cached features takes seconds on a CPU.
+Cancel stops between batches; the cached embeddings stay, so running again is quick.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from training.data import Crop
+from training.frontend import stft_power_torch
+from training.loop import FitResult, Trainer, lr_factor
+from training.losses import sed_loss
+from training.models.sed import SEDModel
+
+
+def weights_digest(model: SEDModel) -> str:
+    """A digest of everything that shapes the embeddings: frontend and backbone weights and settings."""
+    h = hashlib.sha1()
+    cfg = model.cfg
+    h.update(f"{cfg.backbone}|{cfg.sample_rate}|{cfg.window_s}|{cfg.n_fft}|{cfg.hop}|{cfg.n_mels}|"
+             f"{cfg.f_min}|{cfg.f_max}|{cfg.top_db}".encode())
+    for module in (model.logmel, model.backbone):
+        for key, value in module.state_dict().items():
+            h.update(key.encode())
+            h.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class EmbeddingCache:
+    """Per-crop embeddings on disk (float16 .npy), written atomically; disposable like all of cache/."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.npy"
+
+    def get(self, key: str) -> np.ndarray | None:
+        try:
+            return np.load(self.path(key))
+        except (FileNotFoundError, ValueError, OSError):
+            return None  # missing or damaged: computed again
+
+    def put(self, key: str, value: np.ndarray) -> None:
+        tmp = self.folder / f".{key}.{os.getpid()}.tmp.npy"
+        np.save(tmp, value.astype(np.float16))
+        os.replace(tmp, self.path(key))
+
+
+def crop_key(trainer: Trainer, crop: Crop, start: float) -> str:
+    rec = trainer.data.recordings[crop.recording]
+    ident = rec.fingerprint or hashlib.sha1(rec.path.encode()).hexdigest()[:16]
+    ident = ident.replace(":", "_").replace("/", "_")
+    return f"{ident}_{int(round(start * 1000))}_{int(round(trainer.data.crop_s * 1000))}"
+
+
+def crop_instances(trainer: Trainer, crops: list[Crop], offsets: int) -> list[tuple[Crop, float]]:
+    """(crop, start) pairs: `offsets` seeded starts per crop (one for a fixed crop)."""
+    out = []
+    for i, crop in enumerate(crops):
+        if crop.start_hi <= crop.start_lo:
+            out.append((crop, crop.start_lo))
+            continue
+        rng = np.random.default_rng([trainer.cfg.seed, i, 5])
+        out += [(crop, float(s)) for s in rng.uniform(crop.start_lo, crop.start_hi, size=offsets)]
+    return out
+
+
+@torch.no_grad()
+def embed_all(trainer: Trainer, model: SEDModel, instances: list[tuple[Crop, float]], cache: EmbeddingCache,
+              what: str) -> torch.Tensor | None:
+    """Embeddings [N, F, T'] of the instances, from the cache where possible. None when cancelled."""
+    keys = [crop_key(trainer, c, s) for c, s in instances]
+    found = {k: v for k in set(keys) if (v := cache.get(k)) is not None}
+    todo = [i for i, k in enumerate(keys) if k not in found]
+    t0 = time.monotonic()
+    batch = max(1, min(trainer.cfg.batch_size, 32))
+    for done in range(0, len(todo), batch):
+        chunk = todo[done:done + batch]
+        audio = torch.from_numpy(np.stack([trainer.data.read(*instances[i]) for i in chunk])).to(trainer.device)
+        emb = model.embed(stft_power_torch(audio, model.spec)).float().cpu().numpy()
+        for i, e in zip(chunk, emb):
+            cache.put(keys[i], e)
+            found[keys[i]] = e.astype(np.float16)
+        n = done + len(chunk)
+        rate = n / max(time.monotonic() - t0, 1e-9)
+        trainer.events.progress(phase="embed", what=what, done=n, total=len(todo), cached=len(keys) - len(todo),
+                                crops_per_s=rate, eta_s=(len(todo) - n) / max(rate, 1e-9))
+        if trainer.cancelled():
+            return None
+    if not keys:
+        return None
+    return torch.from_numpy(np.stack([found[k] for k in keys]).astype(np.float32))
+
+
+def targets_of(trainer: Trainer, instances: list[tuple[Crop, float]]) -> tuple[torch.Tensor, torch.Tensor]:
+    pairs = [trainer.data.targets(c.recording, s) for c, s in instances]
+    return torch.from_numpy(np.stack([t for t, _ in pairs])), torch.from_numpy(np.stack([m for _, m in pairs]))
+
+
+def fit_head(trainer: Trainer, resume: bool = False) -> FitResult:
+    cfg, device = trainer.cfg, trainer.device
+    trainer.data.check_audio()
+    train, val = trainer.crops()
+    model = trainer.build_model().to(device)
+    for module in (model.logmel, model.backbone):
+        module.eval()
+        for p in module.parameters():
+            p.requires_grad_(False)
+    cache_root = Path(trainer.job.project) / "cache" if trainer.job.project else trainer.run_dir / "cache"
+    cache = EmbeddingCache(cache_root / "embeddings" / weights_digest(model))
+    train_inst = crop_instances(trainer, train, max(1, cfg.head_offsets))
+    val_inst = crop_instances(trainer, val, 1)
+    trainer.events.emit("progress", phase="start", mode="head", device=str(device), train_crops=len(train_inst),
+                        val_crops=len(val_inst), epochs=cfg.epochs, resumed=resume)
+    x_train = embed_all(trainer, model, train_inst, cache, "train")
+    x_val = embed_all(trainer, model, val_inst, cache, "validation") if val_inst else None
+    if x_train is None or trainer.cancelled():
+        return FitResult("cancelled")
+    y_train, m_train = targets_of(trainer, train_inst)
+    val_targets = targets_of(trainer, val_inst) if val_inst else None
+
+    head_params = list(model.head.parameters())
+    optimizer = torch.optim.AdamW(head_params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
+    total, warmup = steps_per_epoch * cfg.epochs, int(cfg.warmup_epochs * steps_per_epoch)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history: list[dict] = []
+    best, best_state = -float("inf"), None
+    step, t0 = 0, time.monotonic()
+    for epoch in range(cfg.epochs):
+        model.head.train()
+        order = torch.randperm(len(x_train), generator=gen)
+        losses = []
+        for i in range(0, len(order), cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr * lr_factor(step, total, warmup)
+            frame_logits, clipwise = model.forward_head(x_train[idx].to(device))
+            loss = sed_loss(frame_logits, clipwise, y_train[idx].to(device), m_train[idx].to(device),
+                            cfg.clip_weight, cfg.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(head_params, cfg.grad_clip)
+            optimizer.step()
+            step += 1
+            losses.append(loss.item())
+            rate = step * cfg.batch_size / max(time.monotonic() - t0, 1e-9)
+            trainer.events.progress(phase="train", epoch=epoch + 1, epochs=cfg.epochs, step=i // cfg.batch_size + 1,
+                                    steps=steps_per_epoch, loss=float(np.mean(losses[-20:])), samples_per_s=rate,
+                                    eta_s=(total - step) * cfg.batch_size / max(rate, 1e-9))
+            if trainer.cancelled():
+                return FitResult("cancelled", epochs_done=epoch)
+        metrics = trainer.evaluate(model, embeddings=x_val, targets=val_targets) if x_val is not None else {}
+        record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), **metrics}
+        history.append(record)
+        trainer.events.emit("metric", split="val" if metrics else "train", **record)
+        score = metrics.get("cmap", float("nan"))
+        score = score if np.isfinite(score) else -record["train_loss"]
+        if score >= best:
+            best, best_state = score, {k: v.detach().clone() for k, v in model.head.state_dict().items()}
+    if best_state is not None:
+        model.head.load_state_dict(best_state)
+    return trainer.finish(model, history)

@@ -1,0 +1,166 @@
+"""The SED model: log-mel frontend + any timm backbone + a sound-event-detection head.
+
+Input: STFT power [batch, frames, bins] of a window (birdlab.core.features). Outputs:
+framewise logits [batch, out_frames, classes] at `frame_hop_s`, and clipwise probabilities
+[batch, classes]. `ExportWrapper` turns the logits into the probabilities the model file holds.
+
+Heads:
+- "attention" (PANNs / BirdCLEF SED): pooled time features, a dense layer, then per-class
+  attention weights (softmax over time) and per-frame class scores; clipwise is the
+  attention-weighted mean of the frame probabilities.
+- "class_query" (BirdCLEF 2023): one learned query per class attends over the time features
+  (multi-head attention) for the clipwise logit; frames are scored against the same queries.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from birdlab.core.features import StftSpec
+from training.config import AugmentConfig, ModelConfig
+from training.frontend import LogMel, SpecAugment
+from training.models.registry import register_model
+
+
+class BackboneError(ValueError):
+    """An unknown backbone, or weights that cannot be loaded; the message says what to do."""
+
+
+def create_backbone(name: str, pretrained: bool, init_weights: str | None) -> nn.Module:
+    """A timm feature extractor with one input channel (pretrained 3-channel stems are summed)."""
+    import timm
+
+    if not timm.is_model(name):
+        close = timm.list_models(f"*{name.split('_')[0]}*")[:8]
+        raise BackboneError(f"unknown backbone {name!r}" + (f" (similar: {', '.join(close)})" if close else ""))
+    try:
+        model = timm.create_model(name, pretrained=pretrained, in_chans=1, num_classes=0, global_pool="")
+    except Exception as exc:  # offline hub, missing cache: say what to do instead
+        if not pretrained:
+            raise
+        raise BackboneError(
+            f"could not load timm's pretrained weights for {name!r} ({type(exc).__name__}: {exc}). "
+            "This machine may be offline: put the weights in the Hugging Face cache, pass a local "
+            "weights file (init_weights / --init-weights FILE), or train with pretrained off") from None
+    if init_weights:
+        load_backbone_weights(model, init_weights)
+    return model
+
+
+def load_backbone_weights(model: nn.Module, path: str) -> None:
+    """Load a timm state-dict file into the backbone (classifier keys ignored, RGB stems summed)."""
+    from timm.models import adapt_input_conv
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise BackboneError(f"{path}: weights file not found") from None
+    except Exception as exc:
+        raise BackboneError(f"{path}: not a torch state-dict file ({exc})") from None
+    state = state.get("state_dict", state) if isinstance(state, dict) else state
+    if not isinstance(state, dict):
+        raise BackboneError(f"{path}: not a state dict")
+    own = model.state_dict()
+    usable = {}
+    for key, value in state.items():
+        key = key.removeprefix("module.")
+        if key not in own:
+            continue
+        if value.ndim == 4 and own[key].ndim == 4 and value.shape[1] != own[key].shape[1]:
+            value = adapt_input_conv(own[key].shape[1], value)
+        if value.shape == own[key].shape:
+            usable[key] = value
+    if len(usable) < 0.9 * len(own):
+        raise BackboneError(f"{path}: only {len(usable)} of the backbone's {len(own)} tensors match; "
+                            f"is it a state dict of the same timm model?")
+    model.load_state_dict(usable, strict=False)
+
+
+class AttentionHead(nn.Module):
+    def __init__(self, in_features: int, n_classes: int, hidden: int, dropout: float):
+        super().__init__()
+        self.dropout = dropout
+        self.fc = nn.Linear(in_features, hidden)
+        self.att = nn.Conv1d(hidden, n_classes, 1)
+        self.cla = nn.Conv1d(hidden, n_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x [B, F, T'] -> (frame logits [B, C, T'], clipwise probabilities [B, C])."""
+        x = F.max_pool1d(x, 3, 1, 1) + F.avg_pool1d(x, 3, 1, 1)
+        x = F.dropout(x, self.dropout, self.training)
+        x = F.relu(self.fc(x.transpose(1, 2))).transpose(1, 2)
+        x = F.dropout(x, self.dropout, self.training)
+        att = torch.softmax(torch.tanh(self.att(x)), dim=-1)
+        logits = self.cla(x)
+        clipwise = (att * torch.sigmoid(logits)).sum(dim=-1)
+        return logits, clipwise
+
+
+class ClassQueryHead(nn.Module):
+    def __init__(self, in_features: int, n_classes: int, hidden: int, dropout: float, heads: int = 4):
+        super().__init__()
+        self.proj = nn.Linear(in_features, hidden)
+        self.queries = nn.Parameter(torch.randn(n_classes, hidden) / math.sqrt(hidden))
+        self.attn = nn.MultiheadAttention(hidden, heads, dropout=dropout, batch_first=True)
+        self.clip_out = nn.Linear(hidden, 1)
+        self.frame_bias = nn.Parameter(torch.zeros(n_classes))
+        self.dropout = dropout
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.proj(F.dropout(x.transpose(1, 2), self.dropout, self.training))  # [B, T', H]
+        q = self.queries.unsqueeze(0).expand(h.shape[0], -1, -1)
+        pooled, _ = self.attn(q, h, h, need_weights=False)  # [B, C, H]
+        clipwise = torch.sigmoid(self.clip_out(pooled).squeeze(-1))
+        logits = torch.einsum("bth,ch->bct", h, self.queries) / math.sqrt(h.shape[-1])
+        return logits + self.frame_bias[None, :, None], clipwise
+
+
+class SEDModel(nn.Module):
+    def __init__(self, cfg: ModelConfig, n_classes: int, augment: AugmentConfig | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.n_classes = n_classes
+        self.spec = StftSpec(cfg.n_fft, cfg.hop)
+        self.out_frames = int(round(cfg.window_s / cfg.frame_hop_s))
+        self.logmel = LogMel(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.f_min, cfg.f_max, cfg.top_db)
+        aug = augment or AugmentConfig(time_masks=0, freq_masks=0)
+        self.spec_augment = SpecAugment(aug.time_masks, aug.time_mask_frames, aug.freq_masks, aug.freq_mask_bins)
+        self.backbone = create_backbone(cfg.backbone, cfg.pretrained, cfg.init_weights)
+        features = self.backbone.num_features
+        head_cls = AttentionHead if cfg.head == "attention" else ClassQueryHead
+        self.head = head_cls(features, n_classes, cfg.hidden, cfg.dropout)
+
+    def embed(self, power: torch.Tensor) -> torch.Tensor:
+        """STFT power -> backbone time features [B, F, T'] (frequency averaged out)."""
+        x = self.spec_augment(self.logmel(power))
+        return self.backbone.forward_features(x).mean(dim=2)
+
+    def forward_head(self, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Time features -> (framewise logits [B, out_frames, C], clipwise probabilities [B, C])."""
+        logits, clipwise = self.head(emb.float())
+        logits = F.interpolate(logits, size=self.out_frames, mode="linear", align_corners=False)
+        return logits.transpose(1, 2), clipwise
+
+    def forward(self, power: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_head(self.embed(power))
+
+
+class ExportWrapper(nn.Module):
+    """What goes into the ONNX file: power -> (framewise probabilities, clipwise probabilities)."""
+
+    def __init__(self, model: SEDModel):
+        super().__init__()
+        self.model = model
+
+    def forward(self, power: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, clipwise = self.model(power)
+        return torch.sigmoid(logits), clipwise
+
+
+@register_model("sed")
+def sed(cfg: ModelConfig, n_classes: int, augment: AugmentConfig | None = None) -> SEDModel:
+    return SEDModel(cfg, n_classes, augment)
