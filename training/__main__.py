@@ -55,6 +55,7 @@ def fit(args: argparse.Namespace, out) -> int:
         events.emit("done", status="failed", error=f"{type(exc).__name__}: {exc}")
         return 1
     finally:
+        cancel.restore()
         try:
             import torch.distributed as dist
             if dist.is_initialized():

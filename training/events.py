@@ -74,9 +74,11 @@ class CancelFlag:
         return self._event.is_set()
 
     def listen(self, stdin: TextIO | None = None) -> None:
-        """Install the signal handlers and a daemon thread reading stdin (main thread only)."""
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.set())
+        """Install the signal handlers and a daemon thread reading stdin (main thread only).
+
+        `restore()` puts the previous signal handlers back.
+        """
+        self._previous = {sig: signal.signal(sig, lambda *_: self.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
         stream = stdin if stdin is not None else sys.stdin
         if stream is None or stream.closed:
             return
@@ -91,3 +93,7 @@ class CancelFlag:
                 return
 
         threading.Thread(target=read, name="cancel-listener", daemon=True).start()
+
+    def restore(self) -> None:
+        for sig, handler in getattr(self, "_previous", {}).items():
+            signal.signal(sig, handler)
