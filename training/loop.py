@@ -248,7 +248,9 @@ class Trainer:
             start_epoch, start_step = int(state["epoch"]), int(state["step_in_epoch"])
             global_step, best = int(state["global_step"]), float(state.get("best", -1.0))
             history = list(state.get("history", []))
-        net = torch.nn.parallel.DistributedDataParallel(model) if self.world > 1 else model
+        # some timm backbones keep layers that forward_features never uses (e.g. mobilenetv3's conv_head)
+        net = (torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+               if self.world > 1 else model)
         frame_samples = int(round(cfg.model.frame_hop_s * cfg.model.sample_rate))
         augmenter = BatchAugmenter(cfg.augment, frame_samples, cfg.seed,
                                    background=lambda rng: unlabelled_audio(self.data, rng))
