@@ -20,7 +20,7 @@ from birdlab.core.synth import SoundscapeConfig, default_species, write_soundsca
 class SyntheticProjectSpec:
     recordings: int = 6
     duration_s: float = 30.0
-    species: int = 3  # the first N of `default_species`
+    species: int | tuple[str, ...] = 3  # the first N of `default_species`, or their names
     sample_rate: int = 32000
     seed: int = 0
     snr_db: tuple[float, float] = (5.0, 20.0)
@@ -35,7 +35,9 @@ def make_synthetic_project(folder: str | Path, spec: SyntheticProjectSpec = Synt
 
     folder = Path(folder)
     project = Project.create(folder) if not (folder / "project.sqlite").exists() else Project.open(folder)
-    species = default_species(spec.sample_rate)[:spec.species]
+    every = default_species(spec.sample_rate)
+    species = (every[:spec.species] if isinstance(spec.species, int)
+               else [s for s in every if s.name in spec.species])
     class_ids = {s.name: project.add_class(s.name, f_min=s.f_low, f_max=s.f_high).id for s in species}
     rng = np.random.default_rng(spec.seed)
     audio_dir = folder / "audio"

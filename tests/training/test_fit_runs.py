@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from birdlab.core.jobs import make_job, write_job
@@ -117,3 +118,15 @@ def test_head_mode_trains_from_a_previous_model_and_reuses_cached_embeddings(pro
         else:
             assert embeds and embeds[-1]["done"] > 0
     assert any((project.root / "cache" / "embeddings").rglob("*.npy"))
+
+
+def test_distillation_from_a_previous_version(project, tmp_path):
+    teacher_job = make_job(project, {"epochs": 1, "batch_size": 4, "model": TINY_MODEL})
+    out, err = _start(write_job(teacher_job, tmp_path / "teacher" / "job.json")).communicate(timeout=600)
+    assert _events(out)[-1]["status"] == "ok", err[-2000:]
+    student = make_job(project, {"epochs": 1, "batch_size": 4, "model": TINY_MODEL,
+                                 "distill_from": str(tmp_path / "teacher" / "model" / "model.pt")})
+    out, err = _start(write_job(student, tmp_path / "student" / "job.json")).communicate(timeout=600)
+    events = _events(out)
+    assert events[-1]["status"] == "ok", err[-2000:]
+    assert all(np.isfinite(e["loss"]) for e in events if e["event"] == "progress" and e.get("phase") == "train")

@@ -1,0 +1,104 @@
+"""The parent's side of a training run: job folder, child process, model registration.
+
+Used by `birdlab train` and by the app. The parent never imports torch: it writes
+`runs/<id>/job.json`, starts `python -m training fit` as a child process, reads its JSON
+lines, and on `done`/`ok` copies the exported model into `models/<version>/` and makes it
+the active version. A failed or cancelled run (or a killed child) leaves the previous
+model active: nothing is registered until the files are complete.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+from birdlab.core.jobs import make_job, write_job
+from birdlab.core.model import ModelVersion, TrainingRun
+from birdlab.core.project import Project, ProjectError
+
+
+def new_run(project: Project, config: dict, *, class_names: list[str] | None = None) -> tuple[TrainingRun, Path]:
+    """Snapshot the labels into runs/<stamp>/job.json and record the run; returns (run, job path)."""
+    active = project.active_model()
+    config = dict(config)
+    if active is not None and active.kind == "onnx":
+        config.setdefault("parent", active.name)
+        weights = project.root / active.path / "model.pt" if active.path else None
+        model_cfg = dict(config.get("model", {}))
+        if weights is not None and weights.exists() and config.get("from_active", True):
+            model_cfg.setdefault("init_model", str(weights))
+            card_cfg = active.card.get("config", {}).get("model", {})
+            for key in ("backbone", "sample_rate", "window_s", "frame_hop_s", "n_fft", "hop", "n_mels", "f_min",
+                        "f_max", "top_db", "head", "hidden"):
+                if key in card_cfg:
+                    model_cfg.setdefault(key, card_cfg[key])
+        config["model"] = model_cfg
+    config.pop("from_active", None)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = project.runs_dir / stamp
+    n = 1
+    while folder.exists():
+        n += 1
+        folder = project.runs_dir / f"{stamp}-{n}"
+    job = make_job(project, config, class_names=class_names)
+    path = write_job(job, folder / "job.json")
+    run = project.add_training_run(folder.name, config)
+    return run, path
+
+
+def child_command(job_path: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "training", "fit", str(job_path), *extra]
+
+
+def start_child(job_path: Path, *extra: str) -> subprocess.Popen:
+    """The training child: JSON lines on stdout, `cancel` on stdin, its stderr kept in the run folder."""
+    stderr = open(job_path.parent / "stderr.txt", "ab")
+    try:
+        return subprocess.Popen(child_command(job_path, *extra), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=stderr, text=True, bufsize=1)
+    finally:
+        stderr.close()
+
+
+def iter_events(stream: IO[str]) -> Iterator[dict]:
+    """The child's events; lines that are not JSON objects are skipped (they are not protocol)."""
+    for line in stream:
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(event, dict) and "event" in event:
+            yield event
+
+
+def register_model(project: Project, run: TrainingRun, model_dir: Path, name: str | None = None,
+                   activate: bool = True) -> ModelVersion:
+    """Copy a run's exported model into models/<name>/ (complete before it is listed) and record it."""
+    card = json.loads((model_dir / "card.json").read_text())
+    if not (model_dir / "model.onnx").exists():
+        raise ProjectError(f"{model_dir}: the run exported no model.onnx")
+    name = name or f"v{len(project.model_versions()) + 1}-{run.folder}"
+    dest = project.models_dir / name
+    tmp = project.models_dir / f".{name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for file in ("model.onnx", "card.json", "model.pt"):
+        if (model_dir / file).exists():
+            shutil.copy2(model_dir / file, tmp / file)
+    tmp.rename(dest)
+    parent = project.model_by_name(card.get("parent", "")) if card.get("parent") else None
+    with project.transaction():
+        version = project.add_model_version(name, "onnx", str(dest.relative_to(project.root)),
+                                            parent_id=parent.id if parent else None, training_run_id=run.id,
+                                            card=card, activate=activate)
+        project.finish_training_run(run.id, "ok", version.id)
+    return version
