@@ -80,7 +80,7 @@ def full_throughput(project: Project, backbone: str, device: str, batch: int, st
 
 
 def head_retrain(project: Project, work: Path, backbone: str, labels: int) -> tuple[float, float, int]:
-    job = make_job(project, {"mode": "head", "epochs": 20, "batch_size": 64, "model": {"backbone": backbone}})
+    job = make_job(project, {"mode": "head", "epochs": 10, "batch_size": 64, "model": {"backbone": backbone}})
     job.labels = job.labels[:labels]
     times = []
     for name in ("cold", "warm"):
