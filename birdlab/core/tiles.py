@@ -1,0 +1,150 @@
+"""Spectrogram tiles for a view of any length (Qt-free; the GUI computes them off its thread).
+
+A recording is cut into tiles on a pyramid of zoom levels. At level L a spectrogram column
+is `hop(L) = hop0 * 2**L` samples wide (hop0 = n_fft / 4) and a tile holds `columns`
+columns, so a view of any length needs a few tiles of the level whose column is about one
+screen pixel. Close in (hop <= n_fft) a tile is computed from its contiguous audio; far out
+(hop > n_fft, e.g. a whole 10-hour file in 1,000 pixels) each column averages the power of
+`frames_per_column` frames read where they lie in the column, so the cost of a tile does not
+grow with the time it covers, and memory never depends on the file's length.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from birdlab.core.audio import MIX, AudioError, _open, _reason
+from birdlab.core.spectrogram import SpectrogramConfig, mel_filterbank, power_spectrogram, window_function
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """The tile pyramid of one recording and one spectrogram setting."""
+
+    sample_rate: int
+    frames: int  # the recording's length in samples
+    n_fft: int = 1024
+    columns: int = 256  # columns per tile
+
+    @property
+    def hop0(self) -> int:
+        return max(1, self.n_fft // 4)
+
+    def hop(self, level: int) -> int:
+        return self.hop0 << level
+
+    def column_s(self, level: int) -> float:
+        return self.hop(level) / self.sample_rate
+
+    def tile_s(self, level: int) -> float:
+        return self.columns * self.column_s(level)
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+    @property
+    def top_level(self) -> int:
+        """The level whose single tile covers the whole recording (the overview)."""
+        return max(0, math.ceil(math.log2(max(1.0, self.frames / (self.hop0 * self.columns)))))
+
+    def level_for(self, seconds: float, pixels: int) -> int:
+        """The coarsest level whose columns are no wider than one pixel of this view."""
+        per_pixel = seconds / max(1, pixels)
+        if per_pixel <= self.column_s(0):
+            return 0
+        return min(self.top_level, int(math.floor(math.log2(per_pixel / self.column_s(0)))))
+
+    def tiles_for(self, t0: float, t1: float, level: int) -> range:
+        """Indices of the tiles of `level` that cover [t0, t1] (inside the recording)."""
+        span = self.tile_s(level)
+        first = max(0, int(math.floor(max(0.0, t0) / span)))
+        last = max(first, int(math.ceil(min(t1, self.duration) / span)) - 1)
+        return range(first, last + 1)
+
+    def tile_range(self, level: int, index: int) -> tuple[float, float]:
+        span = self.tile_s(level)
+        return index * span, (index + 1) * span
+
+
+@dataclass
+class Tile:
+    """values[freq, column] in dB; column c covers [t0 + c*column_s, t0 + (c+1)*column_s)."""
+
+    level: int
+    index: int
+    t0: float
+    column_s: float
+    values: np.ndarray
+    freqs: np.ndarray  # bin (or mel band) centres in Hz
+    exact: bool  # every sample analysed (False: sampled columns, far zoomed out)
+
+    @property
+    def t1(self) -> float:
+        return self.t0 + self.values.shape[1] * self.column_s
+
+
+def _to_db(power: np.ndarray, sample_rate: int, cfg: SpectrogramConfig) -> tuple[np.ndarray, np.ndarray]:
+    """[frames, bins] power -> ([freq, frames] dB clipped to the config's range, freqs)."""
+    if cfg.mel:
+        filters, freqs = mel_filterbank(sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.f_min),
+                                        float(cfg.f_max or sample_rate / 2.0))
+        power = power @ filters.T
+    else:
+        freqs = np.fft.rfftfreq(cfg.n_fft, 1.0 / sample_rate).astype(np.float32)
+    floor = cfg.top_db - cfg.db_range
+    db = 10.0 * np.log10(np.maximum(power, 10.0 ** (floor / 10.0)))
+    np.clip(db, floor, cfg.top_db, out=db)
+    return np.ascontiguousarray(db.T, dtype=np.float32), freqs
+
+
+def _mono(block: np.ndarray, channel: int) -> np.ndarray:
+    if channel == MIX:
+        return block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
+    return block[:, min(channel, block.shape[1] - 1)]
+
+
+def compute_tile(path: str | Path, grid: TileGrid, level: int, index: int,
+                 cfg: SpectrogramConfig = SpectrogramConfig(), channel: int = MIX,
+                 frames_per_column: int = 2) -> Tile:
+    """One tile of the recording (AudioError naming the file when it cannot be read)."""
+    if cfg.n_fft != grid.n_fft:
+        raise ValueError(f"grid n_fft {grid.n_fft} differs from the spectrogram's {cfg.n_fft}")
+    hop = grid.hop(level)
+    first = index * grid.columns * hop
+    n_cols = max(0, min(grid.columns, math.ceil((grid.frames - first) / hop)))
+    if n_cols == 0:
+        raise ValueError(f"tile {index} of level {level} lies past the end of {path}")
+    sr, n_fft = grid.sample_rate, grid.n_fft
+    with _open(path) as f:
+        try:
+            if hop <= n_fft:
+                f.seek(first)
+                block = f.read(min(n_cols * hop + n_fft, grid.frames - first), dtype="float32", always_2d=True)
+                mono = _mono(block, channel)
+                power = power_spectrogram(mono, n_fft, hop, cfg.window)[:n_cols]
+                exact = True
+            else:
+                m = max(1, frames_per_column)
+                w = window_function(cfg.window, n_fft)
+                frames = np.zeros((n_cols * m, n_fft), dtype=np.float32)
+                for c in range(n_cols):
+                    for j in range(m):
+                        start = first + c * hop + (j * hop) // m + (hop - n_fft) // (2 * m)
+                        start = min(max(0, start), max(0, grid.frames - n_fft))
+                        f.seek(start)
+                        got = _mono(f.read(n_fft, dtype="float32", always_2d=True), channel)
+                        frames[c * m + j, :len(got)] = got
+                spec = np.fft.rfft(frames * w, axis=1)
+                power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32) * np.float32(4.0 / float(w.sum()) ** 2)
+                power = power.reshape(n_cols, m, -1).mean(axis=1)
+                exact = False
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise AudioError(path, f"could not read tile near {first / sr:.1f} s ({_reason(exc)})") from None
+    values, freqs = _to_db(power, sr, cfg)
+    return Tile(level, index, first / sr, hop / sr, values, freqs, exact)

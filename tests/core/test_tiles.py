@@ -1,0 +1,58 @@
+"""Spectrogram tiles: levels, coverage, agreement with the plain spectrogram, bounded cost."""
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from birdlab.core.audio import AudioError, probe
+from birdlab.core.spectrogram import SpectrogramConfig, spectrogram_db
+from birdlab.core.tiles import TileGrid, compute_tile
+
+
+def _tone_file(path, seconds=20.0, sr=16000, freq=1000.0):
+    t = np.arange(int(seconds * sr)) / sr
+    audio = 0.5 * np.sin(2 * np.pi * freq * t) + 0.01 * np.random.default_rng(0).standard_normal(len(t))
+    sf.write(path, audio.astype(np.float32), sr, subtype="PCM_16")
+    return path
+
+
+def test_levels_cover_any_view_with_a_few_tiles():
+    grid = TileGrid(sample_rate=48000, frames=48000 * 3600 * 10, n_fft=1024, columns=256)
+    assert grid.level_for(1.0, 1000) == 0
+    for seconds in (10, 600, 3600, 36000):
+        level = grid.level_for(seconds, 1000)
+        assert grid.column_s(level) <= seconds / 1000 or level == 0
+        assert len(grid.tiles_for(100.0, 100.0 + seconds, level)) <= 1000 / 256 * 2 + 2
+    top = grid.top_level
+    assert grid.tiles_for(0, grid.duration, top) == range(0, 1)
+
+
+def test_dense_tile_equals_the_plain_spectrogram(tmp_path):
+    path = _tone_file(tmp_path / "tone.wav")
+    info = probe(path)
+    grid = TileGrid(info.sample_rate, info.frames, 512, 64)
+    cfg = SpectrogramConfig(n_fft=512, hop=grid.hop(1))
+    tile = compute_tile(path, grid, level=1, index=3, cfg=cfg)
+    assert tile.exact and tile.values.shape == (257, 64)
+    start = int(round(tile.t0 * info.sample_rate))
+    audio, _ = sf.read(path, dtype="float32")
+    ref = spectrogram_db(audio[start:start + 64 * grid.hop(1) + 512], info.sample_rate, cfg).values[:, :64]
+    assert np.allclose(tile.values, ref, atol=1e-3)
+
+
+def test_far_zoomed_tile_samples_columns_and_finds_the_tone(tmp_path):
+    path = _tone_file(tmp_path / "tone.flac")
+    info = probe(path)
+    grid = TileGrid(info.sample_rate, info.frames, 512, 16)
+    tile = compute_tile(path, grid, grid.top_level, 0, SpectrogramConfig(n_fft=512))
+    assert not tile.exact and tile.values.shape[1] <= 16
+    peak_hz = tile.freqs[tile.values.argmax(axis=0)]
+    assert np.all(np.abs(peak_hz - 1000.0) < 40)  # every sampled column sees the 1 kHz tone
+    assert tile.t1 >= info.duration - grid.column_s(grid.top_level)
+
+
+def test_unreadable_file_is_named(tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_text("not audio")
+    with pytest.raises(AudioError, match="bad.wav"):
+        compute_tile(bad, TileGrid(16000, 16000), 0, 0)
