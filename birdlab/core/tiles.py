@@ -3,10 +3,11 @@
 A recording is cut into tiles on a pyramid of zoom levels. At level L a spectrogram column
 is `hop(L) = hop0 * 2**L` samples wide (hop0 = n_fft / 4) and a tile holds `columns`
 columns, so a view of any length needs a few tiles of the level whose column is about one
-screen pixel. Close in (hop <= n_fft) a tile is computed from its contiguous audio; far out
-(hop > n_fft, e.g. a whole 10-hour file in 1,000 pixels) each column averages the power of
-`frames_per_column` frames read where they lie in the column, so the cost of a tile does not
-grow with the time it covers, and memory never depends on the file's length.
+screen pixel. A tile covering up to a minute of audio is decoded whole (every sample is
+analysed when hop <= n_fft; wider columns average `frames_per_column` frames spread across
+them); farther out (e.g. a whole 10-hour file in 1,000 pixels) each of those frames is read
+by seeking, so the cost of a tile does not grow with the time it covers, and memory never
+depends on the file's length.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import numpy as np
 import soundfile as sf
 
 from birdlab.core.audio import MIX, AudioError, _open, _reason
-from birdlab.core.spectrogram import SpectrogramConfig, mel_filterbank, power_spectrogram, window_function
+from birdlab.core.spectrogram import SpectrogramConfig, mel_filterbank, window_function
+
+CONTIGUOUS_S = 60.0  # a tile covering less audio than this is decoded whole (cheaper than seeking)
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,7 @@ def _mono(block: np.ndarray, channel: int) -> np.ndarray:
 
 def compute_tile(path: str | Path, grid: TileGrid, level: int, index: int,
                  cfg: SpectrogramConfig = SpectrogramConfig(), channel: int = MIX,
-                 frames_per_column: int = 2) -> Tile:
+                 frames_per_column: int = 1) -> Tile:
     """One tile of the recording (AudioError naming the file when it cannot be read)."""
     if cfg.n_fft != grid.n_fft:
         raise ValueError(f"grid n_fft {grid.n_fft} differs from the spectrogram's {cfg.n_fft}")
@@ -121,30 +124,32 @@ def compute_tile(path: str | Path, grid: TileGrid, level: int, index: int,
     if n_cols == 0:
         raise ValueError(f"tile {index} of level {level} lies past the end of {path}")
     sr, n_fft = grid.sample_rate, grid.n_fft
+    m = 1 if hop <= n_fft else max(1, frames_per_column)
+    # frame j of column c starts here (m frames spread evenly across a wide column)
+    starts = (first + np.arange(n_cols)[:, None] * hop + (np.arange(m)[None, :] * hop) // m
+              + max(0, hop - n_fft) // (2 * m)).ravel()
+    starts = np.clip(starts, 0, max(0, grid.frames - n_fft))
+    contiguous = hop <= n_fft or n_cols * hop <= CONTIGUOUS_S * sr
     with _open(path) as f:
         try:
-            if hop <= n_fft:
-                f.seek(first)
-                block = f.read(min(n_cols * hop + n_fft, grid.frames - first), dtype="float32", always_2d=True)
-                mono = _mono(block, channel)
-                power = power_spectrogram(mono, n_fft, hop, cfg.window)[:n_cols]
-                exact = True
-            else:
-                m = max(1, frames_per_column)
-                w = window_function(cfg.window, n_fft)
-                frames = np.zeros((n_cols * m, n_fft), dtype=np.float32)
-                for c in range(n_cols):
-                    for j in range(m):
-                        start = first + c * hop + (j * hop) // m + (hop - n_fft) // (2 * m)
-                        start = min(max(0, start), max(0, grid.frames - n_fft))
-                        f.seek(start)
-                        got = _mono(f.read(n_fft, dtype="float32", always_2d=True), channel)
-                        frames[c * m + j, :len(got)] = got
-                spec = np.fft.rfft(frames * w, axis=1)
-                power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32) * np.float32(4.0 / float(w.sum()) ** 2)
-                power = power.reshape(n_cols, m, -1).mean(axis=1)
-                exact = False
+            if contiguous:  # decode the tile's audio once and take the frames from memory
+                lo = int(starts[0])
+                f.seek(lo)
+                block = _mono(f.read(int(starts[-1]) - lo + n_fft, dtype="float32", always_2d=True), channel)
+                block = np.pad(block, (0, max(0, int(starts[-1]) - lo + n_fft - len(block))))
+                frames = block[(starts - lo)[:, None] + np.arange(n_fft)[None, :]]
+            else:  # far out: seek to each frame, so the cost does not grow with the tile's duration
+                frames = np.zeros((len(starts), n_fft), dtype=np.float32)
+                for i, start in enumerate(starts):
+                    f.seek(int(start))
+                    got = _mono(f.read(n_fft, dtype="float32", always_2d=True), channel)
+                    frames[i, :len(got)] = got
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise AudioError(path, f"could not read tile near {first / sr:.1f} s ({_reason(exc)})") from None
+    w = window_function(cfg.window, n_fft)
+    spec = np.fft.rfft(frames * w, axis=1)
+    power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32) * np.float32(4.0 / float(w.sum()) ** 2)
+    power = power.reshape(n_cols, m, -1).mean(axis=1)
+    exact = hop <= n_fft
     values, freqs = _to_db(power, sr, cfg)
     return Tile(level, index, first / sr, hop / sr, values, freqs, exact)

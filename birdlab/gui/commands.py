@@ -1,0 +1,79 @@
+"""Undoable label edits (QUndoStack). Each command writes to the project at once (autosave):
+`redo` makes the edit, `undo` puts the database back exactly (ids and timestamps included)."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QUndoCommand
+
+from birdlab.core.model import Box, Label, Polarity, ReviewedExtent, Source
+from birdlab.core.project import Project
+
+
+class AddLabel(QUndoCommand):
+    def __init__(self, project: Project, recording_id: int, class_id: int, box: Box,
+                 polarity: Polarity = Polarity.POSITIVE, source: Source = Source.MANUAL,
+                 detection_id: int | None = None):
+        super().__init__(f"add {polarity.value} label")
+        self.project, self.args = project, (recording_id, class_id, box, polarity, source)
+        self.detection_id = detection_id
+        self.label: Label | None = None
+
+    def redo(self) -> None:
+        if self.label is None:  # first time: a new id
+            rec, cls, box, pol, src = self.args
+            self.label = self.project.add_label(rec, cls, box, pol, src, detection_id=self.detection_id)
+        else:  # redo after undo: the same label, same id
+            self.project.restore_labels([self.label])
+
+    def undo(self) -> None:
+        assert self.label is not None
+        self.project.delete_labels([self.label.id])
+
+
+class DeleteLabels(QUndoCommand):
+    def __init__(self, project: Project, label_ids: list[int]):
+        super().__init__(f"delete {len(label_ids)} label(s)")
+        self.project, self.ids = project, list(label_ids)
+        self.deleted: list[Label] = []
+
+    def redo(self) -> None:
+        self.deleted = self.project.delete_labels(self.ids)
+
+    def undo(self) -> None:
+        self.project.restore_labels(self.deleted)
+
+
+class EditLabels(QUndoCommand):
+    """Change fields of one or more labels (box, class, polarity)."""
+
+    def __init__(self, project: Project, label_ids: list[int], text: str, **fields: object):
+        super().__init__(text)
+        self.project, self.ids, self.fields = project, list(label_ids), fields
+        self.before: list[Label] = []
+
+    def redo(self) -> None:
+        with self.project.transaction():
+            self.before = [self.project.label(i) for i in self.ids]
+            for i in self.ids:
+                self.project.update_label(i, **self.fields)
+
+    def undo(self) -> None:
+        with self.project.transaction():
+            for label in self.before:
+                self.project.replace_label(label)
+
+
+class AddExtent(QUndoCommand):
+    """Mark a time range reviewed and complete for some classes."""
+
+    def __init__(self, project: Project, recording_id: int, t_min: float, t_max: float, class_ids: list[int]):
+        super().__init__("mark reviewed")
+        self.project, self.args = project, (recording_id, t_min, t_max, class_ids)
+        self.extent: ReviewedExtent | None = None
+
+    def redo(self) -> None:
+        self.extent = self.project.add_extent(*self.args)
+
+    def undo(self) -> None:
+        assert self.extent is not None
+        self.project.delete_extent(self.extent.id)

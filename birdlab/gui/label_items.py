@@ -1,0 +1,70 @@
+"""Label boxes on the spectrogram: a colour and line style per polarity, movable and resizable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QPen
+
+from birdlab.core.model import Label, Polarity
+
+POLARITY_STYLE: dict[Polarity, tuple[str, Qt.PenStyle]] = {
+    Polarity.POSITIVE: ("#3ee06b", Qt.PenStyle.SolidLine),
+    Polarity.NEGATIVE: ("#ff4d4d", Qt.PenStyle.DashLine),
+    Polarity.UNCERTAIN: ("#ffc833", Qt.PenStyle.DotLine),
+}
+
+
+def polarity_pen(polarity: Polarity, selected: bool = False) -> QPen:
+    colour, style = POLARITY_STYLE[polarity]
+    pen = QPen(QColor(colour))
+    pen.setStyle(style)
+    pen.setWidthF(3.0 if selected else 1.6)
+    pen.setCosmetic(True)
+    return pen
+
+
+class LabelBox(pg.ROI):
+    """One label. Emits `edited(label_id, t_min, t_max, y_min, y_max)` when a move or resize ends,
+    `clicked(label_id, additive)` when clicked (additive: with Ctrl/Shift)."""
+
+    edited = Signal(int, float, float, float, float)
+    clicked = Signal(int, bool)
+
+    def __init__(self, label: Label, class_name: str, hz_to_y: Callable[[float], float]):
+        y0, y1 = hz_to_y(label.f_min), hz_to_y(label.f_max)
+        super().__init__(pos=QPointF(label.t_min, y0), size=(label.t_max - label.t_min, y1 - y0),
+                         pen=polarity_pen(label.polarity), movable=True, rotatable=False, resizable=True,
+                         removable=False)
+        self.label = label
+        self.selected = False
+        for corner, anchor in (((1, 1), (0, 0)), ((0, 0), (1, 1)), ((1, 0), (0, 1)), ((0, 1), (1, 0))):
+            self.addScaleHandle(corner, anchor)
+        self.text = pg.TextItem(class_name, color=POLARITY_STYLE[label.polarity][0], anchor=(0, 1))
+        self.text.setParentItem(self)
+        self.text.setPos(0, y1 - y0)
+        self.setAcceptedMouseButtons(Qt.MouseButton.LeftButton)
+        self.sigRegionChangeFinished.connect(self._finished)
+        self.setZValue(20)
+
+    def set_selected(self, selected: bool) -> None:
+        self.selected = selected
+        self.setPen(polarity_pen(self.label.polarity, selected))
+        self.currentPen = self.pen
+        self.update()
+
+    def _finished(self) -> None:
+        pos, size = self.pos(), self.size()
+        self.text.setPos(0, size.y())
+        self.edited.emit(self.label.id, float(pos.x()), float(pos.x() + size.x()), float(pos.y()),
+                         float(pos.y() + size.y()))
+
+    def mouseClickEvent(self, ev):  # noqa: N802 (Qt naming)
+        if ev.button() == Qt.MouseButton.LeftButton:
+            additive = bool(ev.modifiers() & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier))
+            self.clicked.emit(self.label.id, additive)
+            ev.accept()
+        else:
+            super().mouseClickEvent(ev)

@@ -1,0 +1,477 @@
+"""The spectrogram view: tiled, any length, with an overview strip, label boxes and a play cursor.
+
+Tiles come from `TileLoader` (worker threads, cache); the view shows the whole-file overview
+tile underneath, so a zoom or scroll never shows a blank while finer tiles load. Mouse: drag
+with the left button to draw a box, with the right button to zoom to a time range, with the
+middle button to pan; the wheel zooms time. Keys: + and - zoom, arrows scroll (Shift: a
+page), Home and End.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QPen
+from PySide6.QtWidgets import QGraphicsRectItem, QScrollBar, QVBoxLayout, QWidget
+
+from birdlab.core.model import Label
+from birdlab.core.spectrogram import SpectrogramConfig, hz_to_mel, mel_to_hz
+from birdlab.core.tiles import Tile, TileGrid
+from birdlab.gui.axes import FreqAxis, TimeAxis
+from birdlab.gui.label_items import LabelBox
+from birdlab.gui.tile_loader import TileKey, TileLoader
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+
+COLORMAPS = ("inferno", "viridis", "magma", "cividis", "gray")
+
+
+@dataclass
+class ViewSettings:
+    """What the user can change about the look (kept per window)."""
+
+    colormap: str = "inferno"
+    top_db: float = -10.0
+    db_range: float = 80.0
+    mel: bool = False
+    n_fft: int = 1024
+    channel: int = -1  # -1: mix of all channels
+    f_min: float | None = None  # frequency limits shown (None: 0 .. Nyquist)
+    f_max: float | None = None
+
+
+def _lut(name: str) -> np.ndarray:
+    if name == "gray":
+        v = np.linspace(0, 255, 256).astype(np.ubyte)
+        return np.stack([v, v, v], axis=1)
+    return pg.colormap.get(name).getLookupTable(nPts=256)
+
+
+class DrawViewBox(pg.ViewBox):
+    """A ViewBox where the left drag draws a box and the right drag picks a time range to zoom to."""
+
+    boxDrawn = Signal(float, float, float, float)  # x0, x1, y0, y1 (view coordinates)
+    rangePicked = Signal(float, float)
+    emptyClicked = Signal(float, bool)  # x, additive
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.setMenuEnabled(False)
+        self._rubber: QGraphicsRectItem | None = None
+
+    def _rubber_rect(self, ev, full_height: bool) -> QRectF:
+        p0 = self.mapSceneToView(ev.buttonDownScenePos())
+        p1 = self.mapSceneToView(ev.scenePos())
+        if full_height:
+            (y0, y1) = self.viewRange()[1]
+            return QRectF(min(p0.x(), p1.x()), y0, abs(p1.x() - p0.x()), y1 - y0)
+        return QRectF(min(p0.x(), p1.x()), min(p0.y(), p1.y()), abs(p1.x() - p0.x()), abs(p1.y() - p0.y()))
+
+    def mouseDragEvent(self, ev, axis=None):  # noqa: N802 (Qt naming)
+        button = ev.button()
+        if button not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            return super().mouseDragEvent(ev, axis)
+        ev.accept()
+        full = button == Qt.MouseButton.RightButton
+        rect = self._rubber_rect(ev, full)
+        if ev.isStart() or self._rubber is None:
+            self._rubber = QGraphicsRectItem()
+            pen = QPen(QColor("#ffffff" if not full else "#66ccff"))
+            pen.setCosmetic(True)
+            pen.setStyle(Qt.PenStyle.DashLine)
+            self._rubber.setPen(pen)
+            self.addItem(self._rubber, ignoreBounds=True)
+        self._rubber.setRect(rect)
+        if ev.isFinish():
+            self.removeItem(self._rubber)
+            self._rubber = None
+            if rect.width() <= 0:
+                return
+            if full:
+                self.rangePicked.emit(rect.left(), rect.right())
+            elif rect.height() > 0:
+                self.boxDrawn.emit(rect.left(), rect.right(), rect.top(), rect.bottom())
+
+    def mouseClickEvent(self, ev):  # noqa: N802
+        if ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            additive = bool(ev.modifiers() & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier))
+            self.emptyClicked.emit(self.mapSceneToView(ev.scenePos()).x(), additive)
+        else:
+            super().mouseClickEvent(ev)
+
+
+class SpectrogramView(QWidget):
+    boxDrawn = Signal(float, float, float, float)  # t_min, t_max, f_min, f_max (s, Hz)
+    labelEdited = Signal(int, float, float, float, float)
+    selectionChanged = Signal(list)  # label ids
+    rangeChanged = Signal(float, float)
+    cursorMoved = Signal(float)  # a click sets the play position
+    painted = Signal()  # every tile of the current view is on screen
+
+    def __init__(self, loader: TileLoader | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.loader = loader or TileLoader(parent=self)
+        self.settings = ViewSettings()
+        self.path: str | None = None
+        self.grid: TileGrid | None = None
+        self.sample_rate = 0
+        self.duration = 0.0
+        self.channels = 1
+        self.boxes: dict[int, LabelBox] = {}
+        self.class_names: dict[int, str] = {}
+        self._tile_items: dict[TileKey, pg.ImageItem] = {}
+        self._wanted: list[TileKey] = []
+        self._overview_key: TileKey | None = None
+        self._syncing = False
+
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground("#101014")
+        self.view = DrawViewBox()
+        self.time_axis, self.freq_axis = TimeAxis("bottom"), FreqAxis("left")
+        self.plot = self.graphics.addPlot(row=0, col=0, viewBox=self.view,
+                                          axisItems={"bottom": self.time_axis, "left": self.freq_axis})
+        self.plot.setLabel("left", "kHz")
+        self.plot.setLabel("bottom", "time")
+        self.view.setMouseEnabled(x=True, y=False)
+        self.overview = self.graphics.addPlot(row=1, col=0)
+        self.overview.hideAxis("left")
+        self.overview.hideAxis("bottom")
+        self.overview.setMouseEnabled(x=False, y=False)
+        self.overview.setMenuEnabled(False)
+        self.graphics.ci.layout.setRowStretchFactor(0, 6)
+        self.graphics.ci.layout.setRowStretchFactor(1, 1)
+        self.overview_image = pg.ImageItem()
+        self.overview.addItem(self.overview_image)
+        self.background_image = pg.ImageItem()
+        self.background_image.setZValue(-10)
+        self.view.addItem(self.background_image)
+        self.region = pg.LinearRegionItem(brush=pg.mkBrush(255, 255, 255, 40))
+        self.region.setZValue(10)
+        self.overview.addItem(self.region)
+        self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen("#ffffff", width=1.5))
+        self.cursor.setZValue(30)
+        self.view.addItem(self.cursor, ignoreBounds=True)
+        self.extent_items: list[pg.LinearRegionItem] = []
+        self.scrollbar = QScrollBar(Qt.Orientation.Horizontal)
+        self.scrollbar.setRange(0, 0)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.scrollbar)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+        self._update_timer = QTimer(self)
+        self._update_timer.setSingleShot(True)
+        self._update_timer.setInterval(0)
+        self._update_timer.timeout.connect(self._update_tiles)
+        self.view.sigXRangeChanged.connect(self._range_changed)
+        self.view.boxDrawn.connect(self._box_drawn)
+        self.view.rangePicked.connect(lambda a, b: self.set_visible_range(a, b))
+        self.view.emptyClicked.connect(self._empty_clicked)
+        self.region.sigRegionChanged.connect(self._region_moved)
+        self.scrollbar.valueChanged.connect(self._scrolled)
+        self.loader.tileReady.connect(self._tile_ready)
+
+    # ---- coordinates ------------------------------------------------------------------------
+    def hz_to_y(self, hz: float) -> float:
+        return float(hz_to_mel(hz)) if self.settings.mel else float(hz)
+
+    def y_to_hz(self, y: float) -> float:
+        return float(mel_to_hz(y)) if self.settings.mel else float(y)
+
+    @property
+    def nyquist(self) -> float:
+        return self.sample_rate / 2.0
+
+    def spectrogram_config(self) -> SpectrogramConfig:
+        s = self.settings
+        return SpectrogramConfig(n_fft=s.n_fft, hop=max(1, s.n_fft // 4), mel=s.mel, n_mels=128,
+                                 f_min=0.0, f_max=None, top_db=s.top_db, db_range=s.db_range)
+
+    # ---- recording --------------------------------------------------------------------------
+    def set_recording(self, path: str, sample_rate: int, frames: int, channels: int,
+                      initial_s: float = 30.0) -> None:
+        self.loader.clear()
+        for item in self._tile_items.values():
+            self.view.removeItem(item)
+        self._tile_items.clear()
+        self.path, self.sample_rate, self.channels = str(path), int(sample_rate), int(channels)
+        self.duration = frames / sample_rate
+        self.grid = TileGrid(sample_rate, frames, self.settings.n_fft)
+        self.set_labels([], {})
+        self.view.setLimits(xMin=0, xMax=self.duration, minXRange=min(0.02, self.duration),
+                            yMin=self.hz_to_y(0), yMax=self.hz_to_y(self.nyquist))
+        self.overview.setXRange(0, self.duration, padding=0)
+        self._apply_freq_limits()
+        self._request_overview()
+        self.set_visible_range(0.0, min(self.duration, initial_s))
+        self._update_tiles()
+
+    def _apply_freq_limits(self) -> None:
+        lo = self.settings.f_min or 0.0
+        hi = min(self.settings.f_max or self.nyquist, self.nyquist)
+        self.view.setLimits(yMin=self.hz_to_y(0), yMax=self.hz_to_y(self.nyquist))
+        self.view.setYRange(self.hz_to_y(lo), self.hz_to_y(hi), padding=0)
+        self.overview.setYRange(self.hz_to_y(lo), self.hz_to_y(hi), padding=0)
+        self.freq_axis.to_hz = self.y_to_hz
+        self.freq_axis.khz = hi >= 2000
+        self.plot.setLabel("left", "kHz" if self.freq_axis.khz else "Hz")
+
+    def apply_settings(self, settings: ViewSettings) -> None:
+        """New look: colormap and dB range re-colour; n_fft, mel or channel recompute the tiles."""
+        old = self.settings
+        self.settings = replace(settings)
+        if self.path is None:
+            return
+        recompute = (old.n_fft, old.mel, old.channel, old.top_db, old.db_range) != \
+            (settings.n_fft, settings.mel, settings.channel, settings.top_db, settings.db_range)
+        if recompute:
+            t0, t1 = self.visible_range()
+            labels = [b.label for b in self.boxes.values()]
+            names = dict(self.class_names)
+            self.set_recording(self.path, self.sample_rate, self.grid.frames, self.channels)
+            self.set_visible_range(t0, t1)
+            self.set_labels(labels, names)
+        else:
+            lut = _lut(settings.colormap)
+            for item in (*self._tile_items.values(), self.overview_image, self.background_image):
+                item.setLookupTable(lut)
+            self._apply_freq_limits()
+
+    # ---- range -------------------------------------------------------------------------------
+    def visible_range(self) -> tuple[float, float]:
+        (t0, t1), _ = self.view.viewRange()
+        return float(t0), float(t1)
+
+    def set_visible_range(self, t0: float, t1: float) -> None:
+        if self.duration <= 0:
+            return
+        span = max(min(t1 - t0, self.duration), 0.02)
+        t0 = min(max(0.0, t0), max(0.0, self.duration - span))
+        self.view.setXRange(t0, t0 + span, padding=0)
+
+    def zoom(self, factor: float, centre: float | None = None) -> None:
+        """factor < 1 zooms in."""
+        t0, t1 = self.visible_range()
+        c = (t0 + t1) / 2 if centre is None else centre
+        half = (t1 - t0) * factor / 2
+        self.set_visible_range(c - half, c + half)
+
+    def scroll(self, pages: float) -> None:
+        t0, t1 = self.visible_range()
+        shift = (t1 - t0) * pages
+        self.set_visible_range(t0 + shift, t1 + shift)
+
+    def _range_changed(self, *_):
+        t0, t1 = self.visible_range()
+        self._syncing = True
+        try:
+            self.region.setRegion((t0, t1))
+            span = t1 - t0
+            steps = 1000
+            self.scrollbar.setRange(0, steps if self.duration > span * 1.0001 else 0)
+            self.scrollbar.setPageStep(max(1, int(steps * span / max(self.duration, 1e-9))))
+            free = max(self.duration - span, 1e-9)
+            self.scrollbar.setValue(int(round(steps * t0 / free)))
+        finally:
+            self._syncing = False
+        self.rangeChanged.emit(t0, t1)
+        self._update_timer.start()
+
+    def _region_moved(self) -> None:
+        if self._syncing:
+            return
+        a, b = self.region.getRegion()
+        self.set_visible_range(a, b)
+
+    def _scrolled(self, value: int) -> None:
+        if self._syncing:
+            return
+        t0, t1 = self.visible_range()
+        span = t1 - t0
+        start = value / 1000 * max(self.duration - span, 0)
+        self.set_visible_range(start, start + span)
+
+    # ---- tiles ----------------------------------------------------------------------------------
+    def _key(self, level: int, index: int) -> TileKey:
+        return TileKey(self.path, level, index, self.spectrogram_config(), self.settings.channel)
+
+    def _request_overview(self) -> None:
+        top = self.grid.top_level
+        self._overview_key = self._key(top, 0)
+        for tile in self.loader.request([self._overview_key], self.grid):
+            self._tile_ready(self._overview_key, tile)
+
+    def current_keys(self) -> list[TileKey]:
+        if self.grid is None:
+            return []
+        t0, t1 = self.visible_range()
+        width = max(200, int(self.view.width()) or self.width())
+        level = self.grid.level_for(t1 - t0, width)
+        span = self.grid.tile_s(level)
+        return [self._key(level, i) for i in self.grid.tiles_for(t0 - span * 0.5, t1 + span * 0.5, level)]
+
+    def _update_tiles(self) -> None:
+        if self.grid is None:
+            return
+        keys = self.current_keys()
+        self._wanted = keys
+        wanted = set(keys)
+        for key, item in self._tile_items.items():
+            item.setVisible(key in wanted)
+        # forget items far from the view (the loader's cache keeps the data)
+        for key in [k for k in self._tile_items if k not in wanted]:
+            if len(self._tile_items) > 48:
+                self.view.removeItem(self._tile_items.pop(key))
+        request = keys + ([self._overview_key] if self._overview_key not in self.loader.cache else [])
+        for tile in self.loader.request(request, self.grid):
+            self._show_tile(self._key(tile.level, tile.index), tile)
+        self._check_painted()
+
+    def _tile_ready(self, key: TileKey, tile: Tile) -> None:
+        if key.path != self.path or key.config != self.spectrogram_config() or key.channel != self.settings.channel:
+            return
+        if key == self._overview_key:
+            for item in (self.overview_image, self.background_image):
+                self._place(item, tile)
+        if key in self._wanted:
+            self._show_tile(key, tile)
+            self._check_painted()
+
+    def _place(self, item: pg.ImageItem, tile: Tile) -> None:
+        cfg = self.spectrogram_config()
+        item.setImage(tile.values, levels=(cfg.top_db - cfg.db_range, cfg.top_db), autoLevels=False,
+                      lut=_lut(self.settings.colormap))
+        if self.settings.mel:
+            y0, y1 = self.hz_to_y(0.0), self.hz_to_y(self.nyquist)
+        else:
+            half_bin = self.sample_rate / self.settings.n_fft / 2
+            y0, y1 = -half_bin, self.nyquist + half_bin
+        item.setRect(QRectF(tile.t0, y0, tile.t1 - tile.t0, y1 - y0))
+
+    def _show_tile(self, key: TileKey, tile: Tile) -> None:
+        item = self._tile_items.get(key)
+        if item is None:
+            item = pg.ImageItem()
+            self._place(item, tile)
+            self.view.addItem(item, ignoreBounds=True)
+            self._tile_items[key] = item
+        item.setVisible(True)
+
+    def _check_painted(self) -> None:
+        if self._wanted and all(k in self._tile_items and self._tile_items[k].isVisible() for k in self._wanted):
+            self.painted.emit()
+
+    def is_painted(self) -> bool:
+        return bool(self._wanted) and all(k in self._tile_items for k in self._wanted)
+
+    # ---- labels ---------------------------------------------------------------------------------
+    def set_labels(self, labels: list[Label], class_names: dict[int, str]) -> None:
+        selected = set(self.selected_ids())
+        for box in self.boxes.values():
+            self.view.removeItem(box)
+        self.boxes.clear()
+        self.class_names = dict(class_names)
+        for label in labels:
+            box = LabelBox(label, class_names.get(label.class_id, "?"), self.hz_to_y)
+            box.edited.connect(self._box_edited)
+            box.clicked.connect(self._box_clicked)
+            self.view.addItem(box)
+            self.boxes[label.id] = box
+            if label.id in selected:
+                box.set_selected(True)
+
+    def set_extents(self, extents: list[tuple[float, float]]) -> None:
+        for item in self.extent_items:
+            self.view.removeItem(item)
+        self.extent_items = []
+        for t0, t1 in extents:
+            item = pg.LinearRegionItem((t0, t1), movable=False, brush=pg.mkBrush(80, 200, 255, 28),
+                                       pen=pg.mkPen(80, 200, 255, 90))
+            item.setZValue(5)
+            self.view.addItem(item, ignoreBounds=True)
+            self.extent_items.append(item)
+
+    def selected_ids(self) -> list[int]:
+        return [i for i, b in self.boxes.items() if b.selected]
+
+    def select_labels(self, ids: list[int], emit: bool = False) -> None:
+        wanted = set(ids)
+        for i, box in self.boxes.items():
+            if box.selected != (i in wanted):
+                box.set_selected(i in wanted)
+        if emit:
+            self.selectionChanged.emit(self.selected_ids())
+
+    def show_label(self, label_id: int) -> None:
+        """Scroll (and zoom out if needed) so the label is in view."""
+        box = self.boxes.get(label_id)
+        if box is None:
+            return
+        t0, t1 = self.visible_range()
+        lab = box.label
+        if lab.t_min >= t0 and lab.t_max <= t1:
+            return
+        span = max(t1 - t0, (lab.t_max - lab.t_min) * 1.5)
+        centre = (lab.t_min + lab.t_max) / 2
+        self.set_visible_range(centre - span / 2, centre + span / 2)
+
+    def _box_drawn(self, x0: float, x1: float, y0: float, y1: float) -> None:
+        t0, t1 = max(0.0, x0), min(self.duration, x1)
+        f0, f1 = max(0.0, self.y_to_hz(y0)), min(self.nyquist, self.y_to_hz(y1))
+        if t1 > t0 and f1 > f0:
+            self.boxDrawn.emit(t0, t1, f0, f1)
+
+    def _box_edited(self, label_id: int, t0: float, t1: float, y0: float, y1: float) -> None:
+        t0, t1 = max(0.0, t0), min(self.duration, t1)
+        f0, f1 = max(0.0, self.y_to_hz(y0)), min(self.nyquist, self.y_to_hz(y1))
+        if t1 > t0 and f1 > f0:
+            self.labelEdited.emit(label_id, t0, t1, f0, f1)
+
+    def _box_clicked(self, label_id: int, additive: bool) -> None:
+        ids = set(self.selected_ids())
+        if additive:
+            ids ^= {label_id}
+        else:
+            ids = {label_id}
+        self.select_labels(sorted(ids), emit=True)
+
+    def _empty_clicked(self, x: float, additive: bool) -> None:
+        if not additive and self.selected_ids():
+            self.select_labels([], emit=True)
+        self.set_cursor(x)
+        self.cursorMoved.emit(x)
+
+    def set_cursor(self, t: float) -> None:
+        self.cursor.setValue(t)
+
+    # ---- keys -------------------------------------------------------------------------------------
+    def keyPressEvent(self, ev):  # noqa: N802
+        key, shift = ev.key(), bool(ev.modifiers() & Qt.KeyboardModifier.ShiftModifier)
+        if key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):
+            self.zoom(0.5)
+        elif key in (Qt.Key.Key_Minus, Qt.Key.Key_Underscore):
+            self.zoom(2.0)
+        elif key == Qt.Key.Key_Right:
+            self.scroll(1.0 if shift else 0.1)
+        elif key == Qt.Key.Key_Left:
+            self.scroll(-1.0 if shift else -0.1)
+        elif key == Qt.Key.Key_Home:
+            t0, t1 = self.visible_range()
+            self.set_visible_range(0, t1 - t0)
+        elif key == Qt.Key.Key_End:
+            t0, t1 = self.visible_range()
+            self.set_visible_range(self.duration - (t1 - t0), self.duration)
+        else:
+            super().keyPressEvent(ev)
+            return
+        ev.accept()
+
+
+__all__ = ["SpectrogramView", "ViewSettings", "COLORMAPS"]
