@@ -40,8 +40,6 @@ class LabelBox(pg.ROI):
                          removable=False)
         self.label = label
         self.selected = False
-        for corner, anchor in (((1, 1), (0, 0)), ((0, 0), (1, 1)), ((1, 0), (0, 1)), ((0, 1), (1, 0))):
-            self.addScaleHandle(corner, anchor)
         self.text = pg.TextItem(class_name, color=POLARITY_STYLE[label.polarity][0], anchor=(0, 1))
         self.text.setParentItem(self)
         self.text.setPos(0, y1 - y0)
@@ -50,7 +48,14 @@ class LabelBox(pg.ROI):
         self.setZValue(20)
 
     def set_selected(self, selected: bool) -> None:
+        """Selected boxes get corner handles for resizing; the others stay plain and uncluttered."""
         self.selected = selected
+        if selected and not self.handles:
+            for corner, anchor in (((1, 1), (0, 0)), ((0, 0), (1, 1)), ((1, 0), (0, 1)), ((0, 1), (1, 0))):
+                self.addScaleHandle(corner, anchor)
+        elif not selected:
+            for handle in [h["item"] for h in self.handles]:
+                self.removeHandle(handle)
         self.setPen(polarity_pen(self.label.polarity, selected))
         self.currentPen = self.pen
         self.update()

@@ -269,6 +269,8 @@ class SpectrogramView(QWidget):
         self.set_visible_range(t0 + shift, t1 + shift)
 
     def _range_changed(self, *_):
+        if self.duration <= 0:
+            return
         t0, t1 = self.visible_range()
         self._syncing = True
         try:
@@ -276,7 +278,7 @@ class SpectrogramView(QWidget):
             span = t1 - t0
             steps = 1000
             self.scrollbar.setRange(0, steps if self.duration > span * 1.0001 else 0)
-            self.scrollbar.setPageStep(max(1, int(steps * span / max(self.duration, 1e-9))))
+            self.scrollbar.setPageStep(max(1, min(steps, int(steps * span / self.duration))))
             free = max(self.duration - span, 1e-9)
             self.scrollbar.setValue(int(round(steps * t0 / free)))
         finally:

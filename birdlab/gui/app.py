@@ -1,0 +1,64 @@
+"""Start the desktop app: `birdlab [gui] [PROJECT | AUDIO...] [--screenshot PNG]`.
+
+The window appears before anything heavy is imported (onnxruntime loads when a model is
+first used; torch never loads in this process).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+
+def run(paths: list[str], screenshot: str | None = None, recording: str | None = None,
+        view_range: tuple[float, float] | None = None, size: tuple[int, int] = (1500, 900)) -> int:
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("birdlab")
+    app.setOrganizationName("birdlab")
+    from birdlab.gui.main_window import MainWindow
+
+    settings = QSettings("birdlab", "birdlab-screenshot") if screenshot else None
+    window = MainWindow(settings)
+    window.resize(*size)
+    window.show()
+    app.processEvents()
+    if paths:
+        first = Path(paths[0])
+        if len(paths) == 1 and first.is_dir() and (first / "project.sqlite").exists():
+            window.open_project(first)
+        else:
+            window.open_audio([str(p) for p in paths])
+    if recording and window.project:
+        rec = window.project.find_recording(recording)
+        if rec is None:
+            print(f"birdlab: recording {recording!r} is not in the project", file=sys.stderr)
+            return 2
+        window.show_recording(rec.id)
+    if view_range:
+        window.view.set_visible_range(*view_range)
+    if screenshot:
+        return _screenshot(app, window, screenshot)
+    return app.exec()
+
+
+def _screenshot(app, window, path: str, timeout_s: float = 20.0) -> int:
+    """Wait until the spectrogram is painted (or the timeout), save the window as PNG, exit."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if window.recording is None or (window.view.is_painted() and not window.view.loader.busy):
+            break
+        time.sleep(0.01)
+    for _ in range(5):
+        app.processEvents()
+    ok = window.grab().save(path)
+    window.close()
+    if not ok:
+        print(f"birdlab: could not write the screenshot {path}", file=sys.stderr)
+        return 2
+    print(f"screenshot written to {path}")
+    return 0

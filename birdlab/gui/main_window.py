@@ -1,0 +1,468 @@
+"""The main window: recordings, the spectrogram with its labels, the labels table, playback.
+
+Every edit goes through the undo stack and is written to the project at once (there is no
+Save). Drawing a box makes a label of the current class and polarity (the toolbar's type-ahead
+class box and P / N / U); selected labels take a new class or polarity the same way.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoStack
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QCompleter, QDockWidget, QDoubleSpinBox,
+                               QFileDialog, QLabel, QMainWindow, QMessageBox, QSpinBox, QToolBar, QWidget)
+
+from birdlab.core.audio import AudioError, probe
+from birdlab.core.model import Box, Label, Polarity, Recording
+from birdlab.core.project import Project, ProjectError
+from birdlab.gui.bridge import ProjectBridge
+from birdlab.gui.commands import AddExtent, AddLabel, DeleteLabels, EditLabels
+from birdlab.gui.labels_table import LabelsTable
+from birdlab.gui.recordings_panel import RecordingsPanel
+from birdlab.gui.spectrogram_view import COLORMAPS, SpectrogramView, ViewSettings
+
+POLARITY_KEYS = {Polarity.POSITIVE: "P", Polarity.NEGATIVE: "N", Polarity.UNCERTAIN: "U"}
+SPEEDS = (0.1, 0.125, 0.25, 0.5, 1.0, 1.5, 2.0)
+
+
+class MainWindow(QMainWindow):
+    recordingShown = Signal(int)
+
+    def __init__(self, settings: QSettings | None = None):
+        super().__init__()
+        self.settings = settings or QSettings("birdlab", "birdlab")
+        self.project: Project | None = None
+        self.bridge: ProjectBridge | None = None
+        self.recording: Recording | None = None
+        self.polarity = Polarity.POSITIVE
+        self.undo_stack = QUndoStack(self)
+        self.player = None  # created on first use (sounddevice loads lazily)
+        self.setWindowTitle("birdlab")
+        self.resize(1400, 850)
+
+        self.view = SpectrogramView()
+        self.setCentralWidget(self.view)
+        self.recordings = RecordingsPanel()
+        self.labels_table = LabelsTable()
+        recordings_dock = self._dock("Recordings", self.recordings, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.resizeDocks([recordings_dock], [360], Qt.Orientation.Horizontal)
+        self._dock("Labels", self.labels_table, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.status_recording = QLabel()
+        self.status_cursor = QLabel()
+        self.status_play = QLabel()
+        for w in (self.status_recording, self.status_cursor, self.status_play):
+            self.statusBar().addPermanentWidget(w)
+        self._build_actions()
+        self._build_toolbar()
+
+        self.view.boxDrawn.connect(self.add_label_box)
+        self.view.labelEdited.connect(self._label_moved)
+        self.view.selectionChanged.connect(self.labels_table.select)
+        self.view.cursorMoved.connect(lambda t: self.status_cursor.setText(f"cursor {t:.3f} s"))
+        self.view.rangeChanged.connect(self._range_changed)
+        self.labels_table.selectionChanged.connect(self._table_selected)
+        self.labels_table.activated.connect(self._show_label)
+        self.recordings.recordingActivated.connect(self.show_recording)
+        self.undo_stack.indexChanged.connect(lambda _: self._refresh_labels())
+        self._restore_layout()
+
+    # ---- construction ----------------------------------------------------------------------
+    def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock-{title}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.setToolTip(f"{tip or text} ({QKeySequence(shortcut).toString()})" if shortcut else tip or text)
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        menu = self.menuBar()
+        file = menu.addMenu("&File")
+        file.addAction(self._action("Open project...", self.choose_project, QKeySequence.StandardKey.Open))
+        file.addAction(self._action("Open audio files...", self.choose_audio))
+        self.recent_menu = file.addMenu("Recent projects")
+        self._fill_recent()
+        file.addSeparator()
+        file.addAction(self._action("Quit", self.close, QKeySequence.StandardKey.Quit))
+        edit = menu.addMenu("&Edit")
+        undo = self.undo_stack.createUndoAction(self, "Undo")
+        undo.setShortcut(QKeySequence.StandardKey.Undo)
+        redo = self.undo_stack.createRedoAction(self, "Redo")
+        redo.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Shift+Z")])
+        edit.addActions([undo, redo])
+        self.undo_action, self.redo_action = undo, redo
+        edit.addSeparator()
+        edit.addAction(self._action("Delete selected labels", self.delete_selected, QKeySequence.StandardKey.Delete))
+        self.polarity_actions = {}
+        group = QActionGroup(self)
+        for polarity, key in POLARITY_KEYS.items():
+            action = self._action(f"{polarity.value.capitalize()}", lambda _=False, p=polarity: self.set_polarity(p),
+                                  key, f"new boxes and the selected labels become {polarity.value}")
+            action.setCheckable(True)
+            group.addAction(action)
+            edit.addAction(action)
+            self.polarity_actions[polarity] = action
+        self.polarity_actions[Polarity.POSITIVE].setChecked(True)
+        edit.addAction(self._action("Apply the current class to the selection", self.apply_class_to_selection, "L"))
+        edit.addAction(self._action("Mark visible range reviewed (complete)", self.mark_reviewed, "R",
+                                    "unlabelled audio here counts as negative for the chosen classes"))
+        view = menu.addMenu("&View")
+        view.addAction(self._action("Zoom in", lambda: self.view.zoom(0.5), "Ctrl+="))
+        view.addAction(self._action("Zoom out", lambda: self.view.zoom(2.0), "Ctrl+-"))
+        view.addAction(self._action("Whole recording", lambda: self.view.set_visible_range(0, self.view.duration),
+                                    "Ctrl+0"))
+        play = menu.addMenu("&Play")
+        play.addAction(self._action("Play / pause", self.toggle_play, "Space"))
+        play.addAction(self._action("Play visible range", self.play_visible, "Shift+Space"))
+        play.addAction(self._action("Play selected box (band-limited)", self.play_selected_box, "B"))
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(self._action("Keyboard shortcuts", self.show_shortcuts, "F1"))
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Labelling")
+        bar.setObjectName("toolbar-labelling")
+        self.addToolBar(bar)
+        bar.addWidget(QLabel(" class "))
+        self.class_box = QComboBox()
+        self.class_box.setEditable(True)
+        self.class_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        self.class_box.setMinimumContentsLength(18)
+        self.class_box.completer().setFilterMode(Qt.MatchFlag.MatchContains)
+        self.class_box.completer().setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+        self.class_box.lineEdit().returnPressed.connect(self.apply_class_to_selection)
+        bar.addWidget(self.class_box)
+        for action in self.polarity_actions.values():
+            bar.addAction(action)
+        bar.addSeparator()
+        bar.addAction(self.undo_action)
+        bar.addAction(self.redo_action)
+
+        look = QToolBar("Spectrogram")
+        look.setObjectName("toolbar-spectrogram")
+        self.addToolBar(look)
+        self.colormap_box = QComboBox()
+        self.colormap_box.addItems(COLORMAPS)
+        self.top_db = QDoubleSpinBox(minimum=-120, maximum=20, value=-10, suffix=" dB", singleStep=5)
+        self.db_range = QDoubleSpinBox(minimum=10, maximum=150, value=80, suffix=" dB range", singleStep=5)
+        self.fmax = QSpinBox(minimum=0, maximum=500_000, value=0, suffix=" Hz max", singleStep=1000)
+        self.fmax.setSpecialValueText("Nyquist")
+        self.mel_box = QCheckBox("mel")
+        self.nfft_box = QComboBox()
+        self.nfft_box.addItems(["256", "512", "1024", "2048", "4096"])
+        self.nfft_box.setCurrentText("1024")
+        self.channel_box = QComboBox()
+        for w in (self.colormap_box, self.top_db, self.db_range, self.fmax, self.nfft_box, self.channel_box,
+                  self.mel_box):
+            look.addWidget(w)
+            signal = getattr(w, "currentIndexChanged", None) or getattr(w, "valueChanged", None) or w.toggled
+            signal.connect(self._look_changed)
+        play = QToolBar("Playback")
+        play.setObjectName("toolbar-playback")
+        self.addToolBar(play)
+        play.addAction(self._action("▶ / ❚❚", self.toggle_play, tip="play or pause"))
+        self.speed_box = QComboBox()
+        for s in SPEEDS:
+            self.speed_box.addItem(f"{s:g}x", s)
+        self.speed_box.setCurrentText("1x")
+        self.speed_box.setToolTip("playback speed (below 1x: time expansion, for bats)")
+        play.addWidget(self.speed_box)
+
+    # ---- project ---------------------------------------------------------------------------
+    def open_project(self, folder: str | Path) -> None:
+        try:
+            project = Project.open(folder)
+        except ProjectError as exc:
+            QMessageBox.warning(self, "birdlab", str(exc))
+            return
+        self.set_project(project)
+
+    def set_project(self, project: Project) -> None:
+        self.close_project()
+        self.project = project
+        self.bridge = ProjectBridge(project, self)
+        self.bridge.changed.connect(self._project_changed)
+        self.setWindowTitle(f"birdlab — {project.root}")
+        self._remember_recent(str(project.root))
+        self._fill_classes()
+        self._refresh_recordings()
+        recs = project.recordings()
+        if recs:
+            last = self.settings.value(f"last-recording/{project.root}", None)
+            ids = {r.id for r in recs}
+            self.show_recording(int(last) if last is not None and int(last) in ids else recs[0].id)
+
+    def close_project(self) -> None:
+        if self.bridge:
+            self.bridge.close()
+        if self.project:
+            self.project.close()
+        self.project, self.bridge, self.recording = None, None, None
+        self.undo_stack.clear()
+
+    def choose_project(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a birdlab project folder")
+        if folder:
+            self.open_project(folder)
+
+    def choose_audio(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Open audio files", "",
+                                                "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff *.w64 *.rf64)")
+        if files:
+            self.open_audio(files)
+
+    def open_audio(self, files: list[str], project_folder: str | Path | None = None) -> None:
+        """Plain audio files go into a new project (a scratch one when no folder is given)."""
+        from datetime import datetime
+
+        from PySide6.QtCore import QStandardPaths
+        if project_folder is None:
+            base = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
+            project_folder = base / "scratch" / datetime.now().strftime("%Y%m%d-%H%M%S")
+        project = Project.create(project_folder)
+        added, failed = project.add_audio(files)
+        if failed:
+            QMessageBox.warning(self, "birdlab", "Some files could not be opened:\n" +
+                                "\n".join(str(e) for e in failed[:20]))
+        self.set_project(project)
+
+    def _fill_classes(self) -> None:
+        current = self.class_box.currentText()
+        self.class_box.blockSignals(True)
+        self.class_box.clear()
+        names = sorted(c.name for c in self.project.classes()) if self.project else []
+        self.class_box.addItems(names)
+        last = self.settings.value("last-class", "")
+        self.class_box.setCurrentText(current or (last if last in names else (names[0] if names else "")))
+        self.class_box.blockSignals(False)
+
+    def _class_names(self) -> dict[int, str]:
+        return {c.id: c.name for c in self.project.classes()} if self.project else {}
+
+    def _refresh_recordings(self) -> None:
+        if not self.project:
+            return
+        counts = self.project.label_counts()
+        extents: dict[int, float] = {}
+        for ext in self.project.extents():
+            extents[ext.recording_id] = extents.get(ext.recording_id, 0.0) + (ext.t_max - ext.t_min)
+        rows = []
+        for rec in self.project.recordings():
+            share = min(1.0, extents.get(rec.id, 0.0) / rec.duration) if rec.duration else 0.0
+            missing = rec.abs_path is None or not Path(rec.abs_path).exists()
+            rows.append((rec, counts.get(rec.id, {}), share, missing))
+        self.recordings.set_rows(rows, self.recording.id if self.recording else None)
+
+    def show_recording(self, recording_id: int) -> None:
+        if not self.project:
+            return
+        rec = self.project.recording(recording_id)
+        try:
+            info = probe(rec.abs_path)
+        except AudioError as exc:
+            QMessageBox.warning(self, "birdlab", f"{exc}\n\nIf the file moved, open its new folder with "
+                                                 "File > Open audio files or `birdlab init` to relink it.")
+            return
+        self.recording = rec
+        self.settings.setValue(f"last-recording/{self.project.root}", rec.id)
+        self.channel_box.blockSignals(True)
+        self.channel_box.clear()
+        self.channel_box.addItem("mix", -1)
+        for c in range(info.channels):
+            self.channel_box.addItem(f"channel {c + 1}", c)
+        self.channel_box.blockSignals(False)
+        self.fmax.setMaximum(int(info.sample_rate // 2))
+        self.view.set_recording(str(rec.abs_path), info.sample_rate, info.frames, info.channels)
+        self._refresh_labels()
+        self.recordings.select(rec.id)
+        self.status_recording.setText(f"{rec.name}  {info.sample_rate / 1000:g} kHz  {info.channels} ch  "
+                                      f"{info.duration:.1f} s")
+        self.recordingShown.emit(rec.id)
+
+    def _refresh_labels(self) -> None:
+        if not (self.project and self.recording):
+            return
+        labels = self.project.labels(self.recording.id)
+        names = self._class_names()
+        selected = [i for i in self.view.selected_ids() if any(lab.id == i for lab in labels)]
+        self.view.set_labels(labels, names)
+        self.view.select_labels(selected)
+        self.labels_table.set_labels(labels, names, selected)
+        self.view.set_extents([(e.t_min, e.t_max) for e in self.project.extents(self.recording.id)])
+
+    def _project_changed(self, table: str, action: str, ids: tuple) -> None:
+        if table == "classes":
+            self._fill_classes()
+        if table in ("labels", "extents", "classes"):
+            self._refresh_labels()
+        if table in ("labels", "extents", "recordings"):
+            self._refresh_recordings()
+
+    # ---- labelling ---------------------------------------------------------------------------
+    def current_class_id(self, create: bool = True) -> int | None:
+        name = self.class_box.currentText().strip()
+        if not (name and self.project):
+            return None
+        existing = self.project.class_by_name(name)
+        if existing:
+            cls_id = existing.id
+        elif create:
+            cls_id = self.project.add_class(name).id
+            self.statusBar().showMessage(f"new class {name!r}", 4000)
+        else:
+            return None
+        self.settings.setValue("last-class", name)
+        return cls_id
+
+    def add_label_box(self, t_min: float, t_max: float, f_min: float, f_max: float) -> Label | None:
+        if not (self.project and self.recording):
+            return None
+        cls_id = self.current_class_id()
+        if cls_id is None:
+            self.statusBar().showMessage("type a class name in the toolbar first", 5000)
+            self.class_box.setFocus()
+            return None
+        command = AddLabel(self.project, self.recording.id, cls_id, Box(t_min, t_max, f_min, f_max), self.polarity)
+        self.undo_stack.push(command)
+        self.view.select_labels([command.label.id])
+        self.labels_table.select([command.label.id])
+        return command.label
+
+    def _label_moved(self, label_id: int, t0: float, t1: float, f0: float, f1: float) -> None:
+        old = self.project.label(label_id)
+        if (round(old.t_min, 6), round(old.t_max, 6), round(old.f_min, 3), round(old.f_max, 3)) == \
+                (round(t0, 6), round(t1, 6), round(f0, 3), round(f1, 3)):
+            return
+        self.undo_stack.push(EditLabels(self.project, [label_id], "move label", t_min=t0, t_max=t1, f_min=f0,
+                                        f_max=f1))
+
+    def set_polarity(self, polarity: Polarity) -> None:
+        """The polarity of new boxes; selected labels change to it (one undo step)."""
+        self.polarity = polarity
+        self.polarity_actions[polarity].setChecked(True)
+        ids = self.view.selected_ids()
+        if ids and self.project:
+            changed = [i for i in ids if self.project.label(i).polarity != polarity]
+            if changed:
+                self.undo_stack.push(EditLabels(self.project, changed, f"mark {polarity.value}", polarity=polarity))
+
+    def apply_class_to_selection(self) -> None:
+        ids = self.view.selected_ids()
+        cls_id = self.current_class_id()
+        if ids and cls_id is not None:
+            self.undo_stack.push(EditLabels(self.project, ids, "change class", class_id=cls_id))
+
+    def delete_selected(self) -> None:
+        ids = self.view.selected_ids()
+        if ids and self.project:
+            self.undo_stack.push(DeleteLabels(self.project, ids))
+
+    def mark_reviewed(self) -> None:
+        """Mark the visible range complete for the current class (all classes with Shift)."""
+        if not (self.project and self.recording):
+            return
+        t0, t1 = self.view.visible_range()
+        cls_id = self.current_class_id(create=False)
+        classes = [cls_id] if cls_id is not None else [c.id for c in self.project.classes()]
+        if classes:
+            self.undo_stack.push(AddExtent(self.project, self.recording.id, max(0.0, t0),
+                                           min(self.recording.duration, t1), classes))
+
+    def _table_selected(self, ids: list[int]) -> None:
+        self.view.select_labels(ids)
+        if len(ids) == 1:
+            self.view.show_label(ids[0])
+
+    def _show_label(self, label_id: int) -> None:
+        self.view.select_labels([label_id])
+        self.view.show_label(label_id)
+
+    def _range_changed(self, t0: float, t1: float) -> None:
+        self.status_cursor.setText(f"{t0:.2f}–{t1:.2f} s")
+
+    def _look_changed(self, *_):
+        self.view.apply_settings(ViewSettings(
+            colormap=self.colormap_box.currentText(), top_db=self.top_db.value(), db_range=self.db_range.value(),
+            mel=self.mel_box.isChecked(), n_fft=int(self.nfft_box.currentText()),
+            channel=self.channel_box.currentData() if self.channel_box.currentData() is not None else -1,
+            f_max=float(self.fmax.value()) or None))
+
+    # ---- playback ----------------------------------------------------------------------------
+    def _player(self):
+        if self.player is None:
+            from birdlab.gui.playback import Player
+            self.player = Player(self)
+            self.player.positionChanged.connect(self.view.set_cursor)
+            self.player.stateChanged.connect(lambda s: self.status_play.setText(s))
+            self.player.unavailable.connect(lambda reason: self.statusBar().showMessage(reason, 8000))
+        return self.player
+
+    def _play(self, t0: float, t1: float, band: tuple[float, float] | None = None) -> None:
+        if not self.recording:
+            return
+        channel = self.channel_box.currentData()
+        self._player().play(str(self.recording.abs_path), t0, t1, channel=-1 if channel is None else channel,
+                            band=band, speed=float(self.speed_box.currentData()))
+
+    def toggle_play(self) -> None:
+        player = self._player()
+        if getattr(player, "state", "stopped") in ("playing", "paused"):
+            player.toggle()
+        else:
+            t0, t1 = self.view.visible_range()
+            start = self.view.cursor.value()
+            self._play(start if t0 <= start < t1 else t0, self.view.duration)
+
+    def play_visible(self) -> None:
+        self._play(*self.view.visible_range())
+
+    def play_selected_box(self) -> None:
+        ids = self.view.selected_ids()
+        if ids and self.project:
+            lab = self.project.label(ids[0])
+            self._play(lab.t_min, lab.t_max, band=(lab.f_min, lab.f_max))
+
+    # ---- help, layout, recent ------------------------------------------------------------------
+    def show_shortcuts(self) -> None:
+        from birdlab.gui.shortcuts import SHORTCUTS_HTML
+        QMessageBox.information(self, "birdlab keyboard shortcuts", SHORTCUTS_HTML)
+
+    def _remember_recent(self, folder: str) -> None:
+        recent = [f for f in (self.settings.value("recent-projects", []) or []) if f != folder]
+        self.settings.setValue("recent-projects", [folder] + recent[:9])
+        self._fill_recent()
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for folder in self.settings.value("recent-projects", []) or []:
+            self.recent_menu.addAction(folder, lambda f=folder: self.open_project(f))
+
+    def _restore_layout(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        state = self.settings.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
+
+    def closeEvent(self, event):  # noqa: N802 (Qt naming)
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        if self.player is not None:
+            self.player.stop()
+        self.view.loader.shutdown()
+        self.close_project()
+        super().closeEvent(event)
+
+
+__all__ = ["MainWindow", "QTimer"]

@@ -1,0 +1,108 @@
+"""The project's recordings: duration, label counts, reviewed share; filter and search."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget
+
+from birdlab.core.model import Recording
+from birdlab.gui.axes import format_time
+
+COLUMNS = ("recording", "duration", "+", "-", "?", "reviewed")
+
+
+class RecordingsModel(QAbstractTableModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.rows: list[tuple[Recording, dict[str, int], float, bool]] = []
+
+    def set_rows(self, rows) -> None:
+        self.beginResetModel()
+        self.rows = list(rows)
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        if role == Qt.ItemDataRole.ToolTipRole and orientation == Qt.Orientation.Horizontal:
+            return ("file", "length", "positive labels", "negative labels", "uncertain labels",
+                    "share of the recording reviewed as complete")[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        rec, counts, reviewed, missing = self.rows[index.row()]
+        values = (rec.name, rec.duration, counts.get("positive", 0), counts.get("negative", 0),
+                  counts.get("uncertain", 0), reviewed)
+        value = values[index.column()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            if index.column() == 1:
+                return format_time(value, 1.0) if value >= 60 else f"{value:.1f} s"
+            if index.column() == 5:
+                return f"{100 * value:.0f} %" if value else ""
+            return value
+        if role == Qt.ItemDataRole.UserRole:
+            return value
+        if role == Qt.ItemDataRole.ToolTipRole:
+            info = f"{rec.path}\n{rec.sample_rate} Hz, {rec.channels} channel(s), {rec.subtype}"
+            return info + ("\nFILE MISSING: add its new folder to relink it" if missing else "")
+        if role == Qt.ItemDataRole.ForegroundRole and missing:
+            from PySide6.QtGui import QColor
+            return QColor("#ff6666")
+        return None
+
+
+class RecordingsPanel(QWidget):
+    """`recordingActivated(id)` when the user picks a recording."""
+
+    recordingActivated = Signal(int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.model = RecordingsModel(self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(Qt.ItemDataRole.UserRole)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.proxy.setFilterKeyColumn(0)
+        self.search = QLineEdit(placeholderText="search recordings")
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self.proxy.setFilterFixedString)
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in range(1, len(COLUMNS)):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.activated.connect(self._activated)
+        self.table.clicked.connect(self._activated)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.search)
+        layout.addWidget(self.table)
+
+    def set_rows(self, rows, current: int | None = None) -> None:
+        self.model.set_rows(rows)
+        if current is not None:
+            self.select(current)
+
+    def select(self, recording_id: int) -> None:
+        for row, (rec, *_rest) in enumerate(self.model.rows):
+            if rec.id == recording_id:
+                index = self.proxy.mapFromSource(self.model.index(row, 0))
+                self.table.selectRow(index.row())
+                return
+
+    def _activated(self, index) -> None:
+        source = self.proxy.mapToSource(index)
+        self.recordingActivated.emit(self.model.rows[source.row()][0].id)
