@@ -50,12 +50,16 @@ class EditLabels(QUndoCommand):
         super().__init__(text)
         self.project, self.ids, self.fields = project, list(label_ids), fields
         self.before: list[Label] = []
+        self.after: list[Label] = []
 
     def redo(self) -> None:
         with self.project.transaction():
+            if self.after:  # redo after undo: exactly the state the edit made, timestamps included
+                for label in self.after:
+                    self.project.replace_label(label)
+                return
             self.before = [self.project.label(i) for i in self.ids]
-            for i in self.ids:
-                self.project.update_label(i, **self.fields)
+            self.after = [self.project.update_label(i, **self.fields) for i in self.ids]
 
     def undo(self) -> None:
         with self.project.transaction():

@@ -375,18 +375,26 @@ class SpectrogramView(QWidget):
 
     # ---- labels ---------------------------------------------------------------------------------
     def set_labels(self, labels: list[Label], class_names: dict[int, str]) -> None:
-        selected = set(self.selected_ids())
-        for box in self.boxes.values():
-            self.view.removeItem(box)
-        self.boxes.clear()
+        """Show these labels. Boxes of unchanged labels are kept (a box being dragged survives a
+        refresh caused by some other change); changed ones are rebuilt, gone ones removed."""
+        names_changed = class_names != self.class_names
         self.class_names = dict(class_names)
+        wanted = {label.id: label for label in labels}
+        for label_id in [i for i in self.boxes if i not in wanted]:
+            self.view.removeItem(self.boxes.pop(label_id))
         for label in labels:
+            box = self.boxes.get(label.id)
+            if box is not None and box.label == label and not names_changed:
+                continue
+            selected = box.selected if box is not None else False
+            if box is not None:
+                self.view.removeItem(box)
             box = LabelBox(label, class_names.get(label.class_id, "?"), self.hz_to_y)
             box.edited.connect(self._box_edited)
             box.clicked.connect(self._box_clicked)
             self.view.addItem(box)
             self.boxes[label.id] = box
-            if label.id in selected:
+            if selected:
                 box.set_selected(True)
 
     def set_extents(self, extents: list[tuple[float, float]]) -> None:

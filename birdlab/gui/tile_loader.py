@@ -63,9 +63,12 @@ class TileLoader(QObject):
         self._lock = threading.Lock()
         self._wanted: set[TileKey] = set()
         self._pending: set[TileKey] = set()
+        self._closed = False
 
     def request(self, keys: list[TileKey], grid: TileGrid) -> list[Tile]:
         """Ask for these tiles (replacing earlier wishes); returns those already cached."""
+        if self._closed:
+            return []
         with self._lock:
             self._wanted = set(keys)
         cached, start = [], []
@@ -123,6 +126,7 @@ class TileLoader(QObject):
         self.cache.clear()
 
     def shutdown(self) -> None:
+        self._closed = True
         self.clear()
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)

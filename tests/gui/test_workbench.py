@@ -1,0 +1,250 @@
+"""The workbench driven like a user: mouse drags draw labels, keys edit them, undo restores the
+database exactly, zoom and scroll move the view, the table and the view stay in sync."""
+
+import dataclasses
+import sqlite3
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PySide6.QtCore import QEvent, QPoint, QPointF, QSettings, Qt
+from PySide6.QtGui import QImage, QMouseEvent, QWheelEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from birdlab.core.model import Polarity
+from birdlab.core.project import Project
+from birdlab.core.synth_project import SyntheticProjectSpec, make_synthetic_project
+from birdlab.gui.main_window import MainWindow
+
+
+@pytest.fixture(scope="module")
+def project_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gui") / "project"
+    make_synthetic_project(root, SyntheticProjectSpec(recordings=2, duration_s=20.0, species=2)).close()
+    return root
+
+
+@pytest.fixture
+def window(qtbot, project_dir, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.resize(1400, 850)
+    win.show()
+    qtbot.waitExposed(win)
+    win.open_project(project_dir)
+    win.class_box.setCurrentText("upsweep_warbler")
+    win.view.set_visible_range(0.0, 10.0)
+    qtbot.waitUntil(lambda: win.view.is_painted(), timeout=10000)
+    yield win
+    win.close()
+    with sqlite3.connect(project_dir / "project.sqlite") as conn:  # keep the module's project as it was
+        conn.execute("DELETE FROM labels WHERE source = 'manual'")
+        conn.execute("DELETE FROM reviewed_extents WHERE id > 2")
+
+
+def to_viewport(win, t: float, hz: float) -> QPoint:
+    scene = win.view.view.mapViewToScene(QPointF(t, win.view.hz_to_y(hz)))
+    return win.view.graphics.mapFromScene(scene)
+
+
+def drag(win, start: QPoint, end: QPoint, button=Qt.MouseButton.LeftButton) -> None:
+    viewport = win.view.graphics.viewport()
+    QTest.mousePress(viewport, button, Qt.KeyboardModifier.NoModifier, start)
+    for k in range(1, 11):
+        p = QPointF(start + (end - start) * (k / 10))
+        move = QMouseEvent(QEvent.Type.MouseMove, p, viewport.mapToGlobal(p), Qt.MouseButton.NoButton, button,
+                           Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(viewport, move)
+        QTest.qWait(20)  # pyqtgraph drops mouse moves that come faster than 60 Hz
+    QTest.mouseRelease(viewport, button, Qt.KeyboardModifier.NoModifier, end)
+
+
+def db_rows(project_dir):
+    """Every column of every label, straight from SQLite (what is on disk)."""
+    with sqlite3.connect(project_dir / "project.sqlite") as conn:
+        return conn.execute("SELECT * FROM labels ORDER BY id").fetchall()
+
+
+def manual_labels(win):
+    return [lab for lab in win.project.labels(win.recording.id) if lab.source.value == "manual"]
+
+
+def draw_box(win, t0=2.0, t1=3.0, f0=1000.0, f1=4000.0):
+    drag(win, to_viewport(win, t0, f0), to_viewport(win, t1, f1))
+    labels = manual_labels(win)
+    assert labels, "the drag made no label"
+    return labels[-1]
+
+
+def test_drag_draws_a_positive_label_with_the_dragged_bounds(window):
+    label = draw_box(window)
+    px_t = (window.view.visible_range()[1] - window.view.visible_range()[0]) / window.view.view.width()
+    px_f = window.view.nyquist / window.view.view.height()
+    assert label.t_min == pytest.approx(2.0, abs=2 * px_t) and label.t_max == pytest.approx(3.0, abs=2 * px_t)
+    assert label.f_min == pytest.approx(1000.0, abs=2 * px_f) and label.f_max == pytest.approx(4000.0, abs=2 * px_f)
+    assert label.polarity == Polarity.POSITIVE
+    assert window.project.class_(label.class_id).name == "upsweep_warbler"
+    assert label.id in window.view.boxes and window.view.selected_ids() == [label.id]
+    assert window.labels_table.selected_ids() == [label.id]
+
+
+def test_keys_change_polarity_and_undo_redo_restore_the_database(window, project_dir):
+    before = db_rows(project_dir)
+    label = draw_box(window)
+    after_draw = db_rows(project_dir)
+    QTest.keyClick(window, Qt.Key.Key_N)
+    assert window.project.label(label.id).polarity == Polarity.NEGATIVE
+    after_n = db_rows(project_dir)
+    QTest.keyClick(window, Qt.Key.Key_U)
+    assert window.project.label(label.id).polarity == Polarity.UNCERTAIN
+    window.undo_stack.undo()
+    assert db_rows(project_dir) == after_n
+    window.undo_stack.undo()
+    assert db_rows(project_dir) == after_draw
+    window.undo_stack.undo()
+    assert db_rows(project_dir) == before
+    window.undo_stack.redo()
+    assert db_rows(project_dir) == after_draw  # the same id and timestamps come back
+    window.undo_stack.redo()
+    assert db_rows(project_dir) == after_n
+
+
+def test_delete_several_and_undo(window, project_dir):
+    a = draw_box(window, 1.0, 1.5)
+    b = draw_box(window, 4.0, 4.5)
+    snapshot = db_rows(project_dir)
+    window.view.select_labels([a.id, b.id], emit=True)
+    QTest.keyClick(window, Qt.Key.Key_Delete)
+    ids = {row[0] for row in db_rows(project_dir)}
+    assert a.id not in ids and b.id not in ids and not {a.id, b.id} & set(window.view.boxes)
+    window.undo_stack.undo()
+    assert db_rows(project_dir) == snapshot
+
+
+def test_moving_a_box_edits_the_label_and_undo_puts_it_back(window, project_dir):
+    label = draw_box(window)
+    snapshot = db_rows(project_dir)
+    box = window.view.boxes[label.id]
+    centre = to_viewport(window, (label.t_min + label.t_max) / 2, (label.f_min + label.f_max) / 2)
+    drag(window, centre, centre + QPoint(60, 0))
+    moved = window.project.label(label.id)
+    assert moved.t_min > label.t_min + 0.1 and moved.t_max - moved.t_min == pytest.approx(label.t_max - label.t_min)
+    assert box is not None
+    window.undo_stack.undo()
+    assert db_rows(project_dir) == snapshot
+
+
+def test_zoom_and_scroll_change_the_view(window, qtbot):
+    view = window.view
+    view.setFocus()
+    t0, t1 = view.visible_range()
+    QTest.keyClick(view, Qt.Key.Key_Plus)
+    z0, z1 = view.visible_range()
+    assert z1 - z0 == pytest.approx((t1 - t0) / 2, rel=1e-3)
+    QTest.keyClick(view, Qt.Key.Key_Right)
+    s0, s1 = view.visible_range()
+    assert s0 > z0 and s1 - s0 == pytest.approx(z1 - z0, rel=1e-3)
+    drag(window, to_viewport(window, s0 + 0.5, 100), to_viewport(window, s0 + 1.5, 100), Qt.MouseButton.RightButton)
+    r0, r1 = view.visible_range()
+    assert r1 - r0 == pytest.approx(1.0, abs=0.05)
+    viewport = view.graphics.viewport()
+    pos = QPointF(to_viewport(window, (r0 + r1) / 2, 1000))
+    wheel = QWheelEvent(pos, viewport.mapToGlobal(pos), QPoint(0, 0), QPoint(0, -240), Qt.MouseButton.NoButton,
+                        Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(viewport, wheel)
+    w0, w1 = view.visible_range()
+    assert w1 - w0 > (r1 - r0) * 1.2  # wheel down zooms out
+    view.scrollbar.setValue(view.scrollbar.maximum())
+    assert view.visible_range()[1] == pytest.approx(view.duration, abs=1e-6)
+    qtbot.waitUntil(view.is_painted, timeout=10000)
+
+
+def test_table_and_view_stay_in_sync(window):
+    a = draw_box(window, 1.0, 1.5)
+    b = draw_box(window, 5.0, 5.5)
+    window.labels_table.select([a.id])
+    window.labels_table.selectionChanged.emit(window.labels_table.selected_ids())
+    assert window.view.selected_ids() == [a.id]
+    window.view.boxes[b.id].clicked.emit(b.id, False)
+    assert window.labels_table.selected_ids() == [b.id]
+    window.labels_table.filter.setText("negative")
+    rows = window.labels_table.proxy.rowCount()
+    assert rows == sum(1 for lab in window.project.labels(window.recording.id) if lab.polarity == Polarity.NEGATIVE)
+    window.labels_table.filter.setText("")
+    table = window.labels_table.table
+    table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
+    starts = [window.labels_table.proxy.index(r, 0).data(Qt.ItemDataRole.UserRole)
+              for r in range(window.labels_table.proxy.rowCount())]
+    assert starts == sorted(starts, reverse=True)
+
+
+def test_mark_reviewed_and_change_class(window):
+    label = draw_box(window)
+    window.class_box.setCurrentText("downsweep_tit")
+    QTest.keyClick(window, Qt.Key.Key_L)
+    assert window.project.class_(window.project.label(label.id).class_id).name == "downsweep_tit"
+    n = len(window.project.extents(window.recording.id))
+    QTest.keyClick(window, Qt.Key.Key_R)
+    extents = window.project.extents(window.recording.id)
+    assert len(extents) == n + 1
+    window.undo_stack.undo()
+    assert len(window.project.extents(window.recording.id)) == n
+
+
+def test_screenshot_is_not_blank_and_shows_the_boxes(project_dir, tmp_path, qtbot):
+    from birdlab.gui.app import run
+    out = tmp_path / "shot.png"
+    assert run([str(project_dir)], screenshot=str(out), view_range=(0.0, 10.0), size=(1200, 800)) == 0
+    image = QImage(str(out))
+    assert image.width() == 1200 and image.height() == 800
+    arr = np.frombuffer(image.convertToFormat(QImage.Format.Format_RGB32).constBits(), np.uint8)
+    arr = arr.reshape(image.height(), image.width(), 4)[:, :, :3].astype(int)
+    assert arr.std() > 20  # not blank
+    spectrogram = arr[40:int(0.5 * image.height()), int(0.25 * image.width()):]  # right of the recordings panel
+    r, g, b = spectrogram[:, :, 0], spectrogram[:, :, 1], spectrogram[:, :, 2]
+    green = (g > 150) & (g - r > 70) & (g - b > 50)  # the positive boxes' pen (inferno has no such green)
+    assert green.sum() > 150
+
+
+@pytest.mark.parametrize("kind", ["384kHz", "6ch", "10h"])
+def test_odd_recordings_open_and_scroll(kind, tmp_path, qtbot):
+    path = tmp_path / f"{kind}.flac"
+    if kind == "384kHz":
+        sr, seconds, channels = 384000, 3.0, 1
+    elif kind == "6ch":
+        sr, seconds, channels = 48000, 5.0, 6
+    else:
+        sr, seconds, channels = 8000, 10 * 3600.0, 1
+    with sf.SoundFile(path, "w", sr, channels, "PCM_16") as f:
+        block = int(sr * 60)
+        rng = np.random.default_rng(0)
+        for start in range(0, int(sr * seconds), block):  # written in blocks: memory stays small
+            n = min(block, int(sr * seconds) - start)
+            data = np.zeros((n, channels), np.float32)
+            data[: min(n, sr // 2)] = 0.1 * rng.standard_normal((min(n, sr // 2), channels))
+            f.write(data)
+    win = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    win.show()
+    win.open_audio([str(path)], project_folder=tmp_path / "p")
+    assert win.recording is not None and win.channel_box.count() == channels + 1
+    view = win.view
+    qtbot.waitUntil(view.is_painted, timeout=15000)
+    view.set_visible_range(0, view.duration)
+    qtbot.waitUntil(view.is_painted, timeout=15000)
+    for _ in range(3):
+        view.zoom(0.25, centre=view.duration * 0.6)
+        view.scroll(1.0)
+        qtbot.waitUntil(view.is_painted, timeout=15000)
+    if channels > 1:
+        win.channel_box.setCurrentIndex(6)
+        qtbot.waitUntil(view.is_painted, timeout=15000)
+    win.close()
+
+
+def test_dataclass_settings_are_copied():
+    from birdlab.gui.spectrogram_view import ViewSettings
+    a = ViewSettings()
+    assert dataclasses.replace(a, mel=True).mel and not a.mel
