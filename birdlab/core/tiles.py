@@ -32,7 +32,7 @@ class TileGrid:
     sample_rate: int
     frames: int  # the recording's length in samples
     n_fft: int = 1024
-    columns: int = 256  # columns per tile
+    columns: int = 512  # columns per tile
 
     @property
     def hop0(self) -> int:

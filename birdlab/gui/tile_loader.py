@@ -46,12 +46,12 @@ class _Signals(QObject):
 
 class TileLoader(QObject):
     """Request tiles; `tileReady(key, tile)` arrives on the GUI thread. An LRU cache of `capacity` tiles
-    (a 513 x 256 float32 tile is 0.5 MB) bounds memory whatever the recording's length."""
+    (a 513 x 512 float32 tile is 1 MB) bounds memory whatever the recording's length."""
 
     tileReady = Signal(object, object)
     tileFailed = Signal(object, str)
 
-    def __init__(self, threads: int = 2, capacity: int = 256, parent: QObject | None = None):
+    def __init__(self, threads: int = 2, capacity: int = 48, parent: QObject | None = None):
         super().__init__(parent)
         # Python threads, not QThreadPool: PySide's Python QRunnables have crashed on refcounts here
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="tiles") if threads > 0 else None
