@@ -110,6 +110,42 @@ def cmd_labels_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(f"{what} {text!r}: expected numbers separated by commas") from None
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from birdlab.scoring.batch import BatchConfig, BatchUsageError, parse_shard, run_batch, summary
+    from birdlab.scoring.detect import DetectSettings
+    from birdlab.scoring.metadata import ModelFileError
+    from birdlab.scoring.postprocess import PostSettings
+    from birdlab.scoring.recording import ScoreSettings
+
+    settings = ScoreSettings(
+        hop_s=args.hop, batch_size=args.batch_size,
+        detect=DetectSettings(threshold=args.threshold, off_threshold=args.off_threshold,
+                              min_duration_s=args.min_duration, merge_gap_s=args.merge_gap),
+        post=PostSettings(smooth_s=args.smooth, suppress_below=args.suppress_below,
+                          boost_above=args.boost_above, boost_factor=args.boost_factor))
+    try:
+        config = BatchConfig(
+            inputs=args.inputs, models=args.model, out=Path(args.out),
+            weights=_floats(args.weights, "--weights") if args.weights else None, combine=args.combine,
+            formats=tuple(f.strip().lower() for f in args.format.split(",") if f.strip()),
+            workers=args.workers, threads=args.threads, resume=args.resume,
+            shard=parse_shard(args.shard) if args.shard else None, tracks=args.tracks,
+            project=Path(args.project) if args.project else None, settings=settings,
+            progress=not args.quiet)
+        report = run_batch(config)
+    except (BatchUsageError, ModelFileError) as exc:
+        raise UsageError(str(exc)) from None
+    print(summary(report))
+    return report.exit_code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="birdlab", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -140,6 +176,45 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--model", help="export this model version's detections instead of labels")
     exp.add_argument("--polarity", help="only these polarities, e.g. positive,negative")
     exp.set_defaults(func=cmd_labels_export)
+
+    score = sub.add_parser("score", help="score recordings with a model (or an ensemble) into tables",
+                           description="Score audio files and folders (recursively) with an exported "
+                                       "birdlab model; writes detections to OUT. Exit code 1 when some "
+                                       "file could not be scored (each named on stderr).")
+    score.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders")
+    score.add_argument("--model", action="append", required=True, metavar="M.onnx",
+                       help="model file; repeat for an ensemble")
+    score.add_argument("--weights", metavar="W1,W2", help="ensemble weights (default equal)")
+    score.add_argument("--combine", default="mean", choices=("mean", "geometric"),
+                       help="ensemble: weighted arithmetic or geometric mean of probabilities")
+    score.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    score.add_argument("--format", default="csv", metavar="F[,F]",
+                       help="outputs: csv, raven, audacity (comma-separated; default csv)")
+    score.add_argument("--tracks", action="store_true", help="also write score tracks (.npz, float16)")
+    score.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per core)")
+    score.add_argument("--threads", type=int, metavar="N",
+                       help="ONNX Runtime threads per worker (default: cores / workers)")
+    score.add_argument("--resume", action="store_true", help="skip files the journal in DIR lists as done")
+    score.add_argument("--shard", metavar="k/n", help="score only files k, k+n, ... of the sorted list")
+    score.add_argument("--project", metavar="P", help="also store recordings and detections in project P")
+    score.add_argument("--hop", type=float, metavar="S",
+                       help="window hop in seconds (default: the model's window, no overlap)")
+    score.add_argument("--threshold", type=float, default=0.5, metavar="T", help="detection threshold")
+    score.add_argument("--off-threshold", type=float, metavar="T",
+                       help="hysteresis: events last while the score stays >= this (default: threshold)")
+    score.add_argument("--min-duration", type=float, default=0.0, metavar="S", help="drop shorter events")
+    score.add_argument("--merge-gap", type=float, default=0.0, metavar="S",
+                       help="merge events of a class this close together")
+    score.add_argument("--smooth", type=float, default=0.0, metavar="S",
+                       help="moving average of the score tracks over S seconds")
+    score.add_argument("--suppress-below", type=float, metavar="P",
+                       help="per file: drop a class whose best score stays below P")
+    score.add_argument("--boost-above", type=float, metavar="P",
+                       help="per file: multiply a class's scores by --boost-factor where its best score >= P")
+    score.add_argument("--boost-factor", type=float, default=1.5, metavar="F")
+    score.add_argument("--batch-size", type=int, default=4, metavar="N", help="windows per inference call")
+    score.add_argument("--quiet", action="store_true", help="no progress bar")
+    score.set_defaults(func=cmd_score)
     return parser
 
 

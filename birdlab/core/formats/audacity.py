@@ -16,7 +16,8 @@ birdlab conventions
   file's name).
 
 Writing: `out` is a folder with one `<stem>.txt` per recording; 6 decimals; the spectral line
-is always written (-1 for None).
+is always written (-1 for None). `write_labels(annotations, path)` writes one recording's
+labels to an exact path (an empty file when there are none).
 """
 
 from __future__ import annotations
@@ -152,21 +153,27 @@ def read(path: Path, *, default_label: str | None = None,
     return out
 
 
+def labels_text(annotations: list[Annotation]) -> str:
+    """One recording's label track (empty text when there are no labels)."""
+    lines = []
+    for a in sorted(annotations, key=lambda a: (a.t_min, a.t_max, a.label)):
+        f_lo = -1.0 if a.f_min is None else a.f_min
+        f_hi = -1.0 if a.f_max is None else a.f_max
+        lines.append(f"{a.t_min:.6f}\t{a.t_max:.6f}\t{label_text(a.label, a.polarity)}")
+        lines.append(f"\\\t{f_lo:.6f}\t{f_hi:.6f}")
+    return "".join(line + "\n" for line in lines)
+
+
+def write_labels(annotations: list[Annotation], path: Path) -> Path:
+    """Write one recording's labels to exactly `path` (atomically)."""
+    atomic_write_text(path, labels_text(annotations))
+    return Path(path)
+
+
 def write(annotations: list[Annotation], out: Path,
           recordings: dict[str, RecordingRef]) -> list[Path]:
     """One `<stem>.txt` label file per recording in the folder `out`."""
     out = Path(out)
     groups = by_recording(annotations, recordings)
     names = unique_names([f"{recordings[key].stem}.txt" for key in groups])
-    written: list[Path] = []
-    for (key, rows), name in zip(groups.items(), names):
-        lines = []
-        for a in rows:
-            f_lo = -1.0 if a.f_min is None else a.f_min
-            f_hi = -1.0 if a.f_max is None else a.f_max
-            lines.append(f"{a.t_min:.6f}\t{a.t_max:.6f}\t{label_text(a.label, a.polarity)}")
-            lines.append(f"\\\t{f_lo:.6f}\t{f_hi:.6f}")
-        path = out / name
-        atomic_write_text(path, "\n".join(lines) + "\n")
-        written.append(path)
-    return written
+    return [write_labels(rows, out / name) for (key, rows), name in zip(groups.items(), names)]

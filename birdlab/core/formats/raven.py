@@ -22,8 +22,10 @@ Reading
 
 Writing
 - `out` ending in `.txt`: one table over all recordings, with `Begin File`, `Begin Path` and
-  `File Offset (s)`; `Begin Time (s)` places each file after the previous ones (in the order
-  of `recordings`, using their durations), as Raven does for a file sequence.
+  `File Offset (s)`; `Begin Time (s)` places each file after all the previous ones (in the
+  order of `recordings`, using their durations, boxes or not), as Raven does for a file sequence.
+- `write_table(annotations, path, ref)`: one recording's table at an exact path (the header
+  alone when it has no boxes), for writers that name files themselves (the batch scorer).
 - Otherwise `out` is a folder with one `<stem>.Table.1.selections.txt` per recording.
 - One `Spectrogram 1` row per box; times with 6 decimals, Hz with 3; full band (None) is
   written as 0 .. sample_rate/2. Columns `Annotation` and `Polarity` always, `Score` when any
@@ -207,47 +209,61 @@ def _fmt_score(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
+def _tail(with_score: bool) -> list[str]:
+    return ["Annotation", "Polarity"] + (["Score"] if with_score else [])
+
+
+def _cells(a: Annotation, ref: RecordingRef, with_score: bool) -> list[str]:
+    f_lo, f_hi = full_band(a, ref)
+    return [_fmt_f(f_lo), _fmt_f(f_hi), clean_cell(a.label), a.polarity.value] + (
+        [_fmt_score(a.score)] if with_score else [])
+
+
+def table_text(annotations: list[Annotation], ref: RecordingRef, with_score: bool | None = None) -> str:
+    """The selection table of one recording (just the header when there are no boxes)."""
+    if with_score is None:
+        with_score = any(a.score is not None for a in annotations)
+    header = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)",
+              "Low Freq (Hz)", "High Freq (Hz)"] + _tail(with_score)
+    lines = ["\t".join(header)]
+    rows = sorted(annotations, key=lambda a: (a.t_min, a.t_max, a.label))
+    for selection, a in enumerate(rows, 1):
+        lines.append("\t".join([str(selection), "Spectrogram 1", "1", _fmt_t(a.t_min), _fmt_t(a.t_max)]
+                               + _cells(a, ref, with_score)))
+    return "\n".join(lines) + "\n"
+
+
+def write_table(annotations: list[Annotation], path: Path, ref: RecordingRef,
+                with_score: bool | None = None) -> Path:
+    """Write one recording's selection table to exactly `path` (atomically)."""
+    atomic_write_text(path, table_text(annotations, ref, with_score))
+    return Path(path)
+
+
 def write(annotations: list[Annotation], out: Path,
           recordings: dict[str, RecordingRef]) -> list[Path]:
     """Write one multi-file table (`out` ends in .txt) or one table per recording (a folder)."""
     out = Path(out)
     groups = by_recording(annotations, recordings)
     with_score = any(a.score is not None for a in annotations)
-    tail = ["Annotation", "Polarity"] + (["Score"] if with_score else [])
-
-    def cells(a: Annotation, ref: RecordingRef) -> list[str]:
-        f_lo, f_hi = full_band(a, ref)
-        return [_fmt_f(f_lo), _fmt_f(f_hi), clean_cell(a.label), a.polarity.value] + (
-            [_fmt_score(a.score)] if with_score else [])
 
     if out.suffix.lower() == ".txt":
         header = ["Selection", "View", "Channel", "Begin File", "Begin Path", "File Offset (s)",
-                  "Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)"] + tail
+                  "Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)"] + _tail(with_score)
         lines = ["\t".join(header)]
         selection = 0
-        start = 0.0  # where this file begins in the concatenated timeline
-        for key, rows in groups.items():
-            ref = recordings[key]
-            for a in rows:
+        start = 0.0  # where this file begins in the concatenated timeline (all files, in order)
+        for key, ref in recordings.items():
+            for a in groups.get(key, []):
                 selection += 1
                 lines.append("\t".join([
                     str(selection), "Spectrogram 1", "1", clean_cell(ref.name), clean_cell(ref.path),
-                    _fmt_t(a.t_min), _fmt_t(start + a.t_min), _fmt_t(start + a.t_max)] + cells(a, ref)))
+                    _fmt_t(a.t_min), _fmt_t(start + a.t_min), _fmt_t(start + a.t_max)]
+                    + _cells(a, ref, with_score)))
             start += ref.duration
         atomic_write_text(out, "\n".join(lines) + "\n")
         return [out]
 
-    header = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)",
-              "Low Freq (Hz)", "High Freq (Hz)"] + tail
     names = unique_names([f"{recordings[key].stem}.Table.1.selections.txt" for key in groups])
-    written: list[Path] = []
-    for (key, rows), name in zip(groups.items(), names):
-        ref = recordings[key]
-        lines = ["\t".join(header)]
-        for selection, a in enumerate(rows, 1):
-            lines.append("\t".join([str(selection), "Spectrogram 1", "1", _fmt_t(a.t_min), _fmt_t(a.t_max)]
-                                   + cells(a, ref)))
-        path = out / name
-        atomic_write_text(path, "\n".join(lines) + "\n")
-        written.append(path)
-    return written
+    return [write_table(rows, out / name, recordings[key], with_score)
+            for (key, rows), name in zip(groups.items(), names)]

@@ -1,0 +1,172 @@
+"""Batch scoring speed: end to end (decode, resample, STFT, ONNX Runtime, stitching, detections,
+outputs) against the model alone on precomputed features (the ceiling).
+
+    .venv/bin/python benchmarks/bench_scoring.py [--model M.onnx] [--work DIR] [--hours 1] [--files 6] [--repeat N]
+
+Without --model the default architecture is exported untrained (training.export.
+export_random_model, efficientnet_b0, 32 kHz; needs the train extra) and cached in the work
+folder (default `bench-out/`, git-ignored), like the synthetic audio: --hours of 32 kHz
+soundscapes (birdlab.core.synth.write_long_recording) in --files WAV files. End to end runs
+the real batch runner (`run_batch`, as `birdlab score` does) with 1 and 2 workers; its time
+includes start-up (worker processes, model loading) and writing the outputs. Model-only runs
+`session.run` on STFT power computed beforehand, in one process with all cores as intra-op
+threads and in one single-threaded process per core, at batch sizes 1 to 8; the best is the
+ceiling the end-to-end figure is compared with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from birdlab.core.audio import iter_windows  # noqa: E402
+from birdlab.core.features import stft_power  # noqa: E402
+from birdlab.core.synth import write_long_recording  # noqa: E402
+from birdlab.scoring.batch import BatchConfig, run_batch  # noqa: E402
+from birdlab.scoring.bundle import ModelBundle, available_cores  # noqa: E402
+from birdlab.scoring.recording import ScoreSettings  # noqa: E402
+
+CLASSES = [f"species_{i:02d}" for i in range(20)]
+
+
+def audio_files(work: Path, hours: float, n_files: int) -> list[Path]:
+    folder = work / "scoring_audio"
+    folder.mkdir(parents=True, exist_ok=True)
+    duration = hours * 3600.0 / n_files
+    files = []
+    for i in range(n_files):
+        path = folder / f"soundscape_{hours:g}h_{i:02d}_of_{n_files:02d}.wav"
+        if not path.exists():
+            print(f"generating {path.name} ({duration / 60:.0f} min at 32 kHz, once)...", flush=True)
+            write_long_recording(path, duration, 32000, seed=100 + i, truth_csv=False)
+        files.append(path)
+    return files
+
+
+def default_model(work: Path) -> Path:
+    path = work / "scoring_efficientnet_b0.onnx"
+    if not path.exists():
+        print("exporting an untrained efficientnet_b0 model (once)...", flush=True)
+        from training.export import export_random_model
+        export_random_model(path, backbone="efficientnet_b0", classes=CLASSES, sample_rate=32000)
+    return path
+
+
+def sample_power(model: Path, audio: Path, n_windows: int) -> np.ndarray:
+    bundle = ModelBundle.load(model, threads=1)
+    windows = []
+    for w in iter_windows(audio, bundle.window_s, bundle.window_s, sample_rate=bundle.sample_rate):
+        windows.append(w.samples)
+        if len(windows) == n_windows:
+            break
+    return stft_power(np.stack(windows), bundle.spec)
+
+
+def _model_loop(model: str, power: np.ndarray, threads: int, batch: int, seconds: float,
+                barrier=None) -> tuple[int, float]:
+    bundle = ModelBundle.load(model, threads=threads)
+    bundle.predict_power(power[:batch])  # warm up
+    if barrier is not None:
+        barrier.wait()
+    n, i, t0 = 0, 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        bundle.predict_power(power[i:i + batch])
+        n += batch
+        i = (i + batch) % (len(power) - batch + 1)
+    return n, time.perf_counter() - t0
+
+
+def model_only(model: Path, power: np.ndarray, window_s: float, procs: int, threads: int, batch: int,
+               seconds: float) -> float:
+    """x real time of the model alone: `procs` processes x `threads` intra-op threads."""
+    if procs == 1:
+        n, dt = _model_loop(str(model), power, threads, batch, seconds)
+        return n * window_s / dt
+    ctx = mp.get_context("forkserver")
+    with ctx.Manager() as manager:
+        barrier = manager.Barrier(procs)
+        with ctx.Pool(procs) as pool:
+            results = pool.starmap(_model_loop, [(str(model), power, threads, batch, seconds, barrier)] * procs)
+    return sum(n * window_s / dt for n, dt in results)
+
+
+def end_to_end(files: list[Path], model: Path, out: Path, workers: int, batch: int) -> dict:
+    if out.exists():
+        shutil.rmtree(out)
+    cfg = BatchConfig(inputs=[str(f) for f in files], models=[str(model)], out=out, workers=workers,
+                      formats=("csv", "raven"), settings=ScoreSettings(batch_size=batch), progress=False)
+    report = run_batch(cfg)
+    assert report.exit_code == 0 and report.scored == len(files), report.failed
+    return {"workers": workers, "threads": report.threads, "seconds": report.seconds, "audio_s": report.audio_s,
+            "x_real_time": report.audio_s / report.seconds, "detections": report.detections}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, help="model file (default: untrained efficientnet_b0 export)")
+    parser.add_argument("--work", type=Path, default=Path("bench-out"))
+    parser.add_argument("--hours", type=float, default=1.0, help="hours of synthetic audio (>= 1 for the figure)")
+    parser.add_argument("--files", type=int, default=6, help="number of files the audio is split into")
+    parser.add_argument("--batch", type=int, default=ScoreSettings().batch_size, help="windows per inference call")
+    parser.add_argument("--model-seconds", type=float, default=5.0, help="duration of each model-only run")
+    parser.add_argument("--workers", default="1,2", help="worker counts to run end to end")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="best of N for every figure (other load on the machine only ever slows a run)")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    cores = available_cores()
+    files = audio_files(args.work, args.hours, args.files)
+    model = args.model or default_model(args.work)
+    bundle = ModelBundle.load(model, threads=1)
+    print(f"model {model} ({bundle.meta.backbone}, {len(bundle.classes)} classes, {bundle.sample_rate} Hz, "
+          f"{bundle.window_s:g} s windows); {cores} cores; {args.hours:g} h of audio in {len(files)} files")
+
+    power = sample_power(model, files[0], 32)
+    t0 = time.perf_counter()
+    reps = 0
+    while time.perf_counter() - t0 < 2.0:
+        stft_power(np.zeros((4, bundle.meta.window_samples), np.float32), bundle.spec)
+        reps += 4
+    stft_x = reps * bundle.window_s / (time.perf_counter() - t0)
+    print(f"STFT power (numpy, 1 core): {stft_x:.0f}x real time")
+
+    ceilings = {}
+    for procs, threads in sorted({(1, cores), (cores, 1)}):
+        for batch in sorted({1, 2, 4, 8, args.batch}):
+            x = max(model_only(model, power, bundle.window_s, procs, threads, batch, args.model_seconds)
+                    for _ in range(args.repeat))
+            ceilings[f"{procs}x{threads} batch {batch}"] = x
+            print(f"model only, {procs} process(es) x {threads} thread(s), batch {batch}: {x:.0f}x real time",
+                  flush=True)
+    ceiling = max(ceilings.values())
+    print(f"model-only ceiling (best of the above): {ceiling:.0f}x real time")
+
+    runs = []
+    for workers in (int(w) for w in args.workers.split(",")):
+        result = max((end_to_end(files, model, args.work / f"scoring_out_{workers}w", workers, args.batch)
+                      for _ in range(args.repeat)), key=lambda r: r["x_real_time"])
+        result["ratio_to_model_only"] = result["x_real_time"] / ceiling
+        runs.append(result)
+        print(f"end to end, {workers} worker(s) x {result['threads']} thread(s): {result['x_real_time']:.0f}x "
+              f"real time ({result['audio_s'] / 3600:.2f} h in {result['seconds']:.1f} s), "
+              f"{result['ratio_to_model_only']:.2f} of the model-only ceiling ({ceiling:.0f}x)")
+    best = max(r["x_real_time"] for r in runs)
+    summary = {"model": str(model), "backbone": bundle.meta.backbone, "cores": cores, "hours": args.hours,
+               "batch": args.batch, "repeat": args.repeat, "stft_x_real_time": stft_x, "model_only": ceilings, "end_to_end": runs,
+               "best_end_to_end": best, "ratio": best / ceiling}
+    (args.work / "bench_scoring.json").write_text(json.dumps(summary, indent=2))
+    print(f"best end to end {best:.0f}x real time = {best / ceiling:.2f} of the model-only ceiling "
+          f"(goal: >= 800x and >= 0.7); written to {args.work / 'bench_scoring.json'}")
+
+
+if __name__ == "__main__":
+    main()

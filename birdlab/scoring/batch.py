@@ -1,0 +1,448 @@
+"""Batch scoring of many recordings: worker processes, progress, journal, resume, outputs.
+
+Plan of a run (`run_batch`):
+1. Check everything that could make the run useless before writing anything: output
+   formats, shard, settings, inputs, the model file(s), the project. Any problem raises
+   `BatchUsageError` or `ModelFileError` (the command exits 2, nothing written).
+2. Files: every input file plus the audio files found recursively in input folders, sorted
+   by absolute path; `--shard k/n` keeps files k, k+n, k+2n, ... (1-based).
+3. With `resume`, files whose journal entry matches their content fingerprint and the run's
+   parameter fingerprint (model files, settings, outputs) are skipped.
+4. Worker processes (forkserver where available, else spawn), each with its own ONNX Runtime
+   session and `threads` intra-op threads; by default workers x threads = cores. Each worker
+   scores a whole file (`score_recording`) and writes its per-file outputs atomically; the
+   parent writes the project, then the journal line. At most two files per worker are in
+   flight, so memory does not grow with the number of files. A file that fails is named on
+   stderr with its reason and the run goes on; a worker that dies is replaced and the files
+   it had in flight are rerun one at a time, so only a file that crashes on its own fails.
+5. The combined tables are rewritten from the journal at the end (every finished file of this
+   run or an earlier one resumed, exactly once).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from birdlab.core.audio import AudioError
+from birdlab.core.fingerprint import fingerprint
+from birdlab.core.progress import ProgressBar, format_duration
+from birdlab.core.project import iter_audio_files
+from birdlab.scoring.bundle import available_cores
+from birdlab.scoring.ensemble import COMBINE, load_scorer
+from birdlab.scoring.journal import Journal, done_entries, done_event
+from birdlab.scoring.metadata import ModelFileError
+from birdlab.scoring.outputs import FORMATS, FileDone, output_names, per_file_paths, write_combined, write_per_file
+from birdlab.scoring.recording import ScoreSettings, score_recording
+from birdlab.scoring.scorer import Scorer
+from birdlab.scoring.tracks import WindowPlan
+
+
+
+class BatchUsageError(Exception):
+    """The run cannot start (bad usage or input); nothing was written."""
+
+
+@dataclass
+class BatchConfig:
+    """A batch run, as the `birdlab score` command describes it."""
+
+    inputs: list[str]
+    models: list[str]
+    out: Path
+    weights: list[float] | None = None
+    combine: str = "mean"
+    formats: tuple[str, ...] = ("csv",)
+    workers: int | None = None  # default: min(cores, files)
+    threads: int | None = None  # intra-op threads per worker; default: cores // workers
+    resume: bool = False
+    shard: tuple[int, int] | None = None  # (k, n), 1 <= k <= n
+    tracks: bool = False
+    project: Path | None = None
+    settings: ScoreSettings = field(default_factory=ScoreSettings)
+    progress: bool = True
+
+
+@dataclass
+class BatchReport:
+    files: int = 0  # in this run's (shard's) list
+    skipped: int = 0  # done before (resume)
+    scored: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    audio_s: float = 0.0
+    seconds: float = 0.0
+    detections: int = 0
+    workers: int = 0
+    threads: int = 0
+    combined: list[Path] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+@dataclass
+class Outcome:
+    """What a worker sends back for one file (small: no tracks)."""
+
+    path: str
+    ok: bool
+    reason: str = ""
+    done: FileDone | None = None
+    seconds: float = 0.0
+
+
+# ---- worker side ------------------------------------------------------------------------------
+
+_STATE: dict[str, Any] = {}
+
+
+def _init_worker(models: list[str], weights: list[float] | None, combine: str, threads: int,
+                 settings: ScoreSettings, out: str, formats: tuple[str, ...], tracks: bool) -> None:
+    """Load this worker's own session(s) once."""
+    _STATE.update(scorer=load_scorer(models, weights, combine, threads, verify=False), settings=settings,
+                  out=Path(out), formats=formats, tracks=tracks)
+
+
+def _score_file(path: str, rel: str) -> Outcome:
+    """Score one file and write its per-file outputs; never raises for a bad file."""
+    t0 = time.perf_counter()
+    scorer: Scorer = _STATE["scorer"]
+    try:
+        scores = score_recording(path, scorer, _STATE["settings"])
+        write_per_file(scores, per_file_paths(_STATE["out"], rel, _STATE["formats"], _STATE["tracks"]), path)
+    except AudioError as exc:
+        return Outcome(path, False, exc.reason)
+    except ModelFileError as exc:
+        return Outcome(path, False, f"model failed on this file: {exc}")
+    except OSError as exc:
+        return Outcome(path, False, f"could not write its outputs ({exc})")
+    except Exception as exc:  # one bad file must not stop the run
+        return Outcome(path, False, f"{type(exc).__name__}: {exc}")
+    detections = tuple((b.t_min, b.t_max, b.f_min, b.f_max, b.label, round(b.score, 6)) for b in scores.detections)
+    done = FileDone(path, round(scores.duration, 6), scores.sample_rate, detections)
+    return Outcome(path, True, done=done, seconds=time.perf_counter() - t0)
+
+
+# ---- parent side ------------------------------------------------------------------------------
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'k/n' with 1 <= k <= n."""
+    try:
+        k, n = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise BatchUsageError(f"--shard {text!r}: expected k/n, e.g. 1/4") from None
+    if not 1 <= k <= n:
+        raise BatchUsageError(f"--shard {text!r}: need 1 <= k <= n")
+    return k, n
+
+
+def list_files(inputs: list[str], shard: tuple[int, int] | None = None) -> tuple[list[Path], list[Path]]:
+    """(all files sorted by absolute path, this shard's files)."""
+    for item in inputs:
+        if not Path(item).expanduser().exists():
+            raise BatchUsageError(f"{item}: input file or folder not found")
+    files = sorted({Path(os.path.abspath(p)) for p in iter_audio_files(inputs)})
+    if not files:
+        raise BatchUsageError("no audio files in " + ", ".join(inputs))
+    return files, (files[shard[0] - 1::shard[1]] if shard else files)
+
+
+def default_workers(n_files: int, cores: int | None = None) -> tuple[int, int]:
+    """(workers, threads each): one single-threaded worker per core while there are files for
+    them (small CNNs scale better across processes than across intra-op threads)."""
+    cores = cores or available_cores()
+    workers = max(1, min(cores, n_files))
+    return workers, max(1, cores // workers)
+
+
+def params_fingerprint(scorer: Scorer, cfg: BatchConfig, settings: ScoreSettings) -> str:
+    blob = json.dumps({"model": scorer.fingerprint, "settings": settings.to_json(), "formats": sorted(cfg.formats),
+                       "tracks": cfg.tracks, "project": str(cfg.project.resolve()) if cfg.project else None},
+                      sort_keys=True)
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def _mp_context() -> multiprocessing.context.BaseContext:
+    """forkserver (clean children, imports preloaded once) where the main module can be
+    re-imported; fork when it cannot (a script piped on stdin), else spawn."""
+    methods = multiprocessing.get_all_start_methods()
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if main_file and not os.path.isfile(main_file) and "fork" in methods:
+        return multiprocessing.get_context("fork")
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["numpy", "onnxruntime", "birdlab.scoring.batch"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def _start_forkserver() -> None:
+    ctx = _mp_context()
+    if ctx.get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+        forkserver.ensure_running()
+
+
+class _ProjectSink:
+    """Writes results into a project (in the parent only: one SQLite writer)."""
+
+    def __init__(self, folder: Path):
+        from birdlab.core.project import Project, ProjectError
+        try:
+            self.project = Project.open(folder)
+        except ProjectError as exc:
+            raise BatchUsageError(str(exc)) from None
+        self.class_ids: dict[str, int] = {}
+        self.model_id = 0
+
+    def bands(self) -> dict[str, tuple[float, float]]:
+        """The project's known class bands (they override the model's)."""
+        return {c.name: (c.f_min, c.f_max) for c in self.project.classes()
+                if c.f_min is not None and c.f_max is not None and 0 <= c.f_min < c.f_max}
+
+    def prepare(self, scorer: Scorer, models: list[str]) -> None:
+        """Classes and the model version (written only once the run is sure to start)."""
+        self.class_ids = {name: self.project.add_class(name).id for name in scorer.classes}
+        paths = [str(Path(m).resolve()) for m in models]
+        card = {"fingerprint": scorer.fingerprint, "models": paths, "classes": list(scorer.classes),
+                "sample_rate": scorer.sample_rate, "window_s": scorer.window_s,
+                "frame_hop_s": scorer.frame_hop_s, "scorer": scorer.describe()}
+        base = "+".join(Path(m).stem for m in models)
+        name, n = base, 1
+        while True:
+            existing = self.project.model_by_name(name)
+            if existing is None:
+                self.model_id = self.project.add_model_version(name, "onnx", paths[0], card=card).id
+                return
+            if existing.card.get("fingerprint") == scorer.fingerprint:
+                self.model_id = existing.id
+                return
+            n += 1
+            name = f"{base} ({n})"
+
+    def write(self, done: FileDone) -> None:
+        rec = self.project.add_recording(done.path)
+        self.project.set_detections(self.model_id, rec.id, [
+            (self.class_ids[label], t0, t1, f0, f1, score) for t0, t1, f0, f1, label, score in done.detections])
+
+    def close(self) -> None:
+        self.project.close()
+
+
+def _check(cfg: BatchConfig) -> None:
+    bad = [f for f in cfg.formats if f not in FORMATS]
+    if bad:
+        raise BatchUsageError(f"unknown output format(s) {', '.join(bad)} (valid: {', '.join(FORMATS)})")
+    if cfg.combine not in COMBINE:
+        raise BatchUsageError(f"unknown combination {cfg.combine!r} (valid: {', '.join(COMBINE)})")
+    if not cfg.models:
+        raise BatchUsageError("no model given (--model M.onnx)")
+    if cfg.weights is not None and len(cfg.weights) != len(cfg.models):
+        raise BatchUsageError(f"{len(cfg.weights)} weights for {len(cfg.models)} models")
+    for name, value in (("workers", cfg.workers), ("threads", cfg.threads)):
+        if value is not None and value < 1:
+            raise BatchUsageError(f"--{name} must be >= 1")
+    problems = cfg.settings.problems()
+    if problems:
+        raise BatchUsageError("; ".join(problems))
+    if cfg.out.exists() and not cfg.out.is_dir():
+        raise BatchUsageError(f"{cfg.out}: exists and is not a folder")
+
+
+def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
+    """Run a batch; returns the report (exit code 1 when some file failed).
+
+    Raises BatchUsageError / ModelFileError before writing anything when the run cannot start.
+    """
+    err = err or sys.stderr
+    t_start = time.perf_counter()
+    _check(cfg)
+    all_files, files = list_files(cfg.inputs, cfg.shard)
+    names = output_names(all_files)
+    if len(files) > 1 and (cfg.workers or available_cores()) > 1:
+        _start_forkserver()  # its imports overlap the model checks below
+    try:
+        scorer = load_scorer(cfg.models, cfg.weights, cfg.combine, threads=1)  # checks, before any write
+    except ValueError as exc:
+        raise BatchUsageError(str(exc)) from None
+    try:
+        WindowPlan.make(scorer.window_s, scorer.frame_hop_s, scorer.out_frames, cfg.settings.hop_s)
+    except ValueError as exc:
+        raise BatchUsageError(f"--hop: {exc}") from None
+    sink = _ProjectSink(cfg.project) if cfg.project else None
+    try:
+        settings = cfg.settings
+        if sink is not None:
+            settings = dataclasses.replace(settings, class_bands={**sink.bands(), **settings.class_bands})
+        params = params_fingerprint(scorer, cfg, settings)
+        report = BatchReport(files=len(files))
+
+        shard_tag = f"-{cfg.shard[0]}of{cfg.shard[1]}" if cfg.shard else ""
+        journal_path = cfg.out / f"journal{shard_tag}.jsonl"
+        try:
+            cfg.out.mkdir(parents=True, exist_ok=True)
+            _remove_stale_temp_files(cfg.out, min_age_s=600.0 if cfg.shard else 0.0)
+            previous = done_entries(sorted(cfg.out.glob("journal*.jsonl")), params) if cfg.resume else {}
+            journal = Journal(journal_path, fresh=not cfg.resume)
+        except OSError as exc:
+            raise BatchUsageError(f"{cfg.out}: cannot write the output folder ({exc})") from None
+        journal.append({"event": "run", "params": params, "resume": cfg.resume, "models": scorer.describe(),
+                        "settings": settings.to_json(), "formats": list(cfg.formats), "tracks": cfg.tracks,
+                        "shard": list(cfg.shard) if cfg.shard else None, "files": len(files),
+                        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        if sink is not None:
+            sink.prepare(scorer, cfg.models)
+
+        finished: dict[str, FileDone] = {}
+        todo: list[Path] = []
+        for path in files:
+            entry = previous.get(str(path))
+            if entry is not None and _same_content(path, entry[0]):
+                finished[str(path)] = entry[1]
+            else:
+                todo.append(path)
+        report.skipped = len(finished)
+        if report.skipped:
+            print(f"resuming: {report.skipped} of {len(files)} file(s) already done", file=err, flush=True)
+
+        workers, threads = default_workers(len(todo))
+        workers = cfg.workers or workers
+        threads = cfg.threads or max(1, available_cores() // workers)
+        report.workers, report.threads = workers, threads
+        bar = ProgressBar(len(todo), "files", stream=err) if cfg.progress and todo else None
+
+        def handle(outcome: Outcome) -> None:
+            if outcome.ok and outcome.done is not None:
+                try:
+                    if sink is not None:
+                        sink.write(outcome.done)
+                except Exception as exc:  # e.g. the project's disk is full
+                    outcome = Outcome(outcome.path, False, f"could not write it into the project ({exc})")
+            if outcome.ok and outcome.done is not None:
+                fp = _safe_fingerprint(Path(outcome.path))
+                journal.append(done_event(outcome.done, fp, params, outcome.seconds))
+                finished[outcome.path] = outcome.done
+                report.scored += 1
+                report.audio_s += outcome.done.duration
+                report.detections += len(outcome.done.detections)
+            else:
+                journal.append({"event": "failed", "file": outcome.path, "reason": outcome.reason})
+                report.failed.append((outcome.path, outcome.reason))
+                print(f"birdlab: skipped {outcome.path}: {outcome.reason}", file=err, flush=True)
+            if bar is not None:
+                bar.update(1, outcome.done.duration if outcome.ok and outcome.done else 0.0)
+
+        tasks = [(str(p), names[p]) for p in todo]
+        init = (list(cfg.models), cfg.weights, cfg.combine, threads, settings, str(cfg.out),
+                tuple(cfg.formats), cfg.tracks)
+        try:
+            if workers == 1 or len(tasks) <= 1:
+                _run_inline(tasks, init, handle)
+            else:
+                _run_pool(tasks, init, workers, handle)
+        finally:
+            if bar is not None:
+                bar.close()
+        # Combined tables: every file of this list that is done, once, in list order.
+        done_list = [finished[str(p)] for p in files if str(p) in finished]
+        report.combined = write_combined(cfg.out, done_list, cfg.formats, cfg.shard)
+        report.seconds = time.perf_counter() - t_start
+        return report
+    finally:
+        if sink is not None:
+            sink.close()
+
+
+def _remove_stale_temp_files(out: Path, min_age_s: float) -> None:
+    """Temp files of atomic writes a killed run left behind (`.<name>.<random>.tmp`).
+
+    Shards may share a folder, so with shards only old ones go (another shard may be writing)."""
+    now = time.time()
+    for path in out.rglob(".*.tmp"):
+        try:
+            if path.is_file() and now - path.stat().st_mtime >= min_age_s:
+                path.unlink()
+        except OSError:
+            pass
+
+
+def _same_content(path: Path, recorded: str) -> bool:
+    return bool(recorded) and _safe_fingerprint(path) == recorded
+
+
+def _safe_fingerprint(path: Path) -> str:
+    try:
+        return fingerprint(path)
+    except OSError:
+        return ""
+
+
+def _run_inline(tasks: list[tuple[str, str]], init: tuple, handle) -> None:
+    """One worker: score in this process (no process start-up, no pickling)."""
+    models, weights, combine, threads, *rest = init
+    _init_worker(models, weights, combine, threads, *rest)
+    try:
+        for path, rel in tasks:
+            handle(_score_file(path, rel))
+    finally:
+        _STATE.clear()
+
+
+def _run_pool(tasks: list[tuple[str, str]], init: tuple, workers: int, handle, task=_score_file) -> None:
+    """Worker processes, at most two files each in flight.
+
+    When a worker dies, the pool is replaced and the files that were in flight are rerun one
+    at a time (the crash may have been any of them's); one that kills a worker on its own is
+    reported as failed and the run goes on.
+    """
+    queue = deque(tasks)
+    suspects: deque[tuple[str, str]] = deque()
+    while queue or suspects:
+        pool = cf.ProcessPoolExecutor(workers, mp_context=_mp_context(), initializer=_init_worker, initargs=init)
+        in_flight: dict[cf.Future, tuple[str, str, bool]] = {}
+        broken = False
+        try:
+            while in_flight or (not broken and (queue or suspects)):
+                if not broken and suspects and not in_flight:
+                    path, rel = suspects.popleft()
+                    in_flight[pool.submit(task, path, rel)] = (path, rel, True)
+                while not broken and not suspects and queue and len(in_flight) < 2 * workers:
+                    path, rel = queue.popleft()
+                    in_flight[pool.submit(task, path, rel)] = (path, rel, False)
+                done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    path, rel, isolated = in_flight.pop(future)
+                    try:
+                        outcome = future.result()
+                    except cf.process.BrokenProcessPool:
+                        broken = True
+                        if not isolated:
+                            suspects.append((path, rel))
+                            continue
+                        outcome = Outcome(path, False, "the worker process died while scoring it")
+                    handle(outcome)
+        finally:
+            pool.shutdown(wait=not broken, cancel_futures=True)
+
+
+def summary(report: BatchReport) -> str:
+    rate = report.audio_s / report.seconds if report.seconds > 0 else 0.0
+    text = (f"scored {report.scored} file(s), {report.audio_s / 3600:.2f} h of audio in "
+            f"{format_duration(report.seconds)} ({rate:.0f}x real time, {report.workers} worker(s) x "
+            f"{report.threads} thread(s)); {report.detections} detection(s)")
+    if report.skipped:
+        text += f"; {report.skipped} already done"
+    if report.failed:
+        text += f"; {len(report.failed)} file(s) failed (listed above)"
+    return text

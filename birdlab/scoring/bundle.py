@@ -1,0 +1,209 @@
+"""One exported model file: an ONNX Runtime session plus its checked metadata.
+
+`ModelBundle.load` refuses anything the scorer could not use correctly (not ONNX, missing or
+bad metadata, wrong input name or shape, output sizes that disagree with the classes) with a
+`ModelFileError` naming the file, before any audio is touched. onnxruntime is imported only
+when a model is loaded, so the GUI can import this module at start-up for free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from birdlab.core.features import StftSpec
+from birdlab.scoring.metadata import ModelFileError, ModelMetadata, parse_metadata
+from birdlab.scoring.scorer import Features, compute_features
+
+INPUT_NAME = "power"
+OUTPUTS = ("framewise", "clipwise")
+
+
+def available_cores() -> int:
+    """CPU cores this process may run on (the affinity mask, which containers set)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text.split(" : ")[-1] if "ONNXRuntimeError" in text else text
+
+
+def _check_dims(path: Path, what: str, shape: list, expected: list[int | None]) -> None:
+    """Static dims must match; symbolic ones (str/None) are checked on the first run."""
+    if len(shape) != len(expected):
+        raise ModelFileError(path, f"{what} has rank {len(shape)} {shape}, expected {len(expected)} dims")
+    for axis, (got, want) in enumerate(zip(shape, expected)):
+        if want is not None and isinstance(got, int) and got > 0 and got != want:
+            raise ModelFileError(path, f"{what} axis {axis} is {got}, expected {want} (shape {shape})")
+
+
+class ModelBundle:
+    """A loaded model file; implements `Scorer`. Make one with `ModelBundle.load(path)`."""
+
+    def __init__(self, path: Path, session: Any, meta: ModelMetadata, threads: int):
+        self.path = path
+        self.session = session
+        self.meta = meta
+        self.threads = threads
+
+    @classmethod
+    def load(cls, path: str | Path, threads: int | None = None, *, spin: bool = False,
+             verify: bool = True) -> "ModelBundle":
+        """Open and check a model file.
+
+        threads: ONNX Runtime intra-op threads (default: all cores of this process; a batch
+        runner with several workers gives each cores // workers). spin: let idle threads
+        busy-wait (a little lower latency, but it steals CPU from the feature thread and other
+        workers, so off by default). verify: run one window of silence to check the output
+        shapes against the metadata even where the graph's dims are symbolic.
+        """
+        path = Path(path)
+        if not path.exists():
+            raise ModelFileError(path, "model file not found")
+        if not path.is_file():
+            raise ModelFileError(path, "is not a file")
+        if path.stat().st_size == 0:
+            raise ModelFileError(path, "model file is empty (0 bytes)")
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:  # pragma: no cover - onnxruntime is a core dependency
+            raise ModelFileError(path, f"onnxruntime is not installed ({exc})") from None
+        threads = max(1, int(threads or available_cores()))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only; warnings go to our own messages
+        spin_flag = "1" if spin and threads > 1 else "0"
+        options.add_session_config_entry("session.intra_op.allow_spinning", spin_flag)
+        try:
+            session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # InvalidProtobuf, Fail, NotImplemented (unknown op), ...
+            raise ModelFileError(path, f"not a usable ONNX model ({_short(exc)})") from None
+        meta = parse_metadata(path, dict(session.get_modelmeta().custom_metadata_map))
+        bundle = cls(path, session, meta, threads)
+        bundle._check_graph()
+        if verify:
+            bundle.predict_power(np.zeros((1, meta.in_frames, meta.spec.n_bins), np.float32))
+        return bundle
+
+    def _check_graph(self) -> None:
+        inputs = self.session.get_inputs()
+        names = [i.name for i in inputs]
+        if names != [INPUT_NAME]:
+            raise ModelFileError(self.path, f"graph inputs are {names}, expected exactly one named {INPUT_NAME!r} "
+                                            "(the STFT power)")
+        if inputs[0].type != "tensor(float)":
+            raise ModelFileError(self.path, f"input {INPUT_NAME!r} is {inputs[0].type}, expected tensor(float)")
+        m = self.meta
+        _check_dims(self.path, f"input {INPUT_NAME!r}", list(inputs[0].shape), [None, m.in_frames, m.spec.n_bins])
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        missing = [o for o in OUTPUTS if o not in outputs]
+        if missing:
+            raise ModelFileError(self.path, f"graph lacks output(s) {', '.join(repr(o) for o in missing)} "
+                                            f"(has {', '.join(repr(o) for o in outputs)})")
+        n = len(m.classes)
+        _check_dims(self.path, "output 'framewise'", list(outputs["framewise"].shape), [None, m.out_frames, n])
+        _check_dims(self.path, "output 'clipwise'", list(outputs["clipwise"].shape), [None, n])
+
+    # ---- Scorer ----------------------------------------------------------------------------
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.meta.classes
+
+    @property
+    def sample_rate(self) -> int:
+        return self.meta.sample_rate
+
+    @property
+    def window_s(self) -> float:
+        return self.meta.window_s
+
+    @property
+    def frame_hop_s(self) -> float:
+        return self.meta.frame_hop_s
+
+    @property
+    def out_frames(self) -> int:
+        return self.meta.out_frames
+
+    @property
+    def spec(self) -> StftSpec:
+        return self.meta.spec
+
+    @property
+    def input_specs(self) -> tuple[StftSpec, ...]:
+        return (self.meta.spec,)
+
+    @property
+    def class_bands(self) -> dict[str, tuple[float, float]]:
+        return dict(self.meta.class_bands)
+
+    @cached_property
+    def file_hash(self) -> str:
+        return file_sha256(self.path)
+
+    @property
+    def fingerprint(self) -> str:
+        return "sha256:" + self.file_hash
+
+    def describe(self) -> dict:
+        return {"kind": "model", "path": str(self.path.resolve()), "sha256": self.file_hash,
+                "classes": list(self.classes), "sample_rate": self.sample_rate, "window_s": self.window_s,
+                "frame_hop_s": self.frame_hop_s, "backbone": self.meta.backbone}
+
+    def features(self, audio: np.ndarray) -> Features:
+        return compute_features(audio, [self.spec], self.meta.window_samples)
+
+    def predict_features(self, features: Features) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            power = features[self.spec]
+        except KeyError:
+            raise ValueError(f"{self.path}: features lack this model's input ({self.spec})") from None
+        return self.predict_power(power)
+
+    def predict(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.predict_features(self.features(audio))
+
+    def predict_power(self, power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run the graph on STFT power [batch, frames, bins]; checks the output shapes."""
+        m = self.meta
+        power = np.ascontiguousarray(power, dtype=np.float32)
+        if power.ndim != 3 or power.shape[1:] != (m.in_frames, m.spec.n_bins):
+            raise ValueError(f"{self.path}: input must be [batch, {m.in_frames}, {m.spec.n_bins}], "
+                             f"got {list(power.shape)}")
+        try:
+            framewise, clipwise = self.session.run(list(OUTPUTS), {INPUT_NAME: power})
+        except Exception as exc:
+            raise ModelFileError(self.path, f"inference failed ({_short(exc)})") from None
+        batch, n = power.shape[0], len(m.classes)
+        if framewise.shape != (batch, m.out_frames, n):
+            raise ModelFileError(self.path, f"output 'framewise' has shape {list(framewise.shape)}, expected "
+                                            f"[{batch}, {m.out_frames}, {n}] (batch, round(window_s / "
+                                            f"frame_hop_s), number of classes)")
+        if clipwise.shape != (batch, n):
+            raise ModelFileError(self.path, f"output 'clipwise' has shape {list(clipwise.shape)}, "
+                                            f"expected [{batch}, {n}] (batch, number of classes)")
+        return framewise.astype(np.float32, copy=False), clipwise.astype(np.float32, copy=False)
+
+    def __repr__(self) -> str:
+        return f"ModelBundle({str(self.path)!r}, {len(self.classes)} classes, {self.threads} thread(s))"

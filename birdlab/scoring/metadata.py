@@ -1,0 +1,141 @@
+"""The model file's self-description (DESIGN.md section 4), checked key by key.
+
+Kept apart from the ONNX Runtime session so it can be read and tested without one: the
+bundle hands this module the `metadata_props` map, and gets back a typed `ModelMetadata` or
+a `ModelFileError` naming the file and exactly what is missing or wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from birdlab.core.features import StftSpec
+
+FORMAT_VERSION = "1"
+# Keys every model file must carry (values are strings; some hold JSON).
+REQUIRED_KEYS = ("birdlab.format", "classes", "sample_rate", "window_s", "frame_hop_s", "input",
+                 "frontend", "backbone", "parent", "created", "training_run")
+
+
+class ModelFileError(Exception):
+    """A model file that cannot be used; the message names the file and why."""
+
+    def __init__(self, path: str | Path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """What a model file says about itself, parsed and checked."""
+
+    classes: tuple[str, ...]
+    sample_rate: int
+    window_s: float
+    frame_hop_s: float
+    spec: StftSpec
+    frontend: dict
+    backbone: str
+    parent: str
+    created: str
+    training_run: str
+    class_bands: dict[str, tuple[float, float]] = field(default_factory=dict)
+    raw: dict[str, str] = field(default_factory=dict)  # every metadata_props entry, as stored
+
+    @property
+    def window_samples(self) -> int:
+        return int(round(self.window_s * self.sample_rate))
+
+    @property
+    def out_frames(self) -> int:
+        """Framewise output frames per window: round(window_s / frame_hop_s)."""
+        return int(round(self.window_s / self.frame_hop_s))
+
+    @property
+    def in_frames(self) -> int:
+        """STFT frames of one window (the `power` input's second axis)."""
+        return self.spec.n_frames(self.window_samples)
+
+
+def _json(path: str | Path, props: dict[str, str], key: str, kind: type) -> object:
+    try:
+        value = json.loads(props[key])
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise ModelFileError(path, f"metadata {key!r} is not valid JSON ({exc})") from None
+    if not isinstance(value, kind):
+        raise ModelFileError(path, f"metadata {key!r} must be a JSON {kind.__name__}, "
+                                   f"got {type(value).__name__}")
+    return value
+
+
+def _number(path: str | Path, props: dict[str, str], key: str, cast: type) -> float:
+    text = props[key].strip()
+    try:
+        value = cast(text) if cast is float else int(text)
+    except ValueError:
+        raise ModelFileError(path, f"metadata {key!r} = {text!r} is not a{'n integer' if cast is int else ' number'}") \
+            from None
+    if not (math.isfinite(value) and value > 0):
+        raise ModelFileError(path, f"metadata {key!r} = {text!r} must be positive")
+    return value
+
+
+def parse_metadata(path: str | Path, props: dict[str, str]) -> ModelMetadata:
+    """Check and parse a model file's metadata_props; ModelFileError naming the file and the problem."""
+    if "birdlab.format" not in props:
+        raise ModelFileError(path, "not a birdlab model (no 'birdlab.format' metadata); "
+                                   "export models with `python -m training export`")
+    if props["birdlab.format"].strip() != FORMAT_VERSION:
+        raise ModelFileError(path, f"unsupported model format version {props['birdlab.format']!r} "
+                                   f"(this birdlab reads version {FORMAT_VERSION})")
+    missing = [k for k in REQUIRED_KEYS if k not in props]
+    if missing:
+        raise ModelFileError(path, "metadata lacks " + ", ".join(repr(k) for k in missing))
+
+    classes = _json(path, props, "classes", list)
+    if not classes:
+        raise ModelFileError(path, "metadata 'classes' is an empty list")
+    if not all(isinstance(c, str) and c.strip() for c in classes):
+        raise ModelFileError(path, "metadata 'classes' must hold non-empty strings")
+    dupes = sorted({c for c in classes if classes.count(c) > 1})
+    if dupes:
+        raise ModelFileError(path, f"metadata 'classes' repeats {', '.join(repr(d) for d in dupes)}")
+
+    sample_rate = int(_number(path, props, "sample_rate", int))
+    window_s = float(_number(path, props, "window_s", float))
+    frame_hop_s = float(_number(path, props, "frame_hop_s", float))
+    if frame_hop_s > window_s:
+        raise ModelFileError(path, f"frame_hop_s {frame_hop_s:g} is longer than window_s {window_s:g}")
+
+    spec_json = _json(path, props, "input", dict)
+    try:
+        spec = StftSpec.from_json(spec_json)  # type: ignore[arg-type]
+    except (ValueError, TypeError) as exc:
+        raise ModelFileError(path, f"metadata 'input': {exc}") from None
+    if spec.n_frames(int(round(window_s * sample_rate))) < 1:
+        raise ModelFileError(path, f"a {window_s:g} s window at {sample_rate} Hz is shorter than one "
+                                   f"STFT frame (n_fft {spec.n_fft})")
+    frontend = _json(path, props, "frontend", dict)
+
+    bands: dict[str, tuple[float, float]] = {}
+    if props.get("class_bands", "").strip():
+        raw_bands = _json(path, props, "class_bands", dict)
+        for name, band in raw_bands.items():  # type: ignore[union-attr]
+            if name not in classes:
+                raise ModelFileError(path, f"metadata 'class_bands' names {name!r}, which is not a class")
+            ok = (isinstance(band, list) and len(band) == 2
+                  and all(isinstance(v, (int, float)) and math.isfinite(v) for v in band)
+                  and 0 <= band[0] < band[1])
+            if not ok:
+                raise ModelFileError(path, f"metadata 'class_bands' for {name!r} must be [f_min, f_max] "
+                                           f"with 0 <= f_min < f_max, got {band!r}")
+            bands[name] = (float(band[0]), float(band[1]))
+
+    return ModelMetadata(classes=tuple(classes), sample_rate=sample_rate, window_s=window_s,
+                         frame_hop_s=frame_hop_s, spec=spec, frontend=frontend,  # type: ignore[arg-type]
+                         backbone=props["backbone"], parent=props["parent"], created=props["created"],
+                         training_run=props["training_run"], class_bands=bands, raw=dict(props))

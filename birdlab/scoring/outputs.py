@@ -1,0 +1,157 @@
+"""What a batch run writes: per-file tables and tracks, and the combined tables of the run.
+
+Layout of the output folder (every file written atomically: temp file, fsync, rename):
+
+    detections.csv                  all detections: file, t_min, t_max, f_min, f_max, class, score
+    detections.selections.txt       one Raven table over all files (Begin File, File Offset (s))
+    raven/<rel>.Table.1.selections.txt   one Raven table per recording
+    audacity/<rel>.txt              one Audacity label track per recording
+    tracks/<rel>.npz                score tracks, float16 [frames, classes] (with --tracks)
+
+`<rel>` is the recording's path relative to the deepest folder holding all inputs, without
+its extension (kept where two inputs would otherwise share a name), so the names do not
+depend on the order, on resuming or on sharding.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from birdlab.core.atomic import atomic_open, atomic_write_text
+from birdlab.core.formats import audacity, raven
+from birdlab.core.formats.common import Annotation, RecordingRef
+from birdlab.scoring.recording import RecordingScores, ScoredBox
+from birdlab.scoring.tracks import row_chunks
+
+FORMATS = ("csv", "raven", "audacity")
+CSV_COLUMNS = ("file", "t_min", "t_max", "f_min", "f_max", "class", "score")
+
+
+@dataclass(frozen=True)
+class FileDone:
+    """A scored file as the journal keeps it: enough to rebuild the combined tables."""
+
+    path: str  # absolute
+    duration: float
+    sample_rate: int
+    detections: tuple[tuple[float, float, float, float, str, float], ...]  # t_min, t_max, f_min, f_max, class, score
+
+
+def output_names(files: Sequence[Path]) -> dict[Path, str]:
+    """Relative output name (posix, no extension) for each file; unique, order-independent."""
+    resolved = [Path(os.path.abspath(f)) for f in files]
+    if not resolved:
+        return {}
+    root = Path(os.path.commonpath([str(p.parent) for p in resolved]))
+    stems = {p: p.relative_to(root).with_suffix("").as_posix() for p in resolved}
+    seen: dict[str, int] = {}
+    for stem in stems.values():
+        seen[stem.lower()] = seen.get(stem.lower(), 0) + 1
+    return {p: (p.relative_to(root).as_posix() if seen[stems[p].lower()] > 1 else stems[p]) for p in resolved}
+
+
+def per_file_paths(out: Path, rel: str, formats: Iterable[str], tracks: bool) -> dict[str, Path]:
+    paths = {}
+    if "raven" in formats:
+        paths["raven"] = out / "raven" / f"{rel}.Table.1.selections.txt"
+    if "audacity" in formats:
+        paths["audacity"] = out / "audacity" / f"{rel}.txt"
+    if tracks:
+        paths["tracks"] = out / "tracks" / f"{rel}.npz"
+    return paths
+
+
+def _annotations(key: str, boxes: Iterable[ScoredBox]) -> list[Annotation]:
+    return [Annotation(recording=key, t_min=b.t_min, t_max=b.t_max, f_min=b.f_min, f_max=b.f_max,
+                       label=b.label, score=round(b.score, 6)) for b in boxes]
+
+
+def write_tracks_npz(path: Path, scores: RecordingScores) -> Path:
+    """Tracks as float16 in an .npz, streamed row chunk by row chunk (tracks may be memory-mapped).
+
+    Arrays: tracks [frames, classes] float16, classes (str), frame_hop_s, duration.
+    """
+    n, c = scores.tracks.shape
+    with atomic_open(path, "wb") as handle:
+        with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+            with archive.open("tracks.npy", "w", force_zip64=True) as entry:
+                np.lib.format.write_array_header_1_0(entry, {"descr": "<f2", "fortran_order": False, "shape": (n, c)})
+                for a, b in row_chunks(n, c):
+                    entry.write(np.asarray(scores.tracks[a:b], dtype="<f2").tobytes())
+            for name, value in (("classes", np.array(scores.classes)),
+                                ("frame_hop_s", np.float64(scores.frame_hop_s)),
+                                ("duration", np.float64(scores.duration))):
+                buf = io.BytesIO()
+                np.lib.format.write_array(buf, np.asarray(value))
+                archive.writestr(f"{name}.npy", buf.getvalue())
+    return path
+
+
+def write_per_file(scores: RecordingScores, paths: dict[str, Path], display_path: str) -> list[Path]:
+    """The per-recording outputs of one scored file."""
+    written = []
+    anns = _annotations(display_path, scores.detections)
+    ref = RecordingRef(display_path, display_path, scores.duration, scores.sample_rate, scores.channels)
+    if "raven" in paths:
+        written.append(raven.write_table(anns, paths["raven"], ref, with_score=True))
+    if "audacity" in paths:
+        written.append(audacity.write_labels(anns, paths["audacity"]))
+    if "tracks" in paths:
+        written.append(write_tracks_npz(paths["tracks"], scores))
+    return written
+
+
+def _fmt(value: float, digits: int) -> str:
+    return f"{value:.{digits}f}"
+
+
+def write_csv(path: Path, done: Sequence[FileDone]) -> Path:
+    """One row per detection of every file, in the order given."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for item in done:
+        for t_min, t_max, f_min, f_max, label, score in item.detections:
+            writer.writerow([item.path, _fmt(t_min, 6), _fmt(t_max, 6), _fmt(f_min, 1), _fmt(f_max, 1),
+                             label, _fmt(score, 6)])
+    atomic_write_text(path, buf.getvalue())
+    return path
+
+
+def write_combined_raven(path: Path, done: Sequence[FileDone]) -> Path:
+    """One Raven selection table over all files, with Begin File and File Offset (s)."""
+    refs = {d.path: RecordingRef(d.path, d.path, d.duration, d.sample_rate) for d in done}
+    anns = [Annotation(recording=d.path, t_min=t0, t_max=t1, f_min=f0, f_max=f1, label=label, score=score)
+            for d in done for t0, t1, f0, f1, label, score in d.detections]
+    if not anns:  # the writer adds the Score column only when some box has one
+        header = ["Selection", "View", "Channel", "Begin File", "Begin Path", "File Offset (s)", "Begin Time (s)",
+                  "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)", "Annotation", "Polarity", "Score"]
+        atomic_write_text(path, "\t".join(header) + "\n")
+        return path
+    raven.write(anns, path, refs)
+    return path
+
+
+def combined_names(shard: tuple[int, int] | None) -> tuple[str, str]:
+    """File names of the combined CSV and Raven table (one pair per shard)."""
+    suffix = f"-{shard[0]}of{shard[1]}" if shard else ""
+    return f"detections{suffix}.csv", f"detections{suffix}.selections.txt"
+
+
+def write_combined(out: Path, done: Sequence[FileDone], formats: Iterable[str],
+                   shard: tuple[int, int] | None = None) -> list[Path]:
+    csv_name, raven_name = combined_names(shard)
+    written = []
+    if "csv" in formats:
+        written.append(write_csv(out / csv_name, done))
+    if "raven" in formats:
+        written.append(write_combined_raven(out / raven_name, done))
+    return written

@@ -1,0 +1,82 @@
+"""The one interface the scorer drives: a single model file or an ensemble of them.
+
+Windows are scored in two steps so that the (numpy) feature computation of the next batch
+can run in a thread while ONNX Runtime works on this one: `features(audio)` gives the STFT
+power for every input spec the scorer needs, `predict_features` runs the model(s).
+`predict(audio)` does both.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from birdlab.core.features import StftSpec, stft_power
+
+# STFT power per input spec: {spec: float32 [batch, frames, bins]}. Models that share a spec
+# share one array, so an ensemble of same-input models computes its features once.
+Features = dict[StftSpec, np.ndarray]
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """What the window scorer needs of a model (ModelBundle and Ensemble both are one)."""
+
+    @property
+    def classes(self) -> tuple[str, ...]: ...
+
+    @property
+    def sample_rate(self) -> int: ...
+
+    @property
+    def window_s(self) -> float: ...
+
+    @property
+    def frame_hop_s(self) -> float: ...
+
+    @property
+    def out_frames(self) -> int:
+        """Framewise output frames per window."""
+        ...
+
+    @property
+    def input_specs(self) -> tuple[StftSpec, ...]:
+        """The STFT specs whose power `predict_features` reads."""
+        ...
+
+    @property
+    def class_bands(self) -> dict[str, tuple[float, float]]:
+        """Known frequency band (Hz) per class, from the model files' metadata."""
+        ...
+
+    @property
+    def fingerprint(self) -> str:
+        """Content hash of the model file(s) and how they are combined."""
+        ...
+
+    def describe(self) -> dict:
+        """JSON-able description (paths, fingerprints, combination) for journals and cards."""
+        ...
+
+    def features(self, audio: np.ndarray) -> Features:
+        """float32 [batch, window samples] at `sample_rate` -> the input features."""
+        ...
+
+    def predict_features(self, features: Features) -> tuple[np.ndarray, np.ndarray]:
+        """-> (framewise [batch, out_frames, classes], clipwise [batch, classes]), probabilities."""
+        ...
+
+    def predict(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """features + predict_features."""
+        ...
+
+
+def compute_features(audio: np.ndarray, specs: set[StftSpec] | list[StftSpec], window_samples: int) -> Features:
+    """STFT power of a batch of windows for each spec (the shared feature function)."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim == 1:
+        audio = audio[None, :]
+    if audio.ndim != 2 or audio.shape[1] != window_samples:
+        raise ValueError(f"expected audio [batch, {window_samples}] (one window per row), got {audio.shape}")
+    return {spec: stft_power(audio, spec) for spec in specs}

@@ -1,0 +1,62 @@
+"""The journal survives a kill mid-line; output names are unique and order-independent."""
+
+from __future__ import annotations
+
+from birdlab.scoring.journal import Journal, done_entries, done_event, read_events
+from birdlab.scoring.outputs import FileDone, output_names, write_combined_raven, write_csv
+
+
+def done(path: str, n: int = 1) -> FileDone:
+    return FileDone(path, 10.0, 32000, tuple((1.0 * i, 1.0 * i + 0.5, 0.0, 16000.0, "a", 0.9) for i in range(n)))
+
+
+def test_partial_last_line_is_skipped_and_the_next_line_starts_fresh(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    j = Journal(path, fresh=True)
+    j.append(done_event(done("/x/a.wav"), "v1:a", "P", 1.0))
+    with open(path, "a") as f:
+        f.write('{"event": "done", "file": "/x/b.wav", "finger')  # killed mid-write
+    j2 = Journal(path, fresh=False)
+    j2.append(done_event(done("/x/c.wav", 2), "v1:c", "P", 1.0))
+    files = [e["file"] for e in read_events(path)]
+    assert files == ["/x/a.wav", "/x/c.wav"]
+    entries = done_entries([path], "P")
+    assert sorted(entries) == ["/x/a.wav", "/x/c.wav"]
+    assert entries["/x/c.wav"][0] == "v1:c" and len(entries["/x/c.wav"][1].detections) == 2
+    assert done_entries([path], "other params") == {}
+    Journal(path, fresh=True)
+    assert list(read_events(path)) == []
+
+
+def test_later_entries_win(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    j = Journal(path, fresh=True)
+    j.append(done_event(done("/x/a.wav", 1), "v1:old", "P", 1.0))
+    j.append(done_event(done("/x/a.wav", 3), "v1:new", "P", 1.0))
+    assert done_entries([path], "P")["/x/a.wav"][0] == "v1:new"
+
+
+def test_output_names(tmp_path):
+    files = [tmp_path / "site1" / "a.wav", tmp_path / "site2" / "a.wav", tmp_path / "site2" / "b.wav",
+             tmp_path / "site2" / "b.flac", tmp_path / "site2" / "deep" / "c.wav"]
+    names = output_names(files)
+    assert [names[f] for f in files] == ["site1/a", "site2/a", "site2/b.wav", "site2/b.flac", "site2/deep/c"]
+    assert output_names(list(reversed(files))) == names
+    assert output_names([tmp_path / "one.wav"]) == {tmp_path / "one.wav": "one"}
+
+
+def test_combined_tables(tmp_path):
+    items = [done("/x/a.wav", 2), done("/x/quiet.wav", 0), done("/x/b.wav", 1)]
+    text = write_csv(tmp_path / "d.csv", items).read_text().splitlines()
+    assert text[0] == "file,t_min,t_max,f_min,f_max,class,score"
+    assert text[1:] == ["/x/a.wav,0.000000,0.500000,0.0,16000.0,a,0.900000",
+                        "/x/a.wav,1.000000,1.500000,0.0,16000.0,a,0.900000",
+                        "/x/b.wav,0.000000,0.500000,0.0,16000.0,a,0.900000"]
+    lines = write_combined_raven(tmp_path / "d.txt", items).read_text().splitlines()
+    header = lines[0].split("\t")
+    row = dict(zip(header, lines[3].split("\t")))
+    # b.wav begins after a.wav and quiet.wav (10 s each) in Raven's concatenated timeline
+    assert row["Begin File"] == "b.wav" and row["File Offset (s)"] == "0.000000"
+    assert row["Begin Time (s)"] == "20.000000" and row["Score"] == "0.9"
+    empty = write_combined_raven(tmp_path / "e.txt", [done("/x/q.wav", 0)]).read_text().splitlines()
+    assert len(empty) == 1 and "Begin File" in empty[0]
