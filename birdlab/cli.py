@@ -146,6 +146,100 @@ def cmd_score(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
+def cmd_gui(args: argparse.Namespace) -> int:
+    for path in args.paths:
+        if not Path(path).exists():
+            raise UsageError(f"{path}: no such project folder or audio file")
+    from birdlab.gui.app import run
+    return run(args.paths, screenshot=args.screenshot, recording=args.recording,
+               view_range=tuple(args.range) if args.range else None)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from birdlab.core.demo import build_demo
+
+    folder = Path(args.dir)
+    if not (folder / "project.sqlite").exists():
+        print(f"building the demo project in {folder} ...", file=sys.stderr)
+        try:
+            build_demo(folder).close()
+        except (FileNotFoundError, FileExistsError) as exc:
+            raise UsageError(str(exc)) from None
+    if args.no_gui:
+        print(f"demo project ready: {folder}")
+        return EXIT_OK
+    from birdlab.gui.app import run
+    return run([str(folder)], screenshot=args.screenshot)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Write a job from the project's labels, run the training child, register its model."""
+    from birdlab.core.jobs import JobError
+    from birdlab.core.progress import format_duration
+    from birdlab.core.runs import iter_events, new_run, register_model, start_child
+
+    config: dict = {"mode": args.mode, "device": args.device, "model": {}}
+    if args.epochs:
+        config["epochs"] = args.epochs
+    if args.backbone:
+        config["model"]["backbone"] = args.backbone
+    if args.init_weights:
+        if not Path(args.init_weights).is_file():
+            raise UsageError(f"{args.init_weights}: weights file not found")
+        config["model"]["init_weights"] = str(Path(args.init_weights).resolve())
+    if args.pretrained:
+        config["model"]["pretrained"] = True
+    if args.from_scratch:
+        config["from_active"] = False
+    with _open_project(args.project) as project:
+        if not any(lab.polarity.value != "uncertain" for lab in project.labels()):
+            raise UsageError(f"{project.root}: the project has no positive or negative labels to train on")
+        try:
+            run, job_path = new_run(project, config)
+        except JobError as exc:
+            raise UsageError(str(exc)) from None
+        project.finish_training_run(run.id, "running")
+        print(f"training run {job_path.parent} (log: {job_path.parent / 'log.txt'})", file=sys.stderr)
+        child = start_child(job_path)
+        done: dict = {}
+        try:
+            for event in iter_events(child.stdout):
+                if event["event"] == "progress" and event.get("phase") in ("train", "embed"):
+                    if event["phase"] == "train":
+                        what = (f"epoch {event['epoch']}/{event['epochs']} step {event['step']}/{event['steps']} "
+                                f"loss {event['loss']:.4f}")
+                    else:
+                        what = f"embedding {event['done']}/{event['total']} crops"
+                    eta = format_duration(event.get("eta_s") or 0)
+                    print(f"\r{what}  ETA {eta}   ", end="", file=sys.stderr, flush=True)
+                elif event["event"] == "metric":
+                    cm = event.get("cmap")
+                    print(f"\repoch {event['epoch']}: train loss {event.get('train_loss') or 0:.4f}"
+                          + (f", validation cmAP {cm:.3f}, LWLRAP {event.get('lwlrap', 0):.3f}" if cm is not None else "")
+                          + " " * 20, file=sys.stderr)
+                elif event["event"] == "done":
+                    done = event
+        except KeyboardInterrupt:
+            child.stdin.write("cancel\n")
+            child.stdin.flush()
+            for event in iter_events(child.stdout):
+                if event["event"] == "done":
+                    done = event
+        child.wait()
+        status = done.get("status", "failed")
+        if status != "ok":
+            project.finish_training_run(run.id, "cancelled" if status == "cancelled" else "failed")
+            reason = done.get("error") or f"the training process ended with code {child.returncode}"
+            _err(f"training {status}: {reason}" if status != "cancelled" else "training cancelled; "
+                 f"the previous model stays active")
+            return EXIT_PARTIAL if status == "cancelled" else EXIT_BAD_INPUT
+        version = register_model(project, run, Path(done["model_dir"]))
+        metrics = version.card.get("metrics", {})
+        print(f"\nnew model version {version.name!r} is active"
+              + (f" (validation cmAP {metrics['cmap']:.3f})" if metrics.get("cmap") is not None else ""))
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="birdlab", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -215,18 +309,51 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--batch-size", type=int, default=4, metavar="N", help="windows per inference call")
     score.add_argument("--quiet", action="store_true", help="no progress bar")
     score.set_defaults(func=cmd_score)
+
+    gui = sub.add_parser("gui", help="the desktop app (the default command)")
+    gui.add_argument("paths", nargs="*", metavar="PROJECT | AUDIO",
+                     help="a project folder, or audio files (opened in a new scratch project)")
+    gui.add_argument("--screenshot", metavar="PNG", help="render the window offscreen to PNG and exit")
+    gui.add_argument("--recording", metavar="NAME", help="show this recording")
+    gui.add_argument("--range", nargs=2, type=float, metavar=("T0", "T1"), help="show this time range (s)")
+    gui.set_defaults(func=cmd_gui)
+
+    demo = sub.add_parser("demo", help="build the demo project (synthetic soundscapes, labels, model) and open it")
+    demo.add_argument("dir", nargs="?", default="birdlab-demo", help="where (default ./birdlab-demo)")
+    demo.add_argument("--no-gui", action="store_true", help="only build it")
+    demo.add_argument("--screenshot", metavar="PNG", help="render the app offscreen to PNG and exit")
+    demo.set_defaults(func=cmd_demo)
+
+    train = sub.add_parser("train", help="train a new model version on the project's labels",
+                           description="Snapshots the labels into runs/<id>/job.json, runs `python -m "
+                                       "training fit` (needs the train extra), and makes the result the "
+                                       "active model version. Starts from the active version when it has "
+                                       "weights. Ctrl+C cancels (the previous model stays active).")
+    train.add_argument("project")
+    train.add_argument("--mode", default="full", choices=("full", "head"),
+                       help="full: fine-tune everything; head: quick, frozen backbone on cached embeddings")
+    train.add_argument("--backbone", help="timm backbone (default efficientnet_b0, or the active version's)")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    train.add_argument("--init-weights", metavar="FILE", help="a timm state-dict file for the backbone")
+    train.add_argument("--pretrained", action="store_true", help="timm's pretrained weights (needs them cached)")
+    train.add_argument("--from-scratch", action="store_true", help="do not start from the active version")
+    train.set_defaults(func=cmd_train)
     return parser
+
+
+COMMANDS = ("init", "labels", "score", "gui", "demo", "train")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+        argv = ["gui", *argv]  # `birdlab [PROJECT | AUDIO...]` opens the app
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
         return int(exc.code or 0)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return EXIT_BAD_INPUT
     try:
         return args.func(args)
     except UsageError as exc:

@@ -44,7 +44,18 @@ def test_bad_usage_exits_2(tmp_path, capsys):
     assert "not found" in capsys.readouterr().err
     assert main(["labels", "import", str(tmp_path / "nothing"), "--format", "raven", "x.txt"]) == 2
     assert main(["labels", "import", str(tmp_path), "--format", "nope", "x.txt"]) == 2
-    assert main([]) == 2
+    assert main(["init"]) == 2  # missing argument
+    assert main(["gui", str(tmp_path / "no-such-project")]) == 2
+    assert "no such project folder" in capsys.readouterr().err
+
+
+def test_no_command_opens_the_app(monkeypatch, tmp_path):
+    import birdlab.gui.app as app
+    calls = []
+    monkeypatch.setattr(app, "run", lambda paths, **kw: calls.append((paths, kw)) or 0)
+    assert main([]) == 0
+    assert main([str(tmp_path)]) == 0
+    assert calls[0][0] == [] and calls[1][0] == [str(tmp_path)]
 
 
 RAVEN = ("Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tSpecies\n"

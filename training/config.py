@@ -75,6 +75,7 @@ class TrainConfig:
     head_offsets: int = 1  # head mode: crops per label (seeded random offsets) whose embeddings are cached
     checkpoint_every_s: float = 60.0
     export: bool = True
+    parent: str = ""  # the model version this run starts from (recorded in the card and the ONNX file)
     model: ModelConfig = field(default_factory=ModelConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 

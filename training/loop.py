@@ -386,7 +386,7 @@ class Trainer:
                       key=lambda h: h["cmap"], default=history[-1] if history else {})
         card = {"classes": list(self.job.classes), "backbone": self.cfg.model.backbone, "mode": self.cfg.mode,
                 "metrics": metrics, "history": history, "training_run": self.run_dir.name,
-                "parent": self.job.config.get("parent", ""),
+                "parent": self.cfg.parent,
                 "label_counts": self.label_counts(), "data_fingerprint": self.data_fingerprint(),
                 "config": config_to_dict(self.cfg)}
         if self.cfg.export:
