@@ -30,6 +30,9 @@ class ModelConfig:
     head: str = "attention"  # "attention" (PANNs SED block) or "class_query" (BirdCLEF 2023 MHA)
     hidden: int = 512
     dropout: float = 0.25
+    wave_branch: bool = False  # BirdCLEF 2024: a raw-waveform CNN (waveform reshaped to 2D) fused with the mel CNN
+    wave_backbone: str = "mobilenetv3_small_050"
+    wave_columns: int = 256  # samples per row of the waveform image (rows run along time)
     wave_branch: bool = False  # a raw-waveform CNN fused with the mel branch (BirdCLEF 2024)
 
 

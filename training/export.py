@@ -39,7 +39,7 @@ def model_metadata(model: SEDModel, classes: list[str], *, parent: str = "", tra
         "sample_rate": str(cfg.sample_rate),
         "window_s": repr(float(cfg.window_s)),
         "frame_hop_s": repr(float(cfg.frame_hop_s)),
-        "input": json.dumps(model.spec.to_json()),
+        "input": json.dumps({**model.spec.to_json(), **({"raw_audio": True} if model.needs_audio else {})}),
         "frontend": json.dumps({"kind": "logmel", "n_mels": cfg.n_mels, "f_min": cfg.f_min,
                                 "f_max": min(cfg.f_max, cfg.sample_rate / 2), "top_db": cfg.top_db,
                                 "mel_scale": "htk", "normalise": "per-example standardisation"}),
@@ -64,12 +64,17 @@ def export_onnx(model: SEDModel, classes: list[str], path: str | Path, *, parity
     model = model.float().cpu().eval()
     wrapper = ExportWrapper(model).eval()
     n_samples = int(round(model.cfg.window_s * model.cfg.sample_rate))
-    dummy = torch.zeros(1, model.spec.n_frames(n_samples), model.spec.n_bins)
+    dummy = (torch.zeros(1, model.spec.n_frames(n_samples), model.spec.n_bins),)
+    names = ["power"]
+    if model.needs_audio:
+        dummy += (torch.zeros(1, n_samples),)
+        names.append("audio")
     tmp = path.with_name(path.name + ".tmp")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(wrapper, (dummy,), str(tmp), input_names=["power"], output_names=["framewise", "clipwise"],
-                          dynamic_axes={"power": {0: "batch"}, "framewise": {0: "batch"}, "clipwise": {0: "batch"}},
+        torch.onnx.export(wrapper, dummy, str(tmp), input_names=names, output_names=["framewise", "clipwise"],
+                          dynamic_axes={**{name: {0: "batch"} for name in names},
+                                        "framewise": {0: "batch"}, "clipwise": {0: "batch"}},
                           opset_version=17, dynamo=False)
     proto = onnx.load(str(tmp))
     metadata = model_metadata(model, classes, **meta_kwargs)
@@ -95,10 +100,14 @@ def check_parity(model: SEDModel, onnx_path: str | Path, batch: int = 2, seed: i
     audio = (rng.standard_normal((batch, n)) * rng.uniform(0.01, 0.3, (batch, 1))
              + 0.2 * np.sin(2 * np.pi * rng.uniform(500, 8000, (batch, 1)) * t)).astype(np.float32)
     wrapper = ExportWrapper(model.float().cpu().eval()).eval()
+    audio_t = torch.from_numpy(audio)
     with torch.no_grad():
-        ref = wrapper(stft_power_torch(torch.from_numpy(audio), model.spec))
+        ref = wrapper(stft_power_torch(audio_t, model.spec), audio_t if model.needs_audio else None)
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    got = session.run(["framewise", "clipwise"], {"power": stft_power(audio, model.spec)})
+    feeds = {"power": stft_power(audio, model.spec)}
+    if model.needs_audio:
+        feeds["audio"] = audio
+    got = session.run(["framewise", "clipwise"], feeds)
     diff = max(float(np.abs(g - r.numpy()).max()) for g, r in zip(got, ref))
     if not diff < PARITY_TOLERANCE:
         raise ExportError(f"{onnx_path}: ONNX Runtime and torch disagree (max abs difference {diff:.2e} "

@@ -31,8 +31,8 @@ def weights_digest(model: SEDModel) -> str:
     h = hashlib.sha1()
     cfg = model.cfg
     h.update(f"{cfg.backbone}|{cfg.sample_rate}|{cfg.window_s}|{cfg.n_fft}|{cfg.hop}|{cfg.n_mels}|"
-             f"{cfg.f_min}|{cfg.f_max}|{cfg.top_db}".encode())
-    for module in (model.logmel, model.backbone):
+             f"{cfg.f_min}|{cfg.f_max}|{cfg.top_db}|{cfg.wave_branch}|{cfg.wave_backbone}|{cfg.wave_columns}".encode())
+    for module in (model.logmel, model.backbone, *([model.wave] if model.wave is not None else [])):
         for key, value in module.state_dict().items():
             h.update(key.encode())
             h.update(value.detach().cpu().contiguous().numpy().tobytes())
@@ -85,8 +85,8 @@ class _EmbedGraph(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, power: torch.Tensor) -> torch.Tensor:
-        return self.model.embed(power)
+    def forward(self, power: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model.embed(power, audio)
 
 
 class Embedder:
@@ -107,12 +107,16 @@ class Embedder:
             path = cache_folder / "embedder.onnx"
             if not path.exists():
                 n = int(round(model.cfg.window_s * model.cfg.sample_rate))
+                dummy = (torch.zeros(1, model.spec.n_frames(n), model.spec.n_bins),)
+                names = ["power"] + (["audio"] if model.needs_audio else [])
+                if model.needs_audio:
+                    dummy += (torch.zeros(1, n),)
                 tmp = cache_folder / f".embedder.{os.getpid()}.onnx"
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    torch.onnx.export(_EmbedGraph(model).eval(), (torch.zeros(1, model.spec.n_frames(n), model.spec.n_bins),),
-                                      str(tmp), input_names=["power"], output_names=["embedding"],
-                                      dynamic_axes={"power": {0: "batch"}, "embedding": {0: "batch"}},
+                    torch.onnx.export(_EmbedGraph(model).eval(), dummy, str(tmp), input_names=names,
+                                      output_names=["embedding"],
+                                      dynamic_axes={**{k: {0: "batch"} for k in names}, "embedding": {0: "batch"}},
                                       opset_version=17, dynamo=False)
                 os.replace(tmp, path)
             options = ort.SessionOptions()
@@ -122,9 +126,13 @@ class Embedder:
     @torch.no_grad()
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         if self.session is not None:
-            return self.session.run(["embedding"], {"power": stft_power(audio, self.model.spec)})[0]
-        power = stft_power_torch(torch.from_numpy(audio).to(self.device), self.model.spec)
-        return self.model.embed(power).float().cpu().numpy()
+            feeds = {"power": stft_power(audio, self.model.spec)}
+            if self.model.needs_audio:
+                feeds["audio"] = audio
+            return self.session.run(["embedding"], feeds)[0]
+        audio_t = torch.from_numpy(audio).to(self.device)
+        power = stft_power_torch(audio_t, self.model.spec)
+        return self.model.embed(power, audio_t).float().cpu().numpy()
 
 
 def embed_all(trainer: Trainer, embedder: Embedder, instances: list[tuple[Crop, float]], cache: EmbeddingCache,
@@ -177,7 +185,7 @@ def fit_head(trainer: Trainer, resume: bool = False) -> FitResult:
     trainer.data.check_audio()
     train, val = trainer.crops()
     model = trainer.build_model().to(device)
-    for module in (model.logmel, model.backbone):
+    for module in (model.logmel, model.backbone, *([model.wave] if model.wave is not None else [])):
         module.eval()
         for p in module.parameters():
             p.requires_grad_(False)

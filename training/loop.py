@@ -200,8 +200,8 @@ class Trainer:
         else:
             ds = CropDataset(self.data, crops, self.cfg.seed, random_offsets=False)
             for audio, t, m in DataLoader(ds, batch_size=self.cfg.batch_size, num_workers=self.cfg.workers):
-                power = stft_power_torch(audio.to(self.device), model.spec)
-                _, clip = model(power)
+                audio = audio.to(self.device)
+                _, clip = model(stft_power_torch(audio, model.spec), audio)
                 scores.append(clip.float().cpu())
                 truth.append((t * m).amax(-1))
                 masks.append(m.amax(-1))
@@ -282,12 +282,12 @@ class Trainer:
                     group["lr"] = cfg.lr * lr_factor(global_step, total, warmup)
                 power = stft_power_torch(audio, model.spec)
                 with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                    frame_logits, clipwise = net(power)
+                    frame_logits, clipwise = net(power, audio)
                 loss = sed_loss(frame_logits.float(), clipwise.float(), targets, mask, cfg.clip_weight,
                                 cfg.label_smoothing)
                 if teacher is not None:
                     with torch.no_grad():
-                        t_logits, t_clip = teacher(power)
+                        t_logits, t_clip = teacher(power, audio)
                     loss = distillation_loss(loss, torch.sigmoid(frame_logits.float()), torch.sigmoid(t_logits.float()),
                                              clipwise.float(), t_clip.float())
                 optimizer.zero_grad(set_to_none=True)

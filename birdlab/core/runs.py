@@ -35,7 +35,7 @@ def new_run(project: Project, config: dict, *, class_names: list[str] | None = N
             model_cfg.setdefault("init_model", str(weights))
             card_cfg = active.card.get("config", {}).get("model", {})
             for key in ("backbone", "sample_rate", "window_s", "frame_hop_s", "n_fft", "hop", "n_mels", "f_min",
-                        "f_max", "top_db", "head", "hidden"):
+                        "f_max", "top_db", "head", "hidden", "wave_branch", "wave_backbone", "wave_columns"):
                 if key in card_cfg:
                     model_cfg.setdefault(key, card_cfg[key])
         config["model"] = model_cfg

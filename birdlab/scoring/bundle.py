@@ -18,9 +18,10 @@ import numpy as np
 
 from birdlab.core.features import StftSpec
 from birdlab.scoring.metadata import ModelFileError, ModelMetadata, parse_metadata
-from birdlab.scoring.scorer import Features, compute_features
+from birdlab.scoring.scorer import RAW_AUDIO, Features, compute_features
 
 INPUT_NAME = "power"
+AUDIO_INPUT = "audio"  # the windows themselves, for models with a raw-waveform branch
 OUTPUTS = ("framewise", "clipwise")
 
 
@@ -102,19 +103,26 @@ class ModelBundle:
         bundle = cls(path, session, meta, threads)
         bundle._check_graph()
         if verify:
-            bundle.predict_power(np.zeros((1, meta.in_frames, meta.spec.n_bins), np.float32))
+            silence = np.zeros((1, meta.window_samples), np.float32) if meta.raw_audio else None
+            bundle.predict_power(np.zeros((1, meta.in_frames, meta.spec.n_bins), np.float32), silence)
         return bundle
 
     def _check_graph(self) -> None:
         inputs = self.session.get_inputs()
         names = [i.name for i in inputs]
-        if names != [INPUT_NAME]:
-            raise ModelFileError(self.path, f"graph inputs are {names}, expected exactly one named {INPUT_NAME!r} "
-                                            "(the STFT power)")
-        if inputs[0].type != "tensor(float)":
-            raise ModelFileError(self.path, f"input {INPUT_NAME!r} is {inputs[0].type}, expected tensor(float)")
         m = self.meta
+        expected = [INPUT_NAME, AUDIO_INPUT] if m.raw_audio else [INPUT_NAME]
+        if names != expected:
+            what = ("the STFT power and the window's audio (metadata 'input' has raw_audio)" if m.raw_audio
+                    else "the STFT power")
+            raise ModelFileError(self.path, f"graph inputs are {names}, expected {expected} ({what})")
+        for graph_input in inputs:
+            if graph_input.type != "tensor(float)":
+                raise ModelFileError(self.path, f"input {graph_input.name!r} is {graph_input.type}, "
+                                                "expected tensor(float)")
         _check_dims(self.path, f"input {INPUT_NAME!r}", list(inputs[0].shape), [None, m.in_frames, m.spec.n_bins])
+        if m.raw_audio:
+            _check_dims(self.path, f"input {AUDIO_INPUT!r}", list(inputs[1].shape), [None, m.window_samples])
         outputs = {o.name: o for o in self.session.get_outputs()}
         missing = [o for o in OUTPUTS if o not in outputs]
         if missing:
@@ -158,6 +166,10 @@ class ModelBundle:
     def class_bands(self) -> dict[str, tuple[float, float]]:
         return dict(self.meta.class_bands)
 
+    @property
+    def needs_audio(self) -> bool:
+        return self.meta.raw_audio
+
     @cached_property
     def file_hash(self) -> str:
         return file_sha256(self.path)
@@ -172,27 +184,35 @@ class ModelBundle:
                 "frame_hop_s": self.frame_hop_s, "backbone": self.meta.backbone}
 
     def features(self, audio: np.ndarray) -> Features:
-        return compute_features(audio, [self.spec], self.meta.window_samples)
+        return compute_features(audio, [self.spec], self.meta.window_samples, self.meta.raw_audio)
 
     def predict_features(self, features: Features) -> tuple[np.ndarray, np.ndarray]:
         try:
             power = features[self.spec]
-        except KeyError:
-            raise ValueError(f"{self.path}: features lack this model's input ({self.spec})") from None
-        return self.predict_power(power)
+            audio = features[RAW_AUDIO] if self.meta.raw_audio else None
+        except KeyError as exc:
+            raise ValueError(f"{self.path}: features lack this model's input ({exc.args[0]})") from None
+        return self.predict_power(power, audio)
 
     def predict(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.predict_features(self.features(audio))
 
-    def predict_power(self, power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Run the graph on STFT power [batch, frames, bins]; checks the output shapes."""
+    def predict_power(self, power: np.ndarray, audio: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Run the graph on STFT power [batch, frames, bins] (and the windows [batch, samples] for
+        a raw-waveform model); checks the output shapes."""
         m = self.meta
         power = np.ascontiguousarray(power, dtype=np.float32)
         if power.ndim != 3 or power.shape[1:] != (m.in_frames, m.spec.n_bins):
             raise ValueError(f"{self.path}: input must be [batch, {m.in_frames}, {m.spec.n_bins}], "
                              f"got {list(power.shape)}")
+        feeds = {INPUT_NAME: power}
+        if m.raw_audio:
+            if audio is None or audio.shape != (power.shape[0], m.window_samples):
+                raise ValueError(f"{self.path}: this model also needs the windows' audio "
+                                 f"[{power.shape[0]}, {m.window_samples}]")
+            feeds[AUDIO_INPUT] = np.ascontiguousarray(audio, dtype=np.float32)
         try:
-            framewise, clipwise = self.session.run(list(OUTPUTS), {INPUT_NAME: power})
+            framewise, clipwise = self.session.run(list(OUTPUTS), feeds)
         except Exception as exc:
             raise ModelFileError(self.path, f"inference failed ({_short(exc)})") from None
         batch, n = power.shape[0], len(m.classes)

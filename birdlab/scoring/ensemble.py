@@ -105,8 +105,13 @@ class Ensemble:
             specs += [spec for spec in member.input_specs if spec not in specs]
         return tuple(specs)
 
+    @property
+    def needs_audio(self) -> bool:
+        return any(member.needs_audio for member in self.members)
+
     def features(self, audio: np.ndarray) -> Features:
-        return compute_features(audio, self.input_specs, int(round(self.window_s * self.sample_rate)))
+        return compute_features(audio, self.input_specs, int(round(self.window_s * self.sample_rate)),
+                                self.needs_audio)
 
     def predict_features(self, features: Features) -> tuple[np.ndarray, np.ndarray]:
         framewise = clipwise = None

@@ -45,6 +45,7 @@ class ModelMetadata:
     training_run: str
     class_bands: dict[str, tuple[float, float]] = field(default_factory=dict)
     raw: dict[str, str] = field(default_factory=dict)  # every metadata_props entry, as stored
+    raw_audio: bool = False  # the graph also takes the window's audio (input `audio` [batch, samples])
 
     @property
     def window_samples(self) -> int:
@@ -138,4 +139,5 @@ def parse_metadata(path: str | Path, props: dict[str, str]) -> ModelMetadata:
     return ModelMetadata(classes=tuple(classes), sample_rate=sample_rate, window_s=window_s,
                          frame_hop_s=frame_hop_s, spec=spec, frontend=frontend,  # type: ignore[arg-type]
                          backbone=props["backbone"], parent=props["parent"], created=props["created"],
-                         training_run=props["training_run"], class_bands=bands, raw=dict(props))
+                         training_run=props["training_run"], class_bands=bands, raw=dict(props),
+                         raw_audio=bool(spec_json.get("raw_audio", False)))  # type: ignore[union-attr]

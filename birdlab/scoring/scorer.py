@@ -15,8 +15,10 @@ import numpy as np
 from birdlab.core.features import StftSpec, stft_power
 
 # STFT power per input spec: {spec: float32 [batch, frames, bins]}. Models that share a spec
-# share one array, so an ensemble of same-input models computes its features once.
-Features = dict[StftSpec, np.ndarray]
+# share one array, so an ensemble of same-input models computes its features once. Models with
+# a raw-waveform branch also read the windows themselves, under the key RAW_AUDIO.
+RAW_AUDIO = "audio"
+Features = dict[StftSpec | str, np.ndarray]
 
 
 @runtime_checkable
@@ -51,6 +53,11 @@ class Scorer(Protocol):
         ...
 
     @property
+    def needs_audio(self) -> bool:
+        """Whether `predict_features` also reads the raw windows (features[RAW_AUDIO])."""
+        ...
+
+    @property
     def fingerprint(self) -> str:
         """Content hash of the model file(s) and how they are combined."""
         ...
@@ -72,11 +79,16 @@ class Scorer(Protocol):
         ...
 
 
-def compute_features(audio: np.ndarray, specs: set[StftSpec] | list[StftSpec], window_samples: int) -> Features:
-    """STFT power of a batch of windows for each spec (the shared feature function)."""
+def compute_features(audio: np.ndarray, specs: set[StftSpec] | list[StftSpec], window_samples: int,
+                     raw_audio: bool = False) -> Features:
+    """STFT power of a batch of windows for each spec (the shared feature function), plus the
+    windows themselves when a model reads them (`raw_audio`)."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 1:
         audio = audio[None, :]
     if audio.ndim != 2 or audio.shape[1] != window_samples:
         raise ValueError(f"expected audio [batch, {window_samples}] (one window per row), got {audio.shape}")
-    return {spec: stft_power(audio, spec) for spec in specs}
+    features: Features = {spec: stft_power(audio, spec) for spec in specs}
+    if raw_audio:
+        features[RAW_AUDIO] = np.ascontiguousarray(audio)
+    return features

@@ -26,6 +26,7 @@ class RampScorer:
     out_frames = 50
     class_bands: dict = {}
     input_specs = (KEY,)
+    needs_audio = False
     fingerprint = "fake:ramp"
 
     def __init__(self, hop_s: float):

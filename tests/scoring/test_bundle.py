@@ -80,7 +80,7 @@ def test_bad_metadata_is_explained(tmp_path, override, words):
 
 
 def test_graph_checks(tmp_path):
-    assert "named 'power'" in load_error(band_model(tmp_path / "in.onnx", CLASSES, BANDS, input_name="audio"))
+    assert "expected ['power']" in load_error(band_model(tmp_path / "in.onnx", CLASSES, BANDS, input_name="audio"))
     # the graph says 3 classes, the metadata 2
     assert "axis 2 is 3, expected 2" in load_error(band_model(tmp_path / "c.onnx", CLASSES, BANDS, out_classes=3))
     # metadata window says 3 s while the graph takes 2 s windows

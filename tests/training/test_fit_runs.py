@@ -130,3 +130,16 @@ def test_distillation_from_a_previous_version(project, tmp_path):
     events = _events(out)
     assert events[-1]["status"] == "ok", err[-2000:]
     assert all(np.isfinite(e["loss"]) for e in events if e["event"] == "progress" and e.get("phase") == "train")
+
+
+def test_wave_branch_trains_in_full_and_head_mode(project, tmp_path):
+    wave = {**TINY_MODEL, "wave_branch": True, "wave_columns": 128}
+    full = make_job(project, {"epochs": 1, "batch_size": 4, "model": wave})
+    out, err = _start(write_job(full, tmp_path / "full" / "job.json")).communicate(timeout=600)
+    assert _events(out)[-1]["status"] == "ok", err[-2000:]
+    head = make_job(project, {"mode": "head", "epochs": 2, "batch_size": 8,
+                              "model": {**wave, "init_model": str(tmp_path / "full" / "model" / "model.pt")}})
+    out, err = _start(write_job(head, tmp_path / "head" / "job.json")).communicate(timeout=600)
+    assert _events(out)[-1]["status"] == "ok", err[-2000:]
+    card = json.loads((tmp_path / "head" / "model" / "card.json").read_text())
+    assert card["config"]["model"]["wave_branch"] and card["parity_max_abs_diff"] < 1e-3

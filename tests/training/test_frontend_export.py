@@ -83,3 +83,25 @@ def test_parity_check_fails_when_scorer_features_differ(tmp_path, monkeypatch):
     monkeypatch.setattr(export_module, "stft_power", lambda audio, spec: stft_power(audio, spec)[..., ::-1].copy())
     with pytest.raises(ExportError, match="disagree"):
         check_parity(model, tmp_path / "m.onnx")
+
+
+def test_wave_branch_model_exports_and_the_scorer_feeds_it_audio(tmp_path):
+    from birdlab.scoring.bundle import ModelBundle
+    torch.manual_seed(0)
+    cfg = ModelConfig(wave_branch=True, wave_columns=128, **TINY)
+    model = create_model("sed", cfg=cfg, n_classes=2).eval()
+    audio = torch.randn(2, 16000) * 0.1
+    with torch.no_grad():
+        frames, clip = model(stft_power_torch(audio, model.spec), audio)
+    assert frames.shape == (2, 10, 2) and clip.shape == (2, 2)
+    with pytest.raises(ValueError, match="raw-waveform branch"):
+        model(stft_power_torch(audio, model.spec))
+    out = export_onnx(model, ["a", "b"], tmp_path / "wave.onnx")
+    assert out["parity_max_abs_diff"] < 1e-3
+    assert json.loads(out["metadata"]["input"])["raw_audio"] is True
+    bundle = ModelBundle.load(tmp_path / "wave.onnx")
+    assert bundle.needs_audio
+    fw, cw = bundle.predict(audio.numpy())
+    with torch.no_grad():
+        ref = torch.sigmoid(frames)
+    assert np.abs(fw - ref.numpy()).max() < 1e-3 and np.abs(cw - clip.numpy()).max() < 1e-3

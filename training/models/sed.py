@@ -10,6 +10,11 @@ Heads:
   attention-weighted mean of the frame probabilities.
 - "class_query" (BirdCLEF 2023): one learned query per class attends over the time features
   (multi-head attention) for the clipwise logit; frames are scored against the same queries.
+
+With `wave_branch` (BirdCLEF 2024), the window's raw audio, cut into rows of `wave_columns`
+samples and stacked as an image (rows run along time), goes through a second 2D backbone; its
+time features are resampled to the mel branch's time steps and concatenated before the head.
+Such a model takes two inputs, `power` and `audio`, and says so in its metadata.
 """
 
 from __future__ import annotations
@@ -131,13 +136,35 @@ class SEDModel(nn.Module):
         self.spec_augment = SpecAugment(aug.time_masks, aug.time_mask_frames, aug.freq_masks, aug.freq_mask_bins)
         self.backbone = create_backbone(cfg.backbone, cfg.pretrained, cfg.init_weights)
         features = self.backbone.num_features
+        self.wave = create_backbone(cfg.wave_backbone, False, None) if cfg.wave_branch else None
+        if self.wave is not None:
+            features += self.wave.num_features
         head_cls = AttentionHead if cfg.head == "attention" else ClassQueryHead
         self.head = head_cls(features, n_classes, cfg.hidden, cfg.dropout)
 
-    def embed(self, power: torch.Tensor) -> torch.Tensor:
-        """STFT power -> backbone time features [B, F, T'] (frequency averaged out)."""
+    @property
+    def needs_audio(self) -> bool:
+        return self.wave is not None
+
+    def wave_image(self, audio: torch.Tensor) -> torch.Tensor:
+        """[B, samples] -> standardised [B, 1, rows, wave_columns] (zero-padded to whole rows)."""
+        cols = self.cfg.wave_columns
+        pad = (-audio.shape[1]) % cols
+        x = F.pad(audio, (0, pad)) if pad else audio
+        x = x / (x.std(dim=1, keepdim=True) + 1e-5)
+        return x.reshape(x.shape[0], 1, -1, cols)
+
+    def embed(self, power: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
+        """STFT power (and audio, for the wave branch) -> time features [B, F, T']."""
         x = self.spec_augment(self.logmel(power))
-        return self.backbone.forward_features(x).mean(dim=2)
+        emb = self.backbone.forward_features(x).mean(dim=2)
+        if self.wave is None:
+            return emb
+        if audio is None:
+            raise ValueError("this model has a raw-waveform branch: pass the audio too")
+        w = self.wave.forward_features(self.wave_image(audio)).mean(dim=3)  # [B, F2, rows']
+        w = F.interpolate(w, size=emb.shape[-1], mode="linear", align_corners=False)
+        return torch.cat([emb, w], dim=1)
 
     def forward_head(self, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Time features -> (framewise logits [B, out_frames, C], clipwise probabilities [B, C])."""
@@ -145,19 +172,19 @@ class SEDModel(nn.Module):
         logits = F.interpolate(logits, size=self.out_frames, mode="linear", align_corners=False)
         return logits.transpose(1, 2), clipwise
 
-    def forward(self, power: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.forward_head(self.embed(power))
+    def forward(self, power: torch.Tensor, audio: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_head(self.embed(power, audio))
 
 
 class ExportWrapper(nn.Module):
-    """What goes into the ONNX file: power -> (framewise probabilities, clipwise probabilities)."""
+    """What goes into the ONNX file: power (and audio) -> (framewise, clipwise probabilities)."""
 
     def __init__(self, model: SEDModel):
         super().__init__()
         self.model = model
 
-    def forward(self, power: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits, clipwise = self.model(power)
+    def forward(self, power: torch.Tensor, audio: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, clipwise = self.model(power, audio)
         return torch.sigmoid(logits), clipwise
 
 
