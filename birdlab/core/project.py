@@ -562,6 +562,13 @@ class Project:
         rows = self._query("SELECT * FROM model_versions WHERE name = ?", (name,))
         return self._model(rows[0]) if rows else None
 
+    def model_file(self, version: ModelVersion) -> Path | None:
+        """The ONNX file of a model version (its path is a file, or a folder holding model.onnx)."""
+        if version.kind != "onnx" or not version.path:
+            return None
+        path = self.resolve(version.path)
+        return path if path.suffix == ".onnx" else path / "model.onnx"
+
     def set_active_model(self, model_id: int) -> None:
         with self.transaction() as db:
             db.execute("UPDATE model_versions SET active = (id = ?)", (model_id,))

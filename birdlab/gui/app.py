@@ -46,11 +46,13 @@ def run(paths: list[str], screenshot: str | None = None, recording: str | None =
 
 
 def _screenshot(app, window, path: str, timeout_s: float = 20.0) -> int:
-    """Wait until the spectrogram is painted (or the timeout), save the window as PNG, exit."""
+    """Wait until the spectrogram is painted and the recording scored (or the timeout), save the
+    window as PNG, exit."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         app.processEvents()
-        if window.recording is None or (window.view.is_painted() and not window.view.loader.busy):
+        scoring = window.scorer.busy_with is not None
+        if window.recording is None or (window.view.is_painted() and not window.view.loader.busy and not scoring):
             break
         time.sleep(0.01)
     for _ in range(5):

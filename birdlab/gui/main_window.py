@@ -11,8 +11,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoStack
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QCompleter, QDockWidget, QDoubleSpinBox,
-                               QFileDialog, QLabel, QMainWindow, QMessageBox, QSpinBox, QToolBar, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QCompleter, QDockWidget, QDoubleSpinBox, QFileDialog, QLabel,
+                               QMainWindow, QMessageBox, QProgressBar, QSlider, QSpinBox, QToolBar, QToolButton,
+                               QWidget)
 
 from birdlab.core.audio import AudioError, probe
 from birdlab.core.model import Box, Label, Polarity, Recording
@@ -21,7 +22,10 @@ from birdlab.gui.bridge import ProjectBridge
 from birdlab.gui.commands import AddExtent, AddLabel, DeleteLabels, EditLabels
 from birdlab.gui.labels_table import LabelsTable
 from birdlab.gui.recordings_panel import RecordingsPanel
+from birdlab.gui.scoring_worker import RecordingScorer, ScoreRequest, load_tracks, save_tracks, tracks_path
 from birdlab.gui.spectrogram_view import COLORMAPS, SpectrogramView, ViewSettings
+
+APP_DETECTION_THRESHOLD = 0.2  # the app keeps detections from here up; the slider filters what is shown
 
 POLARITY_KEYS = {Polarity.POSITIVE: "P", Polarity.NEGATIVE: "N", Polarity.UNCERTAIN: "U"}
 SPEEDS = (0.1, 0.125, 0.25, 0.5, 1.0, 1.5, 2.0)
@@ -29,6 +33,7 @@ SPEEDS = (0.1, 0.125, 0.25, 0.5, 1.0, 1.5, 2.0)
 
 class MainWindow(QMainWindow):
     recordingShown = Signal(int)
+    modelOutputShown = Signal(int)  # recording id: its detections and score tracks are on screen
 
     def __init__(self, settings: QSettings | None = None):
         super().__init__()
@@ -49,6 +54,17 @@ class MainWindow(QMainWindow):
         recordings_dock = self._dock("Recordings", self.recordings, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.resizeDocks([recordings_dock], [360], Qt.Orientation.Horizontal)
         self._dock("Labels", self.labels_table, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.scorer = RecordingScorer(self)
+        self.scorer.progress.connect(self._score_progress)
+        self.scorer.finished.connect(self._scored)
+        self.scorer.failed.connect(lambda rid, reason: self._score_done(f"scoring failed: {reason}"))
+        self.score_bar = QProgressBar(maximumWidth=180, maximum=1000, textVisible=True)
+        self.score_cancel = QToolButton(text="cancel", toolTip="stop scoring this recording")
+        self.score_cancel.clicked.connect(self.cancel_scoring)
+        self.statusBar().addWidget(self.score_bar)
+        self.statusBar().addWidget(self.score_cancel)
+        self.score_bar.hide()
+        self.score_cancel.hide()
         self.status_recording = QLabel()
         self.status_cursor = QLabel()
         self.status_play = QLabel()
@@ -66,6 +82,7 @@ class MainWindow(QMainWindow):
         self.labels_table.activated.connect(self._show_label)
         self.recordings.recordingActivated.connect(self.show_recording)
         self.undo_stack.indexChanged.connect(lambda _: self._refresh_labels())
+        self.view.thresholdChanged.connect(lambda t: self.threshold_slider.setValue(int(round(t * 100))))
         self._restore_layout()
 
     # ---- construction ----------------------------------------------------------------------
@@ -167,6 +184,26 @@ class MainWindow(QMainWindow):
             look.addWidget(w)
             signal = getattr(w, "currentIndexChanged", None) or getattr(w, "valueChanged", None) or w.toggled
             signal.connect(self._look_changed)
+        self.addToolBarBreak()
+        model = QToolBar("Model")
+        model.setObjectName("toolbar-model")
+        self.addToolBar(model)
+        self.model_label = QLabel(" no model ")
+        model.addWidget(self.model_label)
+        model.addWidget(QLabel(" threshold "))
+        self.threshold_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=50)
+        self.threshold_slider.setFixedWidth(120)
+        self.threshold_slider.setToolTip("show detections scoring at least this (live)")
+        self.threshold_value = QLabel("0.50")
+        self.threshold_slider.valueChanged.connect(self._threshold_changed)
+        model.addWidget(self.threshold_slider)
+        model.addWidget(self.threshold_value)
+        self.track_class_box = QComboBox()
+        self.track_class_box.setToolTip("score tracks to show")
+        self.track_class_box.currentIndexChanged.connect(self._track_classes_changed)
+        model.addWidget(self.track_class_box)
+        model.addAction(self._action("Score", self.rescore_current, "Ctrl+Shift+S",
+                                     "score this recording again with the active model"))
         play = QToolBar("Playback")
         play.setObjectName("toolbar-playback")
         self.addToolBar(play)
@@ -285,6 +322,7 @@ class MainWindow(QMainWindow):
         self.view.set_recording(str(rec.abs_path), info.sample_rate, info.frames, info.channels)
         self._refresh_labels()
         self.recordings.select(rec.id)
+        self._show_model_output()
         self.status_recording.setText(f"{rec.name}  {info.sample_rate / 1000:g} kHz  {info.channels} ch  "
                                       f"{info.duration:.1f} s")
         self.recordingShown.emit(rec.id)
@@ -307,6 +345,99 @@ class MainWindow(QMainWindow):
             self._refresh_labels()
         if table in ("labels", "extents", "recordings"):
             self._refresh_recordings()
+        if table == "models":
+            self._show_model_output()
+
+    # ---- model output ---------------------------------------------------------------------------
+    def _show_model_output(self, allow_scoring: bool = True) -> None:
+        """Detections and score tracks of the active model; score in the background when missing."""
+        model = self.project.active_model() if self.project else None
+        path = self.project.model_file(model) if model else None
+        self.model_label.setText(f" model: {model.name} " if model else " no model ")
+        if not (self.recording and model and path):
+            self.view.set_detections([], {})
+            self.view.set_tracks(None)
+            return
+        names = self._class_names()
+        self.view.set_detections(self.project.detections(model.id, self.recording.id), names)
+        cached = load_tracks(tracks_path(self.project, model.name, self.recording.id))
+        if cached is not None:
+            tracks, hop, classes = cached
+            self._fill_track_classes(classes)
+            self.view.set_tracks(tracks, hop, classes, self._visible_track_classes())
+            self.modelOutputShown.emit(self.recording.id)
+        elif allow_scoring:
+            self.view.set_tracks(None)
+            self.score_current(model.name, path)
+
+    def score_current(self, model_name: str, model_path: Path) -> None:
+        if not (self.project and self.recording):
+            return
+        bands = {c.name: (c.f_min, c.f_max) for c in self.project.classes()
+                 if c.f_min is not None and c.f_max is not None and 0 <= c.f_min < c.f_max}
+        self._scoring_model = model_name
+        self.scorer.score(ScoreRequest(self.recording.id, str(self.recording.abs_path), str(model_path),
+                                       self.recording.duration, bands, APP_DETECTION_THRESHOLD))
+        self.score_bar.setValue(0)
+        self.score_bar.setFormat(f"scoring {self.recording.name} %p%")
+        self.score_bar.show()
+        self.score_cancel.show()
+
+    def rescore_current(self) -> None:
+        model = self.project.active_model() if self.project else None
+        path = self.project.model_file(model) if model else None
+        if model and path:
+            self.score_current(model.name, path)
+        else:
+            self.statusBar().showMessage("no active model to score with", 5000)
+
+    def cancel_scoring(self) -> None:
+        self.scorer.cancel()
+        self._score_done("scoring cancelled")
+
+    def _score_progress(self, recording_id: int, fraction: float) -> None:
+        self.score_bar.setValue(int(fraction * 1000))
+
+    def _score_done(self, message: str = "") -> None:
+        self.score_bar.hide()
+        self.score_cancel.hide()
+        if message:
+            self.statusBar().showMessage(message, 8000)
+
+    def _scored(self, recording_id: int, result) -> None:
+        """Store the detections (the same rows `birdlab score --project` writes) and the tracks."""
+        self._score_done(f"scored in {result.seconds:.1f} s: {len(result.detections)} detections")
+        model = self.project.model_by_name(getattr(self, "_scoring_model", "")) if self.project else None
+        if model is None:
+            return
+        boxes = result.detections
+        class_ids = {name: self.project.add_class(name).id for name in result.classes}
+        self.project.set_detections(model.id, recording_id, [
+            (class_ids[b.label], b.t_min, b.t_max, b.f_min, b.f_max, b.score) for b in boxes])
+        save_tracks(tracks_path(self.project, model.name, recording_id), result.tracks, result.frame_hop_s,
+                    result.classes)
+        if self.recording and self.recording.id == recording_id:
+            self._show_model_output(allow_scoring=False)
+
+    def _threshold_changed(self, value: int) -> None:
+        self.threshold_value.setText(f"{value / 100:.2f}")
+        self.view.set_threshold(value / 100)
+
+    def _fill_track_classes(self, classes: tuple[str, ...]) -> None:
+        current = self.track_class_box.currentText()
+        self.track_class_box.blockSignals(True)
+        self.track_class_box.clear()
+        self.track_class_box.addItem("all classes")
+        self.track_class_box.addItems(list(classes))
+        if current in classes:
+            self.track_class_box.setCurrentText(current)
+        self.track_class_box.blockSignals(False)
+
+    def _visible_track_classes(self) -> set[str] | None:
+        return None if self.track_class_box.currentIndex() <= 0 else {self.track_class_box.currentText()}
+
+    def _track_classes_changed(self, *_):
+        self.view.show_track_classes(self._visible_track_classes())
 
     # ---- labelling ---------------------------------------------------------------------------
     def current_class_id(self, create: bool = True) -> int | None:
@@ -460,6 +591,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/state", self.saveState())
         if self.player is not None:
             self.player.stop()
+        self.scorer.shutdown()
         self.view.loader.shutdown()
         self.close_project()
         super().closeEvent(event)

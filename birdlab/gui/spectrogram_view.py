@@ -27,6 +27,7 @@ from birdlab.gui.tile_loader import TileKey, TileLoader
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 COLORMAPS = ("inferno", "viridis", "magma", "cividis", "gray")
+DETECTION_COLOUR = "#4cc9f0"  # model output: cyan, dash-dot (labels are green / red / yellow)
 
 
 @dataclass
@@ -112,6 +113,7 @@ class SpectrogramView(QWidget):
     rangeChanged = Signal(float, float)
     cursorMoved = Signal(float)  # a click sets the play position
     painted = Signal()  # every tile of the current view is on screen
+    thresholdChanged = Signal(float)  # the threshold line in the score strip was dragged
 
     def __init__(self, loader: TileLoader | None = None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -138,13 +140,31 @@ class SpectrogramView(QWidget):
         self.plot.setLabel("left", "kHz")
         self.plot.setLabel("bottom", "time")
         self.view.setMouseEnabled(x=True, y=False)
-        self.overview = self.graphics.addPlot(row=1, col=0)
+        self.tracks_plot = self.graphics.addPlot(row=1, col=0)
+        self.tracks_plot.setXLink(self.plot)
+        self.tracks_plot.setMouseEnabled(x=False, y=False)
+        self.tracks_plot.setMenuEnabled(False)
+        self.tracks_plot.setYRange(0, 1, padding=0.02)
+        self.tracks_plot.hideAxis("bottom")
+        self.tracks_plot.getAxis("left").setWidth(self.plot.getAxis("left").width())
+        self.tracks_plot.setLabel("left", "score")
+        self.threshold_line = pg.InfiniteLine(0.5, angle=0, movable=True, pen=pg.mkPen("#ffffff", width=1,
+                                                                                        style=Qt.PenStyle.DashLine))
+        self.threshold_line.setBounds((0.0, 1.0))
+        self.tracks_plot.addItem(self.threshold_line)
+        self.threshold_line.sigPositionChanged.connect(lambda line: self.thresholdChanged.emit(float(line.value())))
+        self.track_curves: dict[str, pg.PlotDataItem] = {}
+        self.tracks_plot.setVisible(False)
+        self.detection_items: list[tuple[object, QGraphicsRectItem, pg.TextItem]] = []
+        self.threshold = 0.5
+        self.overview = self.graphics.addPlot(row=2, col=0)
         self.overview.hideAxis("left")
         self.overview.hideAxis("bottom")
         self.overview.setMouseEnabled(x=False, y=False)
         self.overview.setMenuEnabled(False)
         self.graphics.ci.layout.setRowStretchFactor(0, 6)
-        self.graphics.ci.layout.setRowStretchFactor(1, 1)
+        self.graphics.ci.layout.setRowStretchFactor(1, 2)
+        self.graphics.ci.layout.setRowStretchFactor(2, 1)
         self.overview_image = pg.ImageItem()
         self.overview.addItem(self.overview_image)
         self.background_image = pg.ImageItem()
@@ -206,6 +226,8 @@ class SpectrogramView(QWidget):
         self.duration = frames / sample_rate
         self.grid = TileGrid(sample_rate, frames, self.settings.n_fft)
         self.set_labels([], {})
+        self.set_detections([], {})
+        self.set_tracks(None)
         self.view.setLimits(xMin=0, xMax=self.duration, minXRange=min(0.02, self.duration),
                             yMin=self.hz_to_y(0), yMax=self.hz_to_y(self.nyquist))
         self.overview.setXRange(0, self.duration, padding=0)
@@ -402,6 +424,68 @@ class SpectrogramView(QWidget):
             self.boxes[label.id] = box
             if selected:
                 box.set_selected(True)
+
+    # ---- model output ---------------------------------------------------------------------------
+    def set_detections(self, detections: list, class_names: dict[int, str]) -> None:
+        """Draw a model's detections (anything with t_min, t_max, f_min, f_max, class_id, score):
+        cyan dash-dot boxes with the score, unlike the solid/dashed/dotted label boxes."""
+        for _, rect, text in self.detection_items:
+            self.view.removeItem(rect)
+            self.view.removeItem(text)
+        self.detection_items = []
+        pen = QPen(QColor(DETECTION_COLOUR))
+        pen.setStyle(Qt.PenStyle.DashDotLine)
+        pen.setCosmetic(True)
+        pen.setWidthF(1.3)
+        for det in detections:
+            y0, y1 = self.hz_to_y(det.f_min), self.hz_to_y(det.f_max)
+            rect = QGraphicsRectItem(QRectF(det.t_min, y0, det.t_max - det.t_min, y1 - y0))
+            rect.setPen(pen)
+            rect.setZValue(15)
+            text = pg.TextItem(f"{class_names.get(det.class_id, '?')} {det.score:.2f}", color=DETECTION_COLOUR,
+                               anchor=(0, 0))
+            text.setPos(det.t_min, y0)
+            text.setZValue(15)
+            self.view.addItem(rect, ignoreBounds=True)
+            self.view.addItem(text, ignoreBounds=True)
+            self.detection_items.append((det, rect, text))
+        self.set_threshold(self.threshold)
+
+    def set_threshold(self, threshold: float) -> None:
+        """Show only detections scoring at least `threshold` (live, no rescoring)."""
+        self.threshold = float(threshold)
+        if abs(self.threshold_line.value() - self.threshold) > 1e-9:
+            self.threshold_line.setValue(self.threshold)
+        for det, rect, text in self.detection_items:
+            visible = det.score >= self.threshold
+            rect.setVisible(visible)
+            text.setVisible(visible)
+
+    def shown_detections(self) -> list:
+        return [det for det, rect, _ in self.detection_items if rect.isVisible()]
+
+    def set_tracks(self, tracks: np.ndarray | None, frame_hop_s: float = 0.1, classes: tuple[str, ...] = (),
+                   visible: set[str] | None = None) -> None:
+        """Per-class score tracks under the spectrogram, time-aligned with it; None hides the strip."""
+        for curve in self.track_curves.values():
+            self.tracks_plot.removeItem(curve)
+        self.track_curves = {}
+        if tracks is None or not len(classes):
+            self.tracks_plot.setVisible(False)
+            return
+        times = (np.arange(tracks.shape[0]) + 0.5) * frame_hop_s
+        for i, name in enumerate(classes):
+            colour = pg.intColor(i, hues=max(len(classes), 6), values=1, maxValue=255, minValue=200)
+            curve = self.tracks_plot.plot(times, tracks[:, i], pen=pg.mkPen(colour, width=1.5), name=name)
+            curve.setDownsampling(auto=True, method="peak")
+            curve.setClipToView(True)
+            curve.setVisible(visible is None or name in visible)
+            self.track_curves[name] = curve
+        self.tracks_plot.setVisible(True)
+
+    def show_track_classes(self, visible: set[str] | None) -> None:
+        for name, curve in self.track_curves.items():
+            curve.setVisible(visible is None or name in visible)
 
     def set_extents(self, extents: list[tuple[float, float]]) -> None:
         for item in self.extent_items:

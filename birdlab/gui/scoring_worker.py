@@ -1,0 +1,136 @@
+"""Score the current recording with the active model off the GUI thread (cancellable).
+
+It runs the same `birdlab.scoring.recording.score_recording` as `birdlab score`, so the app and
+a headless run give the same detections. Results reach the GUI thread through a queue and an
+argument-free queued signal (the pattern of `tile_loader`).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Qt, Signal
+
+from birdlab.core.project import Project
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    recording_id: int
+    audio_path: str
+    model_path: str
+    duration: float
+    class_bands: dict  # project class bands (override the model's)
+    threshold: float = 0.5  # detection threshold
+
+
+class RecordingScorer(QObject):
+    """`progress(recording_id, fraction)`, `finished(recording_id, RecordingScores)`, `failed(id, reason)`."""
+
+    progress = Signal(int, float)
+    finished = Signal(int, object)
+    failed = Signal(int, str)
+    _wake = Signal()
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="score")
+        self._results: queue.SimpleQueue = queue.SimpleQueue()
+        self._wake.connect(self._drain, Qt.ConnectionType.QueuedConnection)
+        self._token: object | None = None
+        self._scorers: dict[tuple[str, float], object] = {}
+        self._lock = threading.Lock()
+        self.busy_with: int | None = None
+
+    def score(self, request: ScoreRequest) -> None:
+        """Start scoring (a request for another recording supersedes a running one)."""
+        token = object()
+        self._token = token
+        self.busy_with = request.recording_id
+        self._pool.submit(self._run, request, token)
+
+    def cancel(self) -> None:
+        self._token = None
+        self.busy_with = None
+
+    def shutdown(self) -> None:
+        self.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _scorer(self, model_path: str):
+        from birdlab.scoring.ensemble import load_scorer
+
+        key = (model_path, Path(model_path).stat().st_mtime)
+        with self._lock:
+            if key not in self._scorers:
+                self._scorers = {key: load_scorer([model_path], threads=None)}  # keep one: models are big
+            return self._scorers[key]
+
+    def _run(self, request: ScoreRequest, token: object) -> None:
+        from birdlab.scoring.detect import DetectSettings
+        from birdlab.scoring.recording import ScoreSettings, ScoringCancelled, score_recording
+
+        def stopped() -> bool:
+            return self._token is not token
+
+        def progress(seconds: float) -> None:
+            self._results.put(("progress", request, min(1.0, seconds / max(request.duration, 1e-9)), token))
+            self._wake.emit()
+
+        try:
+            if stopped():
+                return
+            scorer = self._scorer(request.model_path)
+            settings = ScoreSettings(detect=DetectSettings(threshold=request.threshold),
+                                     class_bands=dict(request.class_bands))
+            result = score_recording(request.audio_path, scorer, settings, progress=progress, should_stop=stopped)
+            self._results.put(("done", request, result, token))
+        except ScoringCancelled:
+            return
+        except Exception as exc:  # a bad file or model: reported, the app goes on
+            self._results.put(("failed", request, str(exc), token))
+        self._wake.emit()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                kind, request, value, token = self._results.get_nowait()
+            except queue.Empty:
+                return
+            if token is not self._token:
+                continue  # superseded or cancelled
+            if kind == "progress":
+                self.progress.emit(request.recording_id, value)
+            elif kind == "done":
+                self.busy_with = None
+                self.finished.emit(request.recording_id, value)
+            else:
+                self.busy_with = None
+                self.failed.emit(request.recording_id, value)
+
+
+def tracks_path(project: Project, model_name: str, recording_id: int) -> Path:
+    return project.cache_dir / "tracks" / model_name / f"{recording_id}.npz"
+
+
+def save_tracks(path: Path, tracks: np.ndarray, frame_hop_s: float, classes: tuple[str, ...]) -> None:
+    """Score tracks in the disposable cache (float16), so reopening a recording does not rescore it."""
+    import os
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, tracks=np.asarray(tracks, np.float16), frame_hop_s=frame_hop_s, classes=np.array(classes))
+    os.replace(tmp, path)
+
+
+def load_tracks(path: Path) -> tuple[np.ndarray, float, tuple[str, ...]] | None:
+    try:
+        with np.load(path) as data:
+            return data["tracks"].astype(np.float32), float(data["frame_hop_s"]), tuple(str(c) for c in data["classes"])
+    except (OSError, KeyError, ValueError):
+        return None
