@@ -155,6 +155,21 @@ def cmd_gui(args: argparse.Namespace) -> int:
                view_range=tuple(args.range) if args.range else None)
 
 
+def _score_demo(project) -> None:
+    """Score every demo recording with the demo model, so the app opens onto detections."""
+    from birdlab.scoring.detect import DetectSettings
+    from birdlab.scoring.ensemble import load_scorer
+    from birdlab.scoring.recording import ScoreSettings, score_recording
+    from birdlab.scoring.store import APP_DETECTION_THRESHOLD, project_bands, store_scores
+
+    model = project.active_model()
+    scorer = load_scorer([str(project.model_file(model))])
+    settings = ScoreSettings(detect=DetectSettings(threshold=APP_DETECTION_THRESHOLD),
+                             class_bands=project_bands(project))
+    for rec in project.recordings():
+        store_scores(project, model.id, rec.id, score_recording(rec.abs_path, scorer, settings))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from birdlab.core.demo import build_demo
 
@@ -162,9 +177,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not (folder / "project.sqlite").exists():
         print(f"building the demo project in {folder} ...", file=sys.stderr)
         try:
-            build_demo(folder).close()
+            project = build_demo(folder)
         except (FileNotFoundError, FileExistsError) as exc:
             raise UsageError(str(exc)) from None
+        with project:
+            _score_demo(project)
     if args.no_gui:
         print(f"demo project ready: {folder}")
         return EXIT_OK

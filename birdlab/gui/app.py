@@ -7,6 +7,7 @@ first used; torch never loads in this process).
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,7 +22,9 @@ def run(paths: list[str], screenshot: str | None = None, recording: str | None =
     app.setOrganizationName("birdlab")
     from birdlab.gui.main_window import MainWindow
 
-    settings = QSettings("birdlab", "birdlab-screenshot") if screenshot else None
+    # a screenshot starts from the default layout, not from whatever a user left
+    settings = QSettings(str(Path(tempfile.mkdtemp()) / "screenshot.ini"), QSettings.Format.IniFormat) \
+        if screenshot else None
     window = MainWindow(settings)
     window.resize(*size)
     window.show()

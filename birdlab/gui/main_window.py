@@ -16,16 +16,17 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QCompleter, QDockWidget, QD
                                QWidget)
 
 from birdlab.core.audio import AudioError, probe
-from birdlab.core.model import Box, Label, Polarity, Recording
+from birdlab.core.model import Box, Detection, Label, Polarity, Recording, Source
 from birdlab.core.project import Project, ProjectError
 from birdlab.gui.bridge import ProjectBridge
 from birdlab.gui.commands import AddExtent, AddLabel, DeleteLabels, EditLabels
 from birdlab.gui.labels_table import LabelsTable
 from birdlab.gui.recordings_panel import RecordingsPanel
-from birdlab.gui.scoring_worker import RecordingScorer, ScoreRequest, load_tracks, save_tracks, tracks_path
+from birdlab.gui.review_panel import ReviewPanel
+from birdlab.core.track_cache import load_tracks, tracks_path
+from birdlab.gui.scoring_worker import RecordingScorer, ScoreRequest
 from birdlab.gui.spectrogram_view import COLORMAPS, SpectrogramView, ViewSettings
-
-APP_DETECTION_THRESHOLD = 0.2  # the app keeps detections from here up; the slider filters what is shown
+from birdlab.scoring.store import APP_DETECTION_THRESHOLD, project_bands, store_scores
 
 POLARITY_KEYS = {Polarity.POSITIVE: "P", Polarity.NEGATIVE: "N", Polarity.UNCERTAIN: "U"}
 SPEEDS = (0.1, 0.125, 0.25, 0.5, 1.0, 1.5, 2.0)
@@ -54,6 +55,10 @@ class MainWindow(QMainWindow):
         recordings_dock = self._dock("Recordings", self.recordings, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.resizeDocks([recordings_dock], [360], Qt.Orientation.Horizontal)
         self._dock("Labels", self.labels_table, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.review = ReviewPanel()
+        self._dock("Review", self.review, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.review.filterChanged.connect(self.refresh_review)
+        self.review.currentChanged.connect(self.go_to_detection)
         self.scorer = RecordingScorer(self)
         self.scorer.progress.connect(self._score_progress)
         self.scorer.finished.connect(self._scored)
@@ -81,7 +86,7 @@ class MainWindow(QMainWindow):
         self.labels_table.selectionChanged.connect(self._table_selected)
         self.labels_table.activated.connect(self._show_label)
         self.recordings.recordingActivated.connect(self.show_recording)
-        self.undo_stack.indexChanged.connect(lambda _: self._refresh_labels())
+        self.undo_stack.indexChanged.connect(lambda _: (self._refresh_labels(), self.refresh_review()))
         self.view.thresholdChanged.connect(lambda t: self.threshold_slider.setValue(int(round(t * 100))))
         self._restore_layout()
 
@@ -134,6 +139,13 @@ class MainWindow(QMainWindow):
         edit.addAction(self._action("Apply the current class to the selection", self.apply_class_to_selection, "L"))
         edit.addAction(self._action("Mark visible range reviewed (complete)", self.mark_reviewed, "R",
                                     "unlabelled audio here counts as negative for the chosen classes"))
+        review = menu.addMenu("&Review")
+        for text, key, slot in (("Accept (positive label)", "A", lambda: self.decide(Polarity.POSITIVE)),
+                                ("Reject (negative label)", "X", lambda: self.decide(Polarity.NEGATIVE)),
+                                ("Uncertain", "Q", lambda: self.decide(Polarity.UNCERTAIN)),
+                                ("Skip", "S", self.skip_detection),
+                                ("Relabel to the class box's class", "C", self.relabel_detection)):
+            review.addAction(self._action(text, slot, key))
         view = menu.addMenu("&View")
         view.addAction(self._action("Zoom in", lambda: self.view.zoom(0.5), "Ctrl+="))
         view.addAction(self._action("Zoom out", lambda: self.view.zoom(2.0), "Ctrl+-"))
@@ -233,6 +245,7 @@ class MainWindow(QMainWindow):
         self._remember_recent(str(project.root))
         self._fill_classes()
         self._refresh_recordings()
+        self.refresh_review()
         recs = project.recordings()
         if recs:
             last = self.settings.value(f"last-recording/{project.root}", None)
@@ -347,6 +360,8 @@ class MainWindow(QMainWindow):
             self._refresh_recordings()
         if table == "models":
             self._show_model_output()
+        if table in ("models", "detections", "labels", "classes"):
+            self.refresh_review()
 
     # ---- model output ---------------------------------------------------------------------------
     def _show_model_output(self, allow_scoring: bool = True) -> None:
@@ -373,8 +388,7 @@ class MainWindow(QMainWindow):
     def score_current(self, model_name: str, model_path: Path) -> None:
         if not (self.project and self.recording):
             return
-        bands = {c.name: (c.f_min, c.f_max) for c in self.project.classes()
-                 if c.f_min is not None and c.f_max is not None and 0 <= c.f_min < c.f_max}
+        bands = project_bands(self.project)
         self._scoring_model = model_name
         self.scorer.score(ScoreRequest(self.recording.id, str(self.recording.abs_path), str(model_path),
                                        self.recording.duration, bands, APP_DETECTION_THRESHOLD))
@@ -410,14 +424,10 @@ class MainWindow(QMainWindow):
         model = self.project.model_by_name(getattr(self, "_scoring_model", "")) if self.project else None
         if model is None:
             return
-        boxes = result.detections
-        class_ids = {name: self.project.add_class(name).id for name in result.classes}
-        self.project.set_detections(model.id, recording_id, [
-            (class_ids[b.label], b.t_min, b.t_max, b.f_min, b.f_max, b.score) for b in boxes])
-        save_tracks(tracks_path(self.project, model.name, recording_id), result.tracks, result.frame_hop_s,
-                    result.classes)
+        store_scores(self.project, model.id, recording_id, result)
         if self.recording and self.recording.id == recording_id:
             self._show_model_output(allow_scoring=False)
+        self.refresh_review()
 
     def _threshold_changed(self, value: int) -> None:
         self.threshold_value.setText(f"{value / 100:.2f}")
@@ -438,6 +448,76 @@ class MainWindow(QMainWindow):
 
     def _track_classes_changed(self, *_):
         self.view.show_track_classes(self._visible_track_classes())
+
+    # ---- review ------------------------------------------------------------------------------
+    def refresh_review(self, keep: int | None = None) -> None:
+        """Rebuild the queue from the active model's detections and the labels made from them."""
+        from birdlab.core.review import build_queue, progress
+
+        model = self.project.active_model() if self.project else None
+        if model is None:
+            self.review.set_queue([], {}, {})
+            return
+        names = self._class_names()
+        self.review.set_classes(names)
+        detections = self.project.detections(model.id)
+        labels = self.project.labels()
+        current = keep if keep is not None else (self.review.current().id if self.review.current() else None)
+        queue = build_queue(detections, labels, self.review.review_filter(self.recording.id if self.recording else None),
+                            self.review.order, self.view.threshold)
+        recordings = {r.id: r.name for r in self.project.recordings()}
+        self.review.set_queue(queue, names, recordings, current)
+        self.review.show_progress(progress(detections, labels), names)
+
+    def go_to_detection(self, det: Detection | None) -> None:
+        """Show a detection: open its recording, zoom to it with some context, play it if asked."""
+        if det is None or not self.project:
+            return
+        if not self.recording or self.recording.id != det.recording_id:
+            self.show_recording(det.recording_id)
+        span = max(4.0, 3 * (det.t_max - det.t_min))
+        centre = (det.t_min + det.t_max) / 2
+        self.view.set_visible_range(centre - span / 2, centre + span / 2)
+        self.view.set_cursor(det.t_min)
+        self.review.select(det.id)
+        if self.review.autoplay.isChecked():
+            self._play(det.t_min, det.t_max, band=(det.f_min, det.f_max))
+
+    def decide(self, polarity: Polarity, class_id: int | None = None) -> None:
+        """The current detection becomes a label (source review); the queue moves on."""
+        det = self.review.current()
+        if det is None or not self.project:
+            return
+        nxt = self.review.next_after(det.id)
+        box = Box(det.t_min, det.t_max, det.f_min, det.f_max)
+        self.undo_stack.push(AddLabel(self.project, det.recording_id, det.class_id if class_id is None else class_id,
+                                      box, polarity, Source.REVIEW, detection_id=det.id))
+        self.refresh_review(keep=nxt.id if nxt else None)
+        self.go_to_detection(self.review.current())
+
+    def skip_detection(self) -> None:
+        det = self.review.current()
+        nxt = self.review.next_after(det.id) if det else None
+        if nxt is not None:
+            self.go_to_detection(nxt)
+
+    def relabel_detection(self) -> None:
+        """Not the detected class but the one in the class box: a negative for the detected class
+        and a positive for the other, as one undo step."""
+        det = self.review.current()
+        cls_id = self.current_class_id()
+        if det is None or cls_id is None or cls_id == det.class_id:
+            return
+        nxt = self.review.next_after(det.id)
+        box = Box(det.t_min, det.t_max, det.f_min, det.f_max)
+        self.undo_stack.beginMacro("relabel detection")
+        self.undo_stack.push(AddLabel(self.project, det.recording_id, det.class_id, box, Polarity.NEGATIVE,
+                                      Source.REVIEW, detection_id=det.id))
+        self.undo_stack.push(AddLabel(self.project, det.recording_id, cls_id, box, Polarity.POSITIVE, Source.REVIEW,
+                                      detection_id=det.id))
+        self.undo_stack.endMacro()
+        self.refresh_review(keep=nxt.id if nxt else None)
+        self.go_to_detection(self.review.current())
 
     # ---- labelling ---------------------------------------------------------------------------
     def current_class_id(self, create: bool = True) -> int | None:

@@ -13,10 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 
-from birdlab.core.project import Project
 
 
 @dataclass(frozen=True)
@@ -112,25 +110,3 @@ class RecordingScorer(QObject):
             else:
                 self.busy_with = None
                 self.failed.emit(request.recording_id, value)
-
-
-def tracks_path(project: Project, model_name: str, recording_id: int) -> Path:
-    return project.cache_dir / "tracks" / model_name / f"{recording_id}.npz"
-
-
-def save_tracks(path: Path, tracks: np.ndarray, frame_hop_s: float, classes: tuple[str, ...]) -> None:
-    """Score tracks in the disposable cache (float16), so reopening a recording does not rescore it."""
-    import os
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, tracks=np.asarray(tracks, np.float16), frame_hop_s=frame_hop_s, classes=np.array(classes))
-    os.replace(tmp, path)
-
-
-def load_tracks(path: Path) -> tuple[np.ndarray, float, tuple[str, ...]] | None:
-    try:
-        with np.load(path) as data:
-            return data["tracks"].astype(np.float32), float(data["frame_hop_s"]), tuple(str(c) for c in data["classes"])
-    except (OSError, KeyError, ValueError):
-        return None

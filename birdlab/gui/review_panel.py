@@ -1,0 +1,151 @@
+"""The review queue panel: detections to decide on, filters, order, progress.
+
+Decisions are made with single keys in the main window (A accept, X reject, Q uncertain,
+S skip, C relabel to the class box's class); each one becomes a label with source `review`
+that points at its detection, and the queue moves on.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
+                               QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget)
+
+from birdlab.core.model import Detection
+from birdlab.core.review import ORDERS, ReviewFilter
+
+COLUMNS = ("recording", "start (s)", "class", "score")
+
+
+class QueueModel(QAbstractTableModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.items: list[Detection] = []
+        self.class_names: dict[int, str] = {}
+        self.recording_names: dict[int, str] = {}
+
+    def set_items(self, items: list[Detection], class_names: dict[int, str], recording_names: dict[int, str]) -> None:
+        self.beginResetModel()
+        self.items, self.class_names, self.recording_names = list(items), class_names, recording_names
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.items)
+
+    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if role != Qt.ItemDataRole.DisplayRole:
+            return None
+        d = self.items[index.row()]
+        return (self.recording_names.get(d.recording_id, "?"), f"{d.t_min:.2f}", self.class_names.get(d.class_id, "?"),
+                f"{d.score:.3f}")[index.column()]
+
+
+class ReviewPanel(QWidget):
+    """`filterChanged()` when a filter or the order changes; `currentChanged(detection)` when the
+    user picks an item in the list."""
+
+    filterChanged = Signal()
+    currentChanged = Signal(object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.model = QueueModel(self)
+        self.class_box = QComboBox()
+        self.order_box = QComboBox()
+        self.order_box.addItems(list(ORDERS))
+        self.order_box.setToolTip("score: highest first; uncertainty: nearest the threshold first; "
+                                  "stratified: across the whole score range")
+        self.min_score = QDoubleSpinBox(minimum=0, maximum=1, singleStep=0.05, value=0.0, decimals=2)
+        self.max_score = QDoubleSpinBox(minimum=0, maximum=1, singleStep=0.05, value=1.0, decimals=2)
+        self.this_recording = QCheckBox("this recording only")
+        self.unreviewed = QCheckBox("unreviewed only")
+        self.unreviewed.setChecked(True)
+        self.autoplay = QCheckBox("play each detection")
+        self.autoplay.setChecked(True)
+        self.progress_label = QLabel()
+        self.progress_label.setWordWrap(True)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.clicked.connect(lambda idx: self.currentChanged.emit(self.model.items[idx.row()]))
+        form = QFormLayout()
+        form.addRow("class", self.class_box)
+        scores = QHBoxLayout()
+        scores.addWidget(self.min_score)
+        scores.addWidget(QLabel("to"))
+        scores.addWidget(self.max_score)
+        form.addRow("score", scores)
+        form.addRow("order", self.order_box)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        for w in (self.this_recording, self.unreviewed, self.autoplay):
+            layout.addWidget(w)
+        layout.addWidget(QLabel("A accept · X reject · Q uncertain · S skip · C relabel to the class box"))
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.progress_label)
+        for signal in (self.class_box.currentIndexChanged, self.order_box.currentIndexChanged,
+                       self.min_score.valueChanged, self.max_score.valueChanged, self.this_recording.toggled,
+                       self.unreviewed.toggled):
+            signal.connect(lambda *_: self.filterChanged.emit())
+
+    def set_classes(self, class_names: dict[int, str]) -> None:
+        current = self.class_box.currentData()
+        self.class_box.blockSignals(True)
+        self.class_box.clear()
+        self.class_box.addItem("all classes", None)
+        for cid, name in sorted(class_names.items(), key=lambda kv: kv[1]):
+            self.class_box.addItem(name, cid)
+        index = self.class_box.findData(current)
+        self.class_box.setCurrentIndex(max(0, index))
+        self.class_box.blockSignals(False)
+
+    def review_filter(self, recording_id: int | None) -> ReviewFilter:
+        return ReviewFilter(class_id=self.class_box.currentData(), min_score=self.min_score.value(),
+                            max_score=self.max_score.value(),
+                            recording_id=recording_id if self.this_recording.isChecked() else None,
+                            unreviewed_only=self.unreviewed.isChecked())
+
+    @property
+    def order(self) -> str:
+        return self.order_box.currentText()
+
+    def set_queue(self, items: list[Detection], class_names: dict[int, str], recording_names: dict[int, str],
+                  current_id: int | None = None) -> None:
+        self.model.set_items(items, class_names, recording_names)
+        self.select(current_id)
+
+    def select(self, detection_id: int | None) -> None:
+        row = next((i for i, d in enumerate(self.model.items) if d.id == detection_id), 0 if self.model.items else -1)
+        if row >= 0:
+            self.table.selectRow(row)
+            self.table.scrollTo(self.model.index(row, 0))
+
+    def current(self) -> Detection | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.model.items[rows[0].row()] if rows else (self.model.items[0] if self.model.items else None)
+
+    def next_after(self, detection_id: int) -> Detection | None:
+        ids = [d.id for d in self.model.items]
+        if detection_id not in ids:
+            return self.model.items[0] if self.model.items else None
+        i = ids.index(detection_id)
+        return self.model.items[i + 1] if i + 1 < len(ids) else None
+
+    def show_progress(self, progress: dict, class_names: dict[int, str]) -> None:
+        done, total = progress.get(None, (0, 0))
+        parts = [f"{class_names.get(c, '?')} {r}/{n}" for c, (r, n) in sorted(progress.items(), key=lambda kv: str(kv[0]))
+                 if c is not None]
+        self.progress_label.setText(f"reviewed {done} / {total}" + (f"  ({', '.join(parts)})" if parts else ""))

@@ -1,0 +1,91 @@
+"""The loop in the app: detections and score tracks on screen, threshold filtering, keyboard review."""
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtTest import QTest
+
+from birdlab.cli import main
+from birdlab.core.model import Polarity, Source
+from birdlab.gui.main_window import MainWindow
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("review") / "demo"
+    assert main(["demo", str(folder), "--no-gui"]) == 0
+    return folder
+
+
+@pytest.fixture
+def window(qtbot, demo_dir, tmp_path):
+    win = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    win.resize(1400, 900)
+    win.show()
+    qtbot.waitExposed(win)
+    win.open_project(demo_dir)
+    win.review.autoplay.setChecked(False)  # no audio device here
+    qtbot.waitUntil(lambda: win.view.is_painted(), timeout=10000)
+    yield win
+    win.close()
+
+
+def test_detections_and_tracks_are_shown_and_the_threshold_filters_them(window):
+    view = window.view
+    assert view.detection_items and view.tracks_plot.isVisible() and view.track_curves
+    model = window.project.active_model()
+    stored = window.project.detections(model.id, window.recording.id)
+    assert len(view.detection_items) == len(stored)
+    window.threshold_slider.setValue(95)
+    assert all(d.score >= 0.95 for d in view.shown_detections())
+    assert len(view.shown_detections()) == sum(d.score >= 0.95 for d in stored)
+    window.threshold_slider.setValue(20)
+    assert len(view.shown_detections()) == len(stored)
+    assert view.threshold_line.value() == pytest.approx(0.2)
+
+
+def test_keyboard_review_makes_review_labels_and_moves_on(window):
+    project = window.project
+    queue = list(window.review.model.items)
+    assert len(queue) > 10
+    first, second, third = queue[:3]
+    window.go_to_detection(first)
+    QTest.keyClick(window, Qt.Key.Key_A)
+    QTest.keyClick(window, Qt.Key.Key_X)
+    QTest.keyClick(window, Qt.Key.Key_S)  # skip the third
+    made = {lab.detection_id: lab for lab in project.labels() if lab.source == Source.REVIEW}
+    assert made[first.id].polarity == Polarity.POSITIVE and made[second.id].polarity == Polarity.NEGATIVE
+    assert (made[first.id].t_min, made[first.id].class_id) == (first.t_min, first.class_id)
+    assert third.id not in made
+    assert window.review.current().id == queue[3].id  # skip moved past the third
+    remaining = [d.id for d in window.review.model.items]
+    assert first.id not in remaining and second.id not in remaining  # unreviewed only
+    assert window.review.progress_label.text().startswith("reviewed 2 / ")
+    window.undo_stack.undo()
+    assert second.id not in {lab.detection_id for lab in project.labels()}
+    assert window.review.progress_label.text().startswith("reviewed 1 / ")
+
+
+def test_relabel_makes_a_negative_and_a_positive_in_one_undo_step(window):
+    project = window.project
+    det = window.review.current()
+    other = next(c for c in project.classes() if c.id != det.class_id)
+    window.class_box.setCurrentText(other.name)
+    n = len(project.labels())
+    QTest.keyClick(window, Qt.Key.Key_C)
+    made = [lab for lab in project.labels() if lab.detection_id == det.id]
+    assert {(lab.class_id, lab.polarity) for lab in made} == {(det.class_id, Polarity.NEGATIVE),
+                                                              (other.id, Polarity.POSITIVE)}
+    window.undo_stack.undo()
+    assert len(project.labels()) == n
+
+
+def test_review_order_and_filters(window):
+    window.review.order_box.setCurrentText("uncertainty")
+    scores = [abs(d.score - window.view.threshold) for d in window.review.model.items]
+    assert scores == sorted(scores)
+    cls = window.project.classes()[0]
+    window.review.class_box.setCurrentIndex(window.review.class_box.findData(cls.id))
+    assert window.review.model.items and all(d.class_id == cls.id for d in window.review.model.items)
+    window.review.this_recording.setChecked(True)
+    assert all(d.recording_id == window.recording.id for d in window.review.model.items)
