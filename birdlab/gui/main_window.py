@@ -216,6 +216,8 @@ class MainWindow(QMainWindow):
         model.addWidget(self.track_class_box)
         model.addAction(self._action("Score", self.rescore_current, "Ctrl+Shift+S",
                                      "score this recording again with the active model"))
+        model.addAction(self._action("Retrain...", self.open_retrain, "Ctrl+T",
+                                     "train a new model version on the labels (in a child process)"))
         play = QToolBar("Playback")
         play.setObjectName("toolbar-playback")
         self.addToolBar(play)
@@ -448,6 +450,25 @@ class MainWindow(QMainWindow):
 
     def _track_classes_changed(self, *_):
         self.view.show_track_classes(self._visible_track_classes())
+
+    # ---- retrain -----------------------------------------------------------------------------
+    def open_retrain(self):
+        """The Retrain dialog (non-modal: labelling goes on while it trains)."""
+        from birdlab.gui.retrain_dialog import RetrainDialog
+
+        if not self.project:
+            return None
+        self.retrain_dialog = RetrainDialog(self.project, self)
+        self.retrain_dialog.modelReady.connect(self._new_model)
+        self.retrain_dialog.show()
+        return self.retrain_dialog
+
+    def _new_model(self, version) -> None:
+        """A new active version: rescore what is on screen first, then the review queue follows."""
+        self.statusBar().showMessage(f"model {version.name} is active; rescoring {self.recording.name}"
+                                     if self.recording else f"model {version.name} is active", 8000)
+        self._show_model_output()
+        self.refresh_review()
 
     # ---- review ------------------------------------------------------------------------------
     def refresh_review(self, keep: int | None = None) -> None:

@@ -1,0 +1,197 @@
+"""Retrain: settings, the training child process (QProcess), live progress and curves, cancel.
+
+The app never trains in its own process (DESIGN.md section 5): this dialog writes the job
+folder (`birdlab.core.runs.new_run`), starts `python -m training fit` with QProcess, reads its
+JSON lines, and on `done`/`ok` registers the exported model as the new active version. A
+failure, a cancel or a killed child leaves the previous model active and says why.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import QProcess, Signal
+from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout, QLabel, QLineEdit, QProgressBar,
+                               QPushButton, QSpinBox, QVBoxLayout)
+
+from birdlab.core.model import ModelVersion, TrainingRun
+from birdlab.core.project import Project
+from birdlab.core.runs import child_command, new_run, register_model
+
+
+class RetrainDialog(QDialog):
+    """`modelReady(version)` when a new version is registered and active."""
+
+    modelReady = Signal(object)
+
+    def __init__(self, project: Project, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Retrain")
+        self.project = project
+        self.process: QProcess | None = None
+        self.run: TrainingRun | None = None
+        self.final_event: dict = {}
+        self.version: ModelVersion | None = None
+        self._buffer = ""
+        self._started = 0.0
+        active = project.active_model()
+        self.mode = QComboBox()
+        self.mode.addItem("quick (head only, cached embeddings, CPU)", "head")
+        self.mode.addItem("full fine-tune (GPU when there is one)", "full")
+        self.backbone = QLineEdit(active.card.get("backbone", "") if active else "efficientnet_b0")
+        self.epochs = QSpinBox(minimum=1, maximum=500, value=10)
+        self.device = QComboBox()
+        self.device.addItems(["auto", "cpu", "cuda"])
+        self.start_from = QComboBox()
+        self.start_from.addItem("scratch (timm backbone)", None)
+        for version in reversed(project.model_versions()):
+            if version.kind == "onnx":
+                self.start_from.addItem(version.name + (" (active)" if version.active else ""), version.id)
+        if active:
+            self.start_from.setCurrentIndex(1)
+        form = QFormLayout()
+        form.addRow("mode", self.mode)
+        form.addRow("backbone", self.backbone)
+        form.addRow("epochs", self.epochs)
+        form.addRow("device", self.device)
+        form.addRow("start from", self.start_from)
+        self.status = QLabel("The labels are snapshotted when you press Train; you can keep labelling meanwhile.")
+        self.status.setWordWrap(True)
+        self.bar = QProgressBar(maximum=1000)
+        self.loss_plot = pg.PlotWidget(title="loss (train) and cmAP (validation)")
+        self.loss_plot.setMinimumHeight(220)
+        self.loss_plot.addLegend()
+        self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#ffb000", width=2), name="train loss")
+        self.val_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#3ee06b", width=2), symbol="o", name="val cmAP")
+        self.loss_points: list[tuple[float, float]] = []
+        self.val_points: list[tuple[float, float]] = []
+        self.train_button = QPushButton("Train")
+        self.cancel_button = QPushButton("Cancel run")
+        self.cancel_button.setEnabled(False)
+        self.train_button.clicked.connect(self.start)
+        self.cancel_button.clicked.connect(self.cancel)
+        buttons = QDialogButtonBox()
+        buttons.addButton(self.train_button, QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.addButton(self.cancel_button, QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.addButton(QDialogButtonBox.StandardButton.Close).clicked.connect(self.close)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.status)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.loss_plot, 1)
+        layout.addWidget(buttons)
+        self.resize(720, 600)
+        self.finished.connect(lambda _: self.stop_child())
+
+    # ---- run ----------------------------------------------------------------------------------
+    def config(self) -> dict:
+        config: dict = {"mode": self.mode.currentData(), "epochs": self.epochs.value(),
+                        "device": self.device.currentText(), "model": {}}
+        if self.backbone.text().strip():
+            config["model"]["backbone"] = self.backbone.text().strip()
+        start = self.start_from.currentData()
+        if start is None:
+            config["from_active"] = False
+        else:
+            version = self.project.model_version(start)
+            weights = self.project.resolve(version.path) / "model.pt" if version.path else None
+            if weights is not None and weights.exists():
+                config["model"]["init_model"] = str(weights)
+                config["parent"] = version.name
+                for key, value in version.card.get("config", {}).get("model", {}).items():
+                    if key not in ("init_model", "init_weights", "pretrained", "backbone"):
+                        config["model"].setdefault(key, value)
+            config["from_active"] = False
+        return config
+
+    def start(self) -> None:
+        if not any(lab.polarity.value != "uncertain" for lab in self.project.labels()):
+            self.status.setText("There are no positive or negative labels to train on yet.")
+            return
+        try:
+            self.run, job_path = new_run(self.project, self.config())
+        except Exception as exc:  # a job that cannot be written: say why, change nothing
+            self.status.setText(f"Could not start: {exc}")
+            return
+        self.project.finish_training_run(self.run.id, "running")
+        self.final_event, self._buffer, self.version = {}, "", None
+        self.loss_points, self.val_points = [], []
+        self.process = QProcess(self)
+        self.process.setProcessChannelMode(QProcess.ProcessChannelMode.SeparateChannels)
+        self.process.setStandardErrorFile(str(job_path.parent / "stderr.txt"))
+        self.process.readyReadStandardOutput.connect(self._read)
+        self.process.finished.connect(self._finished)
+        command = child_command(job_path)
+        self._started = time.monotonic()
+        self.process.start(command[0], command[1:])
+        self.train_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.status.setText(f"Training in {job_path.parent} ...")
+
+    def cancel(self) -> None:
+        if self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning:
+            self.process.write(b"cancel\n")
+            self.status.setText("Cancelling (the run saves a checkpoint first) ...")
+
+    def _read(self) -> None:
+        self._buffer += bytes(self.process.readAllStandardOutput()).decode(errors="replace")
+        *lines, self._buffer = self._buffer.split("\n")
+        for line in lines:
+            if line.startswith("{"):
+                try:
+                    self.on_event(json.loads(line))
+                except json.JSONDecodeError:
+                    continue
+
+    def on_event(self, event: dict) -> None:
+        kind = event.get("event")
+        if kind == "progress" and event.get("phase") == "train":
+            done = (event["epoch"] - 1 + event["step"] / max(1, event["steps"])) / max(1, event["epochs"])
+            self.bar.setValue(int(1000 * done))
+            self.bar.setFormat(f"epoch {event['epoch']}/{event['epochs']}  loss {event['loss']:.3f}  "
+                               f"ETA {event.get('eta_s', 0):.0f} s")
+        elif kind == "progress" and event.get("phase") == "embed":
+            self.bar.setFormat(f"embedding crops {event['done']}/{event['total']}")
+            self.bar.setValue(int(1000 * event["done"] / max(1, event["total"])) // 10)
+        elif kind == "metric":
+            if event.get("train_loss") is not None:
+                self.loss_points.append((float(event["epoch"]), float(event["train_loss"])))
+                self.loss_curve.setData(*zip(*self.loss_points))
+            if event.get("cmap") is not None:
+                self.val_points.append((float(event["epoch"]), float(event["cmap"])))
+                self.val_curve.setData(*zip(*self.val_points))
+        elif kind == "done":
+            self.final_event = event
+
+    def _finished(self, code: int, _status) -> None:
+        self._read()
+        self.train_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        status = self.final_event.get("status")
+        if status == "ok":
+            self.version = register_model(self.project, self.run, self._model_dir())
+            seconds = time.monotonic() - self._started
+            metrics = self.version.card.get("metrics", {})
+            cm = metrics.get("cmap")
+            self.bar.setValue(1000)
+            self.status.setText(f"New model {self.version.name!r} is active ({seconds:.0f} s"
+                                + (f", validation cmAP {cm:.3f}" if cm is not None else "") + ").")
+            self.modelReady.emit(self.version)
+            return
+        self.project.finish_training_run(self.run.id, "cancelled" if status == "cancelled" else "failed")
+        reason = self.final_event.get("error") or f"the training process ended with code {code} without finishing"
+        self.status.setText("Cancelled; the previous model stays active." if status == "cancelled"
+                            else f"Training failed; the previous model stays active.\n{reason}")
+
+    def _model_dir(self) -> Path:
+        return Path(self.final_event["model_dir"])
+
+    def stop_child(self) -> None:
+        """Closing the dialog cancels a running child (it saves a checkpoint) and waits for it."""
+        if self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning:
+            self.cancel()
+            self.process.waitForFinished(30000)
+

@@ -1,0 +1,55 @@
+"""Retrain from the app: the child process trains, the new version becomes active and the
+recording on screen is rescored; a failed run leaves the previous model active."""
+
+import importlib.util
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from birdlab.cli import main
+from birdlab.gui.main_window import MainWindow
+
+# checked without importing torch: the app process never loads it (the child process does)
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the training extra is not installed")
+
+
+@pytest.fixture
+def window(qtbot, tmp_path):
+    folder = tmp_path / "demo"
+    assert main(["demo", str(folder), "--no-gui"]) == 0
+    win = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    win.show()
+    win.open_project(folder)
+    win.review.autoplay.setChecked(False)
+    yield win
+    win.close()
+
+
+def test_quick_retrain_makes_a_new_active_version_with_detections_on_screen(window, qtbot):
+    before = window.project.active_model()
+    dialog = window.open_retrain()
+    dialog.epochs.setValue(3)
+    with qtbot.waitSignal(dialog.modelReady, timeout=120000) as ready:
+        dialog.start()
+    version = ready.args[0]
+    assert window.project.active_model().id == version.id != before.id
+    assert window.project.model_version(version.parent_id).id == before.id
+    assert dialog.loss_points and "is active" in dialog.status.text()
+    qtbot.waitUntil(lambda: bool(window.project.detections(version.id, window.recording.id)), timeout=60000)
+    qtbot.waitUntil(lambda: window.view.detection_items and window.model_label.text().strip().endswith(version.name),
+                    timeout=60000)
+    dialog.close()
+
+
+def test_a_failing_run_leaves_the_previous_model_active(window, qtbot):
+    before = window.project.active_model().id
+    dialog = window.open_retrain()
+    dialog.backbone.setText("no_such_backbone")
+    dialog.start_from.setCurrentIndex(0)  # scratch: the backbone name is used
+    dialog.start()
+    qtbot.waitUntil(lambda: "failed" in dialog.status.text(), timeout=120000)
+    assert "unknown backbone" in dialog.status.text()
+    assert window.project.active_model().id == before
+    assert window.project.training_runs()[-1].status == "failed"
+    dialog.close()
