@@ -203,6 +203,8 @@ def fit_head(trainer: Trainer, resume: bool = False) -> FitResult:
     y_train, m_train = targets_of(trainer, train_inst)
     val_targets = targets_of(trainer, val_inst) if val_inst else None
 
+    if x_val is not None:
+        trainer.evaluate_parent(model, embeddings=x_val, targets=val_targets)
     head_params = list(model.head.parameters())
     optimizer = torch.optim.AdamW(head_params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)

@@ -184,6 +184,22 @@ class Trainer:
             return None
         return torch.load(path, map_location="cpu", weights_only=True)
 
+    parent_metrics: dict | None = None  # the starting version on the same validation crops
+
+    def evaluate_parent(self, model: SEDModel, **kwargs) -> None:
+        """Score the version this run starts from on the validation crops before training, so the
+        card can compare old and new per class (classes the parent did not know are left out)."""
+        if not self.cfg.model.init_model:
+            return
+        saved = torch.load(self.cfg.model.init_model, map_location="cpu", weights_only=True)
+        known = set(saved.get("classes", []))
+        metrics = self.evaluate(model, **kwargs)
+        metrics["ap"] = {c: v for c, v in metrics["ap"].items() if c in known}
+        values = [v for v in metrics["ap"].values() if v is not None]
+        metrics["cmap"] = float(np.mean(values)) if values else None
+        self.parent_metrics = metrics
+        self.events.emit("metric", split="val", epoch=0, parent=True, **metrics)
+
     # ---- evaluation ---------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, model: SEDModel, crops: list[Crop] | None = None,
@@ -264,6 +280,8 @@ class Trainer:
         self.events.emit("progress", phase="start", device=str(device), amp=str(dtype).replace("torch.", ""),
                          train_crops=len(train), val_crops=len(val), epochs=cfg.epochs,
                          steps_per_epoch=steps_per_epoch, world_size=self.world, resumed=resume)
+        if val and not resume and self.rank == 0:
+            self.evaluate_parent(model, crops=val)
         t_start, samples_seen, last_ckpt = time.monotonic(), 0, time.monotonic()
         for epoch in range(start_epoch, cfg.epochs):
             dataset.epoch = epoch
@@ -385,7 +403,8 @@ class Trainer:
         metrics = max((h for h in history if h.get("cmap") is not None and np.isfinite(h["cmap"])),
                       key=lambda h: h["cmap"], default=history[-1] if history else {})
         card = {"classes": list(self.job.classes), "backbone": self.cfg.model.backbone, "mode": self.cfg.mode,
-                "metrics": metrics, "history": history, "training_run": self.run_dir.name,
+                "metrics": metrics, "parent_metrics": self.parent_metrics, "history": history,
+                "training_run": self.run_dir.name,
                 "parent": self.cfg.parent,
                 "label_counts": self.label_counts(), "data_fingerprint": self.data_fingerprint(),
                 "config": config_to_dict(self.cfg)}

@@ -427,6 +427,9 @@ class MainWindow(QMainWindow):
         if model is None:
             return
         store_scores(self.project, model.id, recording_id, result)
+        compare = getattr(self, "_compare", None)
+        if compare and compare[0] == model.id:
+            self._show_changes(model, compare[1], recording_id)
         if self.recording and self.recording.id == recording_id:
             self._show_model_output(allow_scoring=False)
         self.refresh_review()
@@ -464,11 +467,31 @@ class MainWindow(QMainWindow):
         return self.retrain_dialog
 
     def _new_model(self, version) -> None:
-        """A new active version: rescore what is on screen first, then the review queue follows."""
+        """A new active version: rescore what is on screen first, then the review queue follows;
+        once the recording is rescored, the dialog shows what changed against the parent."""
+        self._compare = (version.id, version.parent_id) if version.parent_id else None
         self.statusBar().showMessage(f"model {version.name} is active; rescoring {self.recording.name}"
                                      if self.recording else f"model {version.name} is active", 8000)
         self._show_model_output()
         self.refresh_review()
+
+    def _show_changes(self, model, parent_id: int, recording_id: int) -> None:
+        from birdlab.core.compare import ap_table, diff_detections
+
+        old = self.project.detections(parent_id, recording_id)
+        diff = diff_detections(old, self.project.detections(model.id, recording_id))
+        parent = self.project.model_version(parent_id)
+        rows = ap_table(model.card.get("parent_metrics"), model.card.get("metrics", {}))
+        fmt = (lambda v: "–" if v is None else f"{v:.3f}")
+        lines = [f"On {self.project.recording(recording_id).name}: {diff} (vs {parent.name})."]
+        if rows:
+            lines.append("Validation AP, old → new: " + ", ".join(f"{c} {fmt(a)} → {fmt(b)}" for c, a, b in rows))
+        text = "\n".join(lines)
+        self.last_change_summary = text
+        self.statusBar().showMessage(lines[0], 15000)
+        dialog = getattr(self, "retrain_dialog", None)
+        if dialog is not None:
+            dialog.show_summary(text)
 
     # ---- review ------------------------------------------------------------------------------
     def refresh_review(self, keep: int | None = None) -> None:

@@ -186,6 +186,10 @@ class RetrainDialog(QDialog):
         self.status.setText("Cancelled; the previous model stays active." if status == "cancelled"
                             else f"Training failed; the previous model stays active.\n{reason}")
 
+    def show_summary(self, text: str) -> None:
+        """What changed: detections new / lost / flipped on the rescored recording, AP old vs new."""
+        self.status.setText(self.status.text() + "\n" + text)
+
     def _model_dir(self) -> Path:
         return Path(self.final_event["model_dir"])
 

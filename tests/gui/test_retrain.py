@@ -39,6 +39,9 @@ def test_quick_retrain_makes_a_new_active_version_with_detections_on_screen(wind
     qtbot.waitUntil(lambda: bool(window.project.detections(version.id, window.recording.id)), timeout=60000)
     qtbot.waitUntil(lambda: window.view.detection_items and window.model_label.text().strip().endswith(version.name),
                     timeout=60000)
+    qtbot.waitUntil(lambda: "new," in dialog.status.text(), timeout=60000)
+    assert "Validation AP, old → new" in dialog.status.text()
+    assert version.card["parent_metrics"]["ap"]  # the parent was scored on the same validation crops
     dialog.close()
 
 

@@ -1,0 +1,23 @@
+from birdlab.core.compare import ap_table, diff_detections
+from birdlab.core.model import Detection
+
+
+def det(i, rec, cls, t0, t1):
+    return Detection(i, 1, rec, cls, t0, t1, 0, 1000, 0.9)
+
+
+def test_new_lost_flipped_kept():
+    old = [det(1, 1, 1, 0.0, 1.0), det(2, 1, 1, 5.0, 6.0), det(3, 1, 2, 10.0, 11.0), det(4, 2, 1, 0.0, 1.0)]
+    new = [det(11, 1, 1, 0.2, 1.1),  # kept
+           det(12, 1, 1, 10.1, 10.9),  # flipped (old said class 2 there)
+           det(13, 1, 1, 20.0, 21.0),  # new
+           det(14, 2, 1, 5.0, 6.0)]  # new: other time on recording 2
+    diff = diff_detections(old, new)
+    assert (diff.new, diff.lost, diff.flipped, diff.kept) == (2, 2, 1, 1)  # lost: 5-6 s on rec 1, 0-1 s on rec 2
+    assert str(diff) == "2 new, 2 lost, 1 flipped, 1 kept"
+
+
+def test_ap_table_lists_every_class():
+    rows = ap_table({"ap": {"a": 0.5}}, {"ap": {"a": 0.7, "b": 0.9}})
+    assert rows == [("a", 0.5, 0.7), ("b", None, 0.9)]
+    assert ap_table(None, {"ap": {"a": 1.0}}) == [("a", None, 1.0)]
