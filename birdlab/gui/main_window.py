@@ -23,6 +23,7 @@ from birdlab.gui.commands import AddExtent, AddLabel, DeleteLabels, EditLabels
 from birdlab.gui.labels_table import LabelsTable
 from birdlab.gui.recordings_panel import RecordingsPanel
 from birdlab.gui.review_panel import ReviewPanel
+from birdlab.gui.versions_panel import VersionsPanel
 from birdlab.core.track_cache import load_tracks, tracks_path
 from birdlab.gui.scoring_worker import RecordingScorer, ScoreRequest
 from birdlab.gui.spectrogram_view import COLORMAPS, SpectrogramView, ViewSettings
@@ -58,6 +59,9 @@ class MainWindow(QMainWindow):
         self.review = ReviewPanel()
         self._dock("Review", self.review, Qt.DockWidgetArea.RightDockWidgetArea)
         self.review.filterChanged.connect(self.refresh_review)
+        self.versions = VersionsPanel()
+        self._dock("Model versions", self.versions, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.versions.activateRequested.connect(self.activate_version)
         self.review.currentChanged.connect(self.go_to_detection)
         self.scorer = RecordingScorer(self)
         self.scorer.progress.connect(self._score_progress)
@@ -248,6 +252,7 @@ class MainWindow(QMainWindow):
         self._fill_classes()
         self._refresh_recordings()
         self.refresh_review()
+        self.versions.set_versions(project.model_versions())
         recs = project.recordings()
         if recs:
             last = self.settings.value(f"last-recording/{project.root}", None)
@@ -362,6 +367,7 @@ class MainWindow(QMainWindow):
             self._refresh_recordings()
         if table == "models":
             self._show_model_output()
+            self.versions.set_versions(self.project.model_versions())
         if table in ("models", "detections", "labels", "classes"):
             self.refresh_review()
 
@@ -453,6 +459,12 @@ class MainWindow(QMainWindow):
 
     def _track_classes_changed(self, *_):
         self.view.show_track_classes(self._visible_track_classes())
+
+    def activate_version(self, model_id: int) -> None:
+        """Make an earlier (or later) version active again; its detections come back, or are scored."""
+        if self.project:
+            self.project.set_active_model(model_id)
+            self.statusBar().showMessage(f"model {self.project.model_version(model_id).name} is active", 6000)
 
     # ---- retrain -----------------------------------------------------------------------------
     def open_retrain(self):

@@ -89,3 +89,19 @@ def test_review_order_and_filters(window):
     assert window.review.model.items and all(d.class_id == cls.id for d in window.review.model.items)
     window.review.this_recording.setChecked(True)
     assert all(d.recording_id == window.recording.id for d in window.review.model.items)
+
+
+def test_versions_panel_lists_versions_and_reactivates_one(window, qtbot):
+    project = window.project
+    demo = project.active_model()
+    other = project.add_model_version("copy", "onnx", demo.path, parent_id=demo.id,
+                                      card={**demo.card, "metrics": {"cmap": 0.5}})
+    project.set_active_model(other.id)
+    qtbot.waitUntil(lambda: window.versions.table.rowCount() == 2, timeout=5000)
+    assert window.versions.table.item(0, 1).text() == "copy" and window.versions.table.item(0, 0).text() == "●"
+    window.versions.table.selectRow(1)
+    window.versions.activate.click()
+    assert project.active_model().id == demo.id
+    qtbot.waitUntil(lambda: window.model_label.text().strip() == "model: demo", timeout=5000)
+    with project.transaction() as db:
+        db.execute("DELETE FROM model_versions WHERE id = ?", (other.id,))
