@@ -257,6 +257,68 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Per-class AP, cmAP, LWLRAP and P/R/F1 of detections against truth (files or a project)."""
+    from birdlab.core.atomic import atomic_write_text
+    from birdlab.core.evaluate import EvaluationError, evaluate_files, evaluate_project
+
+    if args.project and (args.truth or args.pred):
+        raise UsageError("evaluate: give --project, or --truth and --pred, not both")
+    if not args.project and not (args.truth and args.pred):
+        raise UsageError("evaluate: give --truth T and --pred P (tables), or --project P")
+    if args.model and not args.project:
+        raise UsageError("evaluate: --model needs --project")
+    if args.validation and not args.project:
+        raise UsageError("evaluate: --validation needs --project")
+    try:
+        if args.project:
+            with _open_project(args.project) as project:
+                report = evaluate_project(project, args.model, validation_only=args.validation,
+                                          segment_s=args.segment, threshold=args.threshold, complete=args.complete)
+        else:
+            report = evaluate_files(args.truth, args.pred, truth_format=args.truth_format,
+                                    pred_format=args.pred_format, segment_s=args.segment,
+                                    threshold=args.threshold, complete=args.complete)
+    except EvaluationError as exc:
+        raise UsageError(f"nothing evaluated; {exc}") from None
+    if report.unmatched_predictions:
+        names = ", ".join(report.unmatched_predictions[:5]) + (" ..." if len(report.unmatched_predictions) > 5 else "")
+        _err(f"note: {len(report.unmatched_predictions)} recording(s) with detections have no truth and take no "
+             f"part (recordings are matched by file stem): {names}")
+    if report.ignored_truth_classes:
+        _err(f"note: labels of classes the model does not have were left out: "
+             f"{', '.join(report.ignored_truth_classes)}")
+    if not any(c.n_pos for c in report.classes):
+        raise UsageError("nothing evaluated: no segment of any class is a known positive "
+                         "(do the truth and the detections name the same recordings and classes?)")
+    print(report.format_table())
+
+    def write_plot(path: str) -> None:
+        """Qt is imported only here, offscreen: a picture needs no screen."""
+        import os
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        from birdlab.gui.report_render import save_report_png
+        save_report_png(report, path)
+
+    outputs = [(args.out, report.to_csv), (args.json, lambda path: atomic_write_text(path, report.to_json())),
+               (args.plot, write_plot)]
+    written = 0
+    for path, write in outputs:
+        if not path:
+            continue
+        try:
+            write(path)
+        except (ImportError, OSError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            if not written:
+                raise UsageError(f"{path}: not written ({reason})") from None
+            _err(f"{path}: not written ({reason})")
+            return EXIT_PARTIAL
+        written += 1
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="birdlab", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -356,10 +418,37 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--pretrained", action="store_true", help="timm's pretrained weights (needs them cached)")
     train.add_argument("--from-scratch", action="store_true", help="do not start from the active version")
     train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser(
+        "evaluate", help="per-class AP, cmAP, LWLRAP and F1 of detections against truth",
+        description="Cuts recordings into fixed segments and scores them per class: a segment is positive "
+                    "when a positive box overlaps it, negative when only negative boxes (or complete "
+                    "truth) do, and otherwise takes no part; its score is the best detection overlapping "
+                    "it. Recordings are matched by file stem. Exit code 2 (nothing written) on bad input.")
+    evaluate.add_argument("--truth", nargs="+", metavar="T", help="truth tables (e.g. a Raven table, RFCX "
+                          "train_tp.csv and train_fp.csv, or a CSV file,t_min,t_max,class[,polarity])")
+    evaluate.add_argument("--truth-format", metavar="F",
+                          help="csv, " + ", ".join(LABEL_FORMATS) + " (default: told by each file's header)")
+    evaluate.add_argument("--pred", nargs="+", metavar="P", help="detections with scores (the detections.csv "
+                          "of `birdlab score`, or a table with a score column)")
+    evaluate.add_argument("--pred-format", metavar="F", help="format of the detections (default: told by header)")
+    evaluate.add_argument("--project", metavar="P", help="evaluate a model version of project P against its labels")
+    evaluate.add_argument("--model", metavar="NAME", help="with --project: the model version (default: active)")
+    evaluate.add_argument("--validation", action="store_true",
+                          help="with --project: only the recordings the model's training run held out")
+    evaluate.add_argument("--threshold", type=float, default=0.5, metavar="T",
+                          help="score threshold for precision, recall and F1 (default 0.5)")
+    evaluate.add_argument("--segment", type=float, default=5.0, metavar="S", help="segment length in s (default 5)")
+    evaluate.add_argument("--complete", action="store_true",
+                          help="the truth is exhaustive: unlabelled audio is negative (default: masked)")
+    evaluate.add_argument("--out", metavar="CSV", help="write the per-class table (and summary row) as CSV")
+    evaluate.add_argument("--json", metavar="PATH", help="write the whole report (curves, histograms) as JSON")
+    evaluate.add_argument("--plot", metavar="PNG", help="draw PR curves and score histograms per class")
+    evaluate.set_defaults(func=cmd_evaluate)
     return parser
 
 
-COMMANDS = ("init", "labels", "score", "gui", "demo", "train")
+COMMANDS = ("init", "labels", "score", "gui", "demo", "train", "evaluate")
 
 
 def main(argv: list[str] | None = None) -> int:

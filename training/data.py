@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from birdlab.core.audio import AudioError, read_window
-from birdlab.core.jobs import Job, JobError, JobRecording
+from birdlab.core.jobs import Job, JobError, JobRecording, split_recordings  # noqa: F401 (re-exported)
 from birdlab.core.targets import TimeBox, frame_targets
 
 
@@ -165,23 +165,6 @@ def epoch_order(weights: np.ndarray, seed: int, epoch: int, balance: bool) -> np
         return rng.choice(len(weights), size=len(weights), p=weights)
     return rng.permutation(len(weights))
 
-
-def split_recordings(job: Job, val_fraction: float, seed: int) -> tuple[set[int], set[int]]:
-    """(train, validation) recording ids: the job's choice, else a seeded split by recording.
-
-    Never by crop (crops of one recording are correlated). Only recordings with labels or
-    extents are split; with fewer than two, nothing is held out.
-    """
-    ids = sorted({lab.recording for lab in job.labels} | {e.recording for e in job.extents})
-    if job.validation is not None:
-        val = set(job.validation) & set(ids)
-        return set(ids) - val, val
-    if len(ids) < 2 or val_fraction <= 0:
-        return set(ids), set()
-    rng = np.random.default_rng(seed)
-    n_val = max(1, int(round(len(ids) * val_fraction)))
-    val = set(int(i) for i in rng.choice(ids, size=n_val, replace=False))
-    return set(ids) - val, val
 
 
 def unlabelled_audio(data: JobData, rng: np.random.Generator, tries: int = 20) -> np.ndarray | None:

@@ -15,6 +15,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from birdlab.core.atomic import atomic_write_text
 from birdlab.core.model import Polarity
 from birdlab.core.project import Project, now
@@ -193,3 +195,21 @@ def _relocate(stored: str, audio_root: Path, project: str | None) -> Path:
         if candidate.exists():
             return candidate
     return audio_root / stored_path.name  # missing: the trainer reports it
+
+
+def split_recordings(job: Job, val_fraction: float, seed: int) -> tuple[set[int], set[int]]:
+    """(train, validation) recording ids: the job's choice, else a seeded split by recording.
+
+    Never by crop (crops of one recording are correlated). Only recordings with labels or
+    extents are split; with fewer than two, nothing is held out.
+    """
+    ids = sorted({lab.recording for lab in job.labels} | {e.recording for e in job.extents})
+    if job.validation is not None:
+        val = set(job.validation) & set(ids)
+        return set(ids) - val, val
+    if len(ids) < 2 or val_fraction <= 0:
+        return set(ids), set()
+    rng = np.random.default_rng(seed)
+    n_val = max(1, int(round(len(ids) * val_fraction)))
+    val = set(int(i) for i in rng.choice(ids, size=n_val, replace=False))
+    return set(ids) - val, val

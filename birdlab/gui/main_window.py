@@ -222,6 +222,11 @@ class MainWindow(QMainWindow):
                                      "score this recording again with the active model"))
         model.addAction(self._action("Retrain...", self.open_retrain, "Ctrl+T",
                                      "train a new model version on the labels (in a child process)"))
+        model.addAction(self._action("Score folders...", self.open_batch, "Ctrl+B",
+                                     "score folders of recordings into tables and the project"))
+        model.addAction(self._action("Report", self.show_report, "Ctrl+R",
+                                     "per-class AP, PR curves and score histograms of the active model "
+                                     "against the reviewed labels"))
         play = QToolBar("Playback")
         play.setObjectName("toolbar-playback")
         self.addToolBar(play)
@@ -477,6 +482,37 @@ class MainWindow(QMainWindow):
         self.retrain_dialog.modelReady.connect(self._new_model)
         self.retrain_dialog.show()
         return self.retrain_dialog
+
+    def show_report(self):
+        """Evaluate the active version's detections against the project's labels, in a dock."""
+        from birdlab.core.evaluate import EvaluationError, evaluate_project
+        from birdlab.gui.report_render import ReportPanel
+
+        if not self.project:
+            return None
+        try:
+            report = evaluate_project(self.project, threshold=self.view.threshold)
+        except EvaluationError as exc:
+            self.statusBar().showMessage(str(exc), 10000)
+            return None
+        if getattr(self, "report_panel", None) is None:
+            self.report_panel = ReportPanel()
+            self.report_dock = self._dock("Model report", self.report_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.report_panel.set_report(report)
+        self.report_dock.show()
+        self.report_dock.raise_()
+        return report
+
+    def open_batch(self):
+        from birdlab.gui.batch_dialog import BatchDialog
+
+        if not self.project:
+            return None
+        self.batch_dialog = BatchDialog(self.project, self)
+        self.batch_dialog.finishedRun.connect(lambda _: (self._refresh_recordings(), self._show_model_output(),
+                                                         self.refresh_review()))
+        self.batch_dialog.show()
+        return self.batch_dialog
 
     def _new_model(self, version) -> None:
         """A new active version: rescore what is on screen first, then the review queue follows;

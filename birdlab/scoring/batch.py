@@ -218,6 +218,12 @@ class _ProjectSink:
         card = {"fingerprint": scorer.fingerprint, "models": paths, "classes": list(scorer.classes),
                 "sample_rate": scorer.sample_rate, "window_s": scorer.window_s,
                 "frame_hop_s": scorer.frame_hop_s, "scorer": scorer.describe()}
+        if len(paths) == 1:  # a version of this project (models/<name>/model.onnx): its detections
+            for version in self.project.model_versions():
+                file = self.project.model_file(version)
+                if file is not None and file.exists() and file.resolve() == Path(paths[0]):
+                    self.model_id = version.id
+                    return
         base = "+".join(Path(m).stem for m in models)
         name, n = base, 1
         while True:

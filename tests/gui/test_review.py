@@ -105,3 +105,14 @@ def test_versions_panel_lists_versions_and_reactivates_one(window, qtbot):
     qtbot.waitUntil(lambda: window.model_label.text().strip() == "model: demo", timeout=5000)
     with project.transaction() as db:
         db.execute("DELETE FROM model_versions WHERE id = ?", (other.id,))
+
+
+def test_report_panel_shows_the_active_model_against_the_labels(window, tmp_path):
+    from PySide6.QtGui import QImage
+    report = window.show_report()
+    assert report is not None and window.report_dock.isVisible()
+    assert {c.name for c in report.classes} == {c.name for c in window.project.classes()}
+    out = tmp_path / "report.png"
+    window.report_panel.grab().save(str(out))
+    image = QImage(str(out))
+    assert image.width() > 200 and image.height() > 200

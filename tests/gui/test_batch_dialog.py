@@ -1,0 +1,40 @@
+"""Batch scoring from the app runs `birdlab score` as a child, shows progress, lands in the project."""
+
+import numpy as np
+import soundfile as sf
+from PySide6.QtCore import QSettings
+
+from birdlab.cli import main
+from birdlab.gui.main_window import MainWindow
+
+
+def test_batch_dialog_scores_a_folder_into_files_and_the_project(qtbot, tmp_path):
+    demo = tmp_path / "demo"
+    assert main(["demo", str(demo), "--no-gui"]) == 0
+    folder = tmp_path / "field"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        sf.write(folder / f"rec{i}.wav", (0.05 * rng.standard_normal(32000 * 12)).astype(np.float32), 32000)
+    (folder / "broken.wav").write_text("not audio")
+    win = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(win)
+    win.show()
+    win.open_project(demo)
+    dialog = win.open_batch()
+    assert dialog.model.text().endswith("model.onnx")
+    dialog.inputs.addItem(str(folder))
+    dialog.out.setText(str(tmp_path / "scores"))
+    with qtbot.waitSignal(dialog.finishedRun, timeout=120000) as done:
+        dialog.start()
+    assert done.args == [1]  # the broken file is named and skipped
+    assert "broken.wav" in dialog.status.text()
+    assert dialog.bar.value() == 1000 and "4/4 files" in dialog.bar.format()
+    assert (tmp_path / "scores" / "detections.csv").exists()
+    names = {r.name for r in win.project.recordings()}
+    assert {"rec0.wav", "rec1.wav", "rec2.wav"} <= names
+    active = win.project.active_model()
+    assert [v.name for v in win.project.model_versions()] == ["demo"]  # stored under the active version
+    rec = next(r for r in win.project.recordings() if r.name == "rec0.wav")
+    assert win.project.detections(active.id, rec.id) is not None
+    win.close()
