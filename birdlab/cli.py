@@ -151,8 +151,10 @@ def cmd_gui(args: argparse.Namespace) -> int:
         if not Path(path).exists():
             raise UsageError(f"{path}: no such project folder or audio file")
     from birdlab.gui.app import run
+    if args.show and not args.screenshot:
+        raise UsageError("--show goes with --screenshot")
     return run(args.paths, screenshot=args.screenshot, recording=args.recording,
-               view_range=tuple(args.range) if args.range else None)
+               view_range=tuple(args.range) if args.range else None, show=args.show)
 
 
 def _score_demo(project) -> None:
@@ -395,6 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--screenshot", metavar="PNG", help="render the window offscreen to PNG and exit")
     gui.add_argument("--recording", metavar="NAME", help="show this recording")
     gui.add_argument("--range", nargs=2, type=float, metavar=("T0", "T1"), help="show this time range (s)")
+    gui.add_argument("--show", choices=("report", "retrain"),
+                     help="with --screenshot: the model report docked, or the Retrain dialog mid-run")
     gui.set_defaults(func=cmd_gui)
 
     demo = sub.add_parser("demo", help="build the demo project (synthetic soundscapes, labels, model) and open it")

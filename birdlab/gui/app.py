@@ -13,7 +13,8 @@ from pathlib import Path
 
 
 def run(paths: list[str], screenshot: str | None = None, recording: str | None = None,
-        view_range: tuple[float, float] | None = None, size: tuple[int, int] = (1500, 900)) -> int:
+        view_range: tuple[float, float] | None = None, size: tuple[int, int] = (1500, 900),
+        show: str | None = None) -> int:
     from PySide6.QtCore import QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -44,23 +45,45 @@ def run(paths: list[str], screenshot: str | None = None, recording: str | None =
     if view_range:
         window.view.set_visible_range(*view_range)
     if screenshot:
-        return _screenshot(app, window, screenshot)
+        return _screenshot(app, window, screenshot, show)
     return app.exec()
 
 
-def _screenshot(app, window, path: str, timeout_s: float = 20.0) -> int:
-    """Wait until the spectrogram is painted and the recording scored (or the timeout), save the
-    window as PNG, exit."""
+def _wait(app, condition, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not condition():
         app.processEvents()
-        scoring = window.scorer.busy_with is not None
-        if window.recording is None or (window.view.is_painted() and not window.view.loader.busy and not scoring):
-            break
         time.sleep(0.01)
     for _ in range(5):
         app.processEvents()
-    ok = window.grab().save(path)
+
+
+def _screenshot(app, window, path: str, show: str | None = None, timeout_s: float = 20.0) -> int:
+    """Wait until the spectrogram is painted and the recording scored (or the timeout), save the
+    window (or, with show="retrain", the Retrain dialog mid-run) as PNG, exit.
+
+    show: "report" docks the model report first; "retrain" starts a quick retrain and grabs the
+    dialog once its curves have a few points, then cancels the run.
+    """
+    _wait(app, lambda: window.recording is None or (window.view.is_painted() and not window.view.loader.busy
+                                                     and window.scorer.busy_with is None), timeout_s)
+    widget = window
+    if show == "report":
+        window.show_report()
+        _wait(app, lambda: False, 0.2)
+    elif show == "retrain":
+        dialog = window.open_retrain()
+        dialog.epochs.setValue(30)
+        dialog.start()
+        _wait(app, lambda: len(dialog.loss_points) >= 3 or dialog.final_event, 120.0)
+        widget = dialog
+    elif show:
+        print(f"birdlab: --show {show!r}: use report or retrain", file=sys.stderr)
+        return 2
+    ok = widget.grab().save(path)
+    if widget is not window:
+        widget.stop_child()
+        widget.close()
     window.close()
     if not ok:
         print(f"birdlab: could not write the screenshot {path}", file=sys.stderr)

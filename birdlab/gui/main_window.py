@@ -57,10 +57,12 @@ class MainWindow(QMainWindow):
         self.resizeDocks([recordings_dock], [360], Qt.Orientation.Horizontal)
         self._dock("Labels", self.labels_table, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.review = ReviewPanel()
-        self._dock("Review", self.review, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.review_dock = self._dock("Review", self.review, Qt.DockWidgetArea.RightDockWidgetArea)
         self.review.filterChanged.connect(self.refresh_review)
         self.versions = VersionsPanel()
-        self._dock("Model versions", self.versions, Qt.DockWidgetArea.RightDockWidgetArea)
+        versions_dock = self._dock("Model versions", self.versions, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.review_dock, versions_dock)  # full height each; Review in front
+        self.review_dock.raise_()
         self.versions.activateRequested.connect(self.activate_version)
         self.review.currentChanged.connect(self.go_to_detection)
         self.scorer = RecordingScorer(self)
@@ -498,6 +500,7 @@ class MainWindow(QMainWindow):
         if getattr(self, "report_panel", None) is None:
             self.report_panel = ReportPanel()
             self.report_dock = self._dock("Model report", self.report_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+            self.tabifyDockWidget(self.review_dock, self.report_dock)
         self.report_panel.set_report(report)
         self.report_dock.show()
         self.report_dock.raise_()

@@ -157,6 +157,10 @@ class RetrainDialog(QDialog):
             self.bar.setFormat(f"embedding crops {event['done']}/{event['total']}")
             self.bar.setValue(int(1000 * event["done"] / max(1, event["total"])) // 10)
         elif kind == "metric":
+            epochs = self.epochs.value()
+            if not event.get("parent"):
+                self.bar.setValue(int(1000 * event["epoch"] / max(1, epochs)))
+                self.bar.setFormat(f"epoch {event['epoch']}/{epochs}")
             if event.get("train_loss") is not None:
                 self.loss_points.append((float(event["epoch"]), float(event["train_loss"])))
                 self.loss_curve.setData(*zip(*self.loss_points))
