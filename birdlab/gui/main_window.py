@@ -401,14 +401,16 @@ class MainWindow(QMainWindow):
             self.score_current(model.name, path)
 
     def score_current(self, model_name: str, model_path: Path) -> None:
-        if not (self.project and self.recording):
-            return
+        if self.project and self.recording:
+            self.score_recording(self.recording, model_name, model_path)
+
+    def score_recording(self, rec: Recording, model_name: str, model_path: Path) -> None:
         bands = project_bands(self.project)
         self._scoring_model = model_name
-        self.scorer.score(ScoreRequest(self.recording.id, str(self.recording.abs_path), str(model_path),
-                                       self.recording.duration, bands, APP_DETECTION_THRESHOLD))
+        self.scorer.score(ScoreRequest(rec.id, str(rec.abs_path), str(model_path), rec.duration, bands,
+                                       APP_DETECTION_THRESHOLD))
         self.score_bar.setValue(0)
-        self.score_bar.setFormat(f"scoring {self.recording.name} %p%")
+        self.score_bar.setFormat(f"scoring {rec.name} %p%")
         self.score_bar.show()
         self.score_cancel.show()
 
@@ -440,12 +442,23 @@ class MainWindow(QMainWindow):
         if model is None:
             return
         store_scores(self.project, model.id, recording_id, result)
+        self._rescore_pending = [r for r in getattr(self, "_rescore_pending", []) if r != recording_id]
         compare = getattr(self, "_compare", None)
         if compare and compare[0] == model.id:
-            self._show_changes(model, compare[1], recording_id)
+            self._compare_done = getattr(self, "_compare_done", set()) | {recording_id}
+            self._show_changes(model, compare[1], self._compare_done)
         if self.recording and self.recording.id == recording_id:
             self._show_model_output(allow_scoring=False)
         self.refresh_review()
+        self._rescore_next()
+
+    def _rescore_next(self) -> None:
+        """After a new version, the recordings of the review queue are rescored one after another."""
+        model = self.project.active_model() if self.project else None
+        path = self.project.model_file(model) if model else None
+        pending = getattr(self, "_rescore_pending", [])
+        if pending and model and path and self.scorer.busy_with is None:
+            self.score_recording(self.project.recording(pending[0]), model.name, path)
 
     def _threshold_changed(self, value: int) -> None:
         self.threshold_value.setText(f"{value / 100:.2f}")
@@ -521,20 +534,28 @@ class MainWindow(QMainWindow):
         """A new active version: rescore what is on screen first, then the review queue follows;
         once the recording is rescored, the dialog shows what changed against the parent."""
         self._compare = (version.id, version.parent_id) if version.parent_id else None
+        self._compare_done: set[int] = set()
+        parent_recordings = {d.recording_id for d in self.project.detections(version.parent_id)} \
+            if version.parent_id else set()
+        current = self.recording.id if self.recording else None
+        self._rescore_pending = sorted(parent_recordings - {current})
         self.statusBar().showMessage(f"model {version.name} is active; rescoring {self.recording.name}"
                                      if self.recording else f"model {version.name} is active", 8000)
         self._show_model_output()
         self.refresh_review()
+        self._rescore_next()
 
-    def _show_changes(self, model, parent_id: int, recording_id: int) -> None:
+    def _show_changes(self, model, parent_id: int, recording_ids: set[int]) -> None:
+        """New / lost / flipped detections on the recordings rescored so far, and AP old vs new."""
         from birdlab.core.compare import ap_table, diff_detections
 
-        old = self.project.detections(parent_id, recording_id)
-        diff = diff_detections(old, self.project.detections(model.id, recording_id))
+        old = [d for d in self.project.detections(parent_id) if d.recording_id in recording_ids]
+        new = [d for d in self.project.detections(model.id) if d.recording_id in recording_ids]
+        diff = diff_detections(old, new)
         parent = self.project.model_version(parent_id)
         rows = ap_table(model.card.get("parent_metrics"), model.card.get("metrics", {}))
         fmt = (lambda v: "–" if v is None else f"{v:.3f}")
-        lines = [f"On {self.project.recording(recording_id).name}: {diff} (vs {parent.name})."]
+        lines = [f"On {len(recording_ids)} rescored recording(s): {diff} (vs {parent.name})."]
         if rows:
             lines.append("Validation AP, old → new: " + ", ".join(f"{c} {fmt(a)} → {fmt(b)}" for c, a, b in rows))
         text = "\n".join(lines)

@@ -191,8 +191,10 @@ class RetrainDialog(QDialog):
                             else f"Training failed; the previous model stays active.\n{reason}")
 
     def show_summary(self, text: str) -> None:
-        """What changed: detections new / lost / flipped on the rescored recording, AP old vs new."""
-        self.status.setText(self.status.text() + "\n" + text)
+        """What changed: detections new / lost / flipped on the rescored recordings, AP old vs new
+        (replaced as more recordings are rescored)."""
+        head = self.status.text().split("\nOn ", 1)[0]
+        self.status.setText(head + "\n" + text)
 
     def _model_dir(self) -> Path:
         return Path(self.final_event["model_dir"])

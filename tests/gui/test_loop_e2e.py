@@ -63,6 +63,11 @@ def test_review_twenty_then_quick_retrain_shows_the_new_model(window, qtbot):
         [lab for lab in project.labels() if lab.source == Source.IMPORT and lab.polarity.value != "uncertain"])
     assert window.view.detection_items
     assert {d.model_version_id for d in window.project.detections(new.id, window.recording.id)} == {new.id}
+    # then the other recordings of the queue are rescored, and the summary covers them all
+    qtbot.waitUntil(lambda: {d.recording_id for d in project.detections(new.id)} == {r.id for r in project.recordings()},
+                    timeout=120000)
+    qtbot.waitUntil(lambda: "On 6 rescored recording(s)" in dialog.status.text(), timeout=30000)
+    assert all(d.model_version_id == new.id for d in window.review.model.items)
     dialog.close()
 
 
