@@ -121,6 +121,8 @@ class Embedder:
                 os.replace(tmp, path)
             options = ort.SessionOptions()
             options.intra_op_num_threads = torch.get_num_threads()
+            # no busy-waiting between batches: the thread reading the next crops needs that CPU
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     @torch.no_grad()
