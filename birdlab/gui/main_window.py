@@ -190,6 +190,7 @@ class MainWindow(QMainWindow):
         self.colormap_box.addItems(COLORMAPS)
         self.top_db = QDoubleSpinBox(minimum=-120, maximum=20, value=-10, suffix=" dB", singleStep=5)
         self.db_range = QDoubleSpinBox(minimum=10, maximum=150, value=80, suffix=" dB range", singleStep=5)
+        self.fmin = QSpinBox(minimum=0, maximum=500_000, value=0, suffix=" Hz min", singleStep=500)
         self.fmax = QSpinBox(minimum=0, maximum=500_000, value=0, suffix=" Hz max", singleStep=1000)
         self.fmax.setSpecialValueText("Nyquist")
         self.mel_box = QCheckBox("mel")
@@ -197,8 +198,8 @@ class MainWindow(QMainWindow):
         self.nfft_box.addItems(["256", "512", "1024", "2048", "4096"])
         self.nfft_box.setCurrentText("1024")
         self.channel_box = QComboBox()
-        for w in (self.colormap_box, self.top_db, self.db_range, self.fmax, self.nfft_box, self.channel_box,
-                  self.mel_box):
+        for w in (self.colormap_box, self.top_db, self.db_range, self.fmin, self.fmax, self.nfft_box,
+                  self.channel_box, self.mel_box):
             look.addWidget(w)
             signal = getattr(w, "currentIndexChanged", None) or getattr(w, "valueChanged", None) or w.toggled
             signal.connect(self._look_changed)
@@ -346,6 +347,7 @@ class MainWindow(QMainWindow):
             self.channel_box.addItem(f"channel {c + 1}", c)
         self.channel_box.blockSignals(False)
         self.fmax.setMaximum(int(info.sample_rate // 2))
+        self.fmin.setMaximum(int(info.sample_rate // 2) - 1)
         self.view.set_recording(str(rec.abs_path), info.sample_rate, info.frames, info.channels)
         self._refresh_labels()
         self.recordings.select(rec.id)
@@ -722,13 +724,13 @@ class MainWindow(QMainWindow):
             colormap=self.colormap_box.currentText(), top_db=self.top_db.value(), db_range=self.db_range.value(),
             mel=self.mel_box.isChecked(), n_fft=int(self.nfft_box.currentText()),
             channel=self.channel_box.currentData() if self.channel_box.currentData() is not None else -1,
-            f_max=float(self.fmax.value()) or None))
+            f_min=float(self.fmin.value()) or None, f_max=float(self.fmax.value()) or None))
 
     # ---- playback ----------------------------------------------------------------------------
     def _player(self):
         if self.player is None:
             from birdlab.gui.playback import Player
-            self.player = Player(self)
+            self.player = Player(parent=self, sync_limit_s=0.0)  # every clip is decoded off the GUI thread
             self.player.positionChanged.connect(self.view.set_cursor)
             self.player.stateChanged.connect(lambda s: self.status_play.setText(s))
             self.player.unavailable.connect(lambda reason: self.statusBar().showMessage(reason, 8000))

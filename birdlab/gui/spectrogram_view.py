@@ -156,6 +156,8 @@ class SpectrogramView(QWidget):
         self.track_curves: dict[str, pg.PlotDataItem] = {}
         self.tracks_plot.setVisible(False)
         self.detection_items: list[tuple[object, QGraphicsRectItem, pg.TextItem]] = []
+        self._detection_names: dict[int, str] = {}
+        self._tracks_args: tuple | None = None
         self.threshold = 0.5
         self.overview = self.graphics.addPlot(row=2, col=0)
         self.overview.hideAxis("left")
@@ -258,9 +260,14 @@ class SpectrogramView(QWidget):
             t0, t1 = self.visible_range()
             labels = [b.label for b in self.boxes.values()]
             names = dict(self.class_names)
+            detections = [det for det, _, _ in self.detection_items]
+            tracks = self._tracks_args
             self.set_recording(self.path, self.sample_rate, self.grid.frames, self.channels)
             self.set_visible_range(t0, t1)
             self.set_labels(labels, names)
+            self.set_detections(detections, self._detection_names)
+            if tracks is not None:
+                self.set_tracks(*tracks)
         else:
             lut = _lut(settings.colormap)
             for item in (*self._tile_items.values(), self.overview_image, self.background_image):
@@ -433,6 +440,7 @@ class SpectrogramView(QWidget):
             self.view.removeItem(rect)
             self.view.removeItem(text)
         self.detection_items = []
+        self._detection_names = dict(class_names)
         pen = QPen(QColor(DETECTION_COLOUR))
         pen.setStyle(Qt.PenStyle.DashDotLine)
         pen.setCosmetic(True)
@@ -470,6 +478,7 @@ class SpectrogramView(QWidget):
         for curve in self.track_curves.values():
             self.tracks_plot.removeItem(curve)
         self.track_curves = {}
+        self._tracks_args = None if tracks is None else (tracks, frame_hop_s, classes, visible)
         if tracks is None or not len(classes):
             self.tracks_plot.setVisible(False)
             return

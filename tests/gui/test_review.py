@@ -116,3 +116,13 @@ def test_report_panel_shows_the_active_model_against_the_labels(window, tmp_path
     window.report_panel.grab().save(str(out))
     image = QImage(str(out))
     assert image.width() > 200 and image.height() > 200
+
+
+def test_changing_the_look_keeps_detections_and_tracks(window):
+    n = len(window.view.detection_items)
+    window.nfft_box.setCurrentText("512")
+    window.mel_box.setChecked(True)
+    assert len(window.view.detection_items) == n and window.view.track_curves
+    det, rect, _ = window.view.detection_items[0]
+    assert rect.rect().top() == pytest.approx(window.view.hz_to_y(det.f_min))  # boxes follow the mel axis
+    window.mel_box.setChecked(False)

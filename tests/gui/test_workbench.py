@@ -248,3 +248,17 @@ def test_dataclass_settings_are_copied():
     from birdlab.gui.spectrogram_view import ViewSettings
     a = ViewSettings()
     assert dataclasses.replace(a, mel=True).mel and not a.mel
+
+
+def test_frequency_limits_and_mel_axis(window):
+    window.fmin.setValue(1000)
+    window.fmax.setValue(4000)
+    (_, _), (y0, y1) = window.view.view.viewRange()
+    assert (y0, y1) == pytest.approx((1000, 4000))
+    window.mel_box.setChecked(True)
+    (_, _), (m0, m1) = window.view.view.viewRange()
+    assert window.view.y_to_hz(m0) == pytest.approx(1000, rel=1e-3)
+    assert window.view.y_to_hz(m1) == pytest.approx(4000, rel=1e-3)
+    window.mel_box.setChecked(False)
+    window.fmin.setValue(0)
+    window.fmax.setValue(0)
