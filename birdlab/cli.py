@@ -208,13 +208,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         config["model"]["init_weights"] = str(Path(args.init_weights).resolve())
     if args.pretrained:
         config["model"]["pretrained"] = True
-    if args.from_scratch:
-        config["from_active"] = False
     with _open_project(args.project) as project:
         if not any(lab.polarity.value != "uncertain" for lab in project.labels()):
             raise UsageError(f"{project.root}: the project has no positive or negative labels to train on")
         try:
-            run, job_path = new_run(project, config)
+            run, job_path = new_run(project, config,
+                                    start_from=None if args.from_scratch else project.active_model())
         except JobError as exc:
             raise UsageError(str(exc)) from None
         project.finish_training_run(run.id, "running")

@@ -52,22 +52,12 @@ class EvaluationError(Exception):
 # ---- results ----------------------------------------------------------------------------------
 
 
-@dataclass
-class ClassResult:
-    """One class: counts, AP, the numbers at the threshold, its PR curve and score histograms."""
+class _AtThreshold:
+    """Precision, recall and F1 from tp / fp / fn (per class, or micro-averaged in a report)."""
 
-    name: str
-    n_pos: int  # positive segments (unmasked)
-    n_neg: int  # negative segments (unmasked)
-    ap: float  # NaN without positives
     tp: int
     fp: int
     fn: int
-    pr_thresholds: np.ndarray  # distinct scores, descending
-    pr_precision: np.ndarray  # precision when predicting >= each threshold
-    pr_recall: np.ndarray
-    hist_pos: np.ndarray  # counts of positive segments' scores per bin (EvaluationReport.hist_edges)
-    hist_neg: np.ndarray
 
     @property
     def precision(self) -> float:
@@ -83,7 +73,26 @@ class ClassResult:
 
 
 @dataclass
-class EvaluationReport:
+class ClassResult(_AtThreshold):
+    """One class: counts, AP, the numbers at the threshold, its PR curve and score histograms."""
+
+    name: str
+    n_pos: int  # positive segments (unmasked)
+    n_neg: int  # negative segments (unmasked)
+    ap: float  # NaN without positives
+    tp: int
+    fp: int
+    fn: int
+    pr_thresholds: np.ndarray  # distinct scores, descending
+    pr_precision: np.ndarray  # precision when predicting >= each threshold
+    pr_recall: np.ndarray
+    hist_pos: np.ndarray  # counts of positive segments' scores per bin (EvaluationReport.hist_edges)
+    hist_neg: np.ndarray
+
+
+
+@dataclass
+class EvaluationReport(_AtThreshold):
     """Everything `birdlab evaluate` prints and the report panel shows."""
 
     classes: list[ClassResult]
@@ -117,19 +126,6 @@ class EvaluationReport:
     @property
     def fn(self) -> int:
         return sum(c.fn for c in self.classes)
-
-    @property
-    def precision(self) -> float:
-        """Micro-averaged over classes."""
-        return _ratio(self.tp, self.tp + self.fp)
-
-    @property
-    def recall(self) -> float:
-        return _ratio(self.tp, self.tp + self.fn)
-
-    @property
-    def f1(self) -> float:
-        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
 
     def rows(self) -> list[dict[str, object]]:
         """The table: one row per class, then the summary (cmAP in `ap`, micro P/R/F1, LWLRAP)."""

@@ -23,23 +23,35 @@ from birdlab.core.model import ModelVersion, TrainingRun
 from birdlab.core.project import Project, ProjectError
 
 
-def new_run(project: Project, config: dict, *, class_names: list[str] | None = None) -> tuple[TrainingRun, Path]:
-    """Snapshot the labels into runs/<stamp>/job.json and record the run; returns (run, job path)."""
-    active = project.active_model()
+# settings that fix a model's architecture: a run starting from a version takes them from its card
+ARCHITECTURE_KEYS = ("backbone", "sample_rate", "window_s", "frame_hop_s", "n_fft", "hop", "n_mels", "f_min",
+                     "f_max", "top_db", "head", "hidden", "wave_branch", "wave_backbone", "wave_columns")
+
+
+def version_weights(project: Project, version: ModelVersion) -> Path | None:
+    """The torch weights (model.pt) beside a version's model file, when it has them."""
+    model_file = project.model_file(version)
+    weights = model_file.parent / "model.pt" if model_file else None
+    return weights if weights is not None and weights.exists() else None
+
+
+def new_run(project: Project, config: dict, *, start_from: ModelVersion | None = None,
+            class_names: list[str] | None = None) -> tuple[TrainingRun, Path]:
+    """Snapshot the labels into runs/<stamp>/job.json and record the run; returns (run, job path).
+
+    start_from: a version whose weights and architecture the run starts from (it becomes the
+    new version's parent); settings given in `config` win over the version's.
+    """
     config = dict(config)
-    if active is not None and active.kind == "onnx":
-        config.setdefault("parent", active.name)
-        weights = project.root / active.path / "model.pt" if active.path else None
-        model_cfg = dict(config.get("model", {}))
-        if weights is not None and weights.exists() and config.get("from_active", True):
-            model_cfg.setdefault("init_model", str(weights))
-            card_cfg = active.card.get("config", {}).get("model", {})
-            for key in ("backbone", "sample_rate", "window_s", "frame_hop_s", "n_fft", "hop", "n_mels", "f_min",
-                        "f_max", "top_db", "head", "hidden", "wave_branch", "wave_backbone", "wave_columns"):
-                if key in card_cfg:
-                    model_cfg.setdefault(key, card_cfg[key])
-        config["model"] = model_cfg
-    config.pop("from_active", None)
+    config["model"] = dict(config.get("model", {}))
+    weights = version_weights(project, start_from) if start_from is not None else None
+    if weights is not None:
+        config.setdefault("parent", start_from.name)
+        config["model"].setdefault("init_model", str(weights))
+        card_cfg = start_from.card.get("config", {}).get("model", {})
+        for key in ARCHITECTURE_KEYS:
+            if key in card_cfg:
+                config["model"].setdefault(key, card_cfg[key])
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = project.runs_dir / stamp
     n = 1

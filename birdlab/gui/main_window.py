@@ -92,7 +92,10 @@ class MainWindow(QMainWindow):
         self.labels_table.selectionChanged.connect(self._table_selected)
         self.labels_table.activated.connect(self._show_label)
         self.recordings.recordingActivated.connect(self.show_recording)
-        self.undo_stack.indexChanged.connect(lambda _: (self._refresh_labels(), self.refresh_review()))
+        # every label or extent edit in the app goes through the undo stack: refresh on its index
+        # (at once, once); the store's change signal covers the rest (classes, models, recordings)
+        self.undo_stack.indexChanged.connect(self._edited)
+        self._deciding = False
         self.view.thresholdChanged.connect(lambda t: self.threshold_slider.setValue(int(round(t * 100))))
         self._restore_layout()
 
@@ -367,17 +370,21 @@ class MainWindow(QMainWindow):
         self.labels_table.set_labels(labels, names, selected)
         self.view.set_extents([(e.t_min, e.t_max) for e in self.project.extents(self.recording.id)])
 
+    def _edited(self, _index: int) -> None:
+        self._refresh_labels()
+        if not self._deciding:  # a review decision refreshes the queue itself, keeping its place
+            self.refresh_review()
+
     def _project_changed(self, table: str, action: str, ids: tuple) -> None:
         if table == "classes":
             self._fill_classes()
-        if table in ("labels", "extents", "classes"):
             self._refresh_labels()
         if table in ("labels", "extents", "recordings"):
             self._refresh_recordings()
         if table == "models":
             self._show_model_output()
             self.versions.set_versions(self.project.model_versions())
-        if table in ("models", "detections", "labels", "classes"):
+        if table in ("models", "classes"):
             self.refresh_review()
 
     # ---- model output ---------------------------------------------------------------------------
@@ -400,7 +407,9 @@ class MainWindow(QMainWindow):
             self.modelOutputShown.emit(self.recording.id)
         elif allow_scoring:
             self.view.set_tracks(None)
-            self.score_current(model.name, path)
+            already = self.scorer.busy_with == self.recording.id and getattr(self, "_scoring_model", None) == model.name
+            if not already:  # e.g. a new version and its queued "models" change both ask
+                self.score_current(model.name, path)
 
     def score_current(self, model_name: str, model_path: Path) -> None:
         if self.project and self.recording:
@@ -608,8 +617,13 @@ class MainWindow(QMainWindow):
             return
         nxt = self.review.next_after(det.id)
         box = Box(det.t_min, det.t_max, det.f_min, det.f_max)
-        self.undo_stack.push(AddLabel(self.project, det.recording_id, det.class_id if class_id is None else class_id,
-                                      box, polarity, Source.REVIEW, detection_id=det.id))
+        self._deciding = True
+        try:
+            self.undo_stack.push(AddLabel(self.project, det.recording_id,
+                                          det.class_id if class_id is None else class_id, box, polarity,
+                                          Source.REVIEW, detection_id=det.id))
+        finally:
+            self._deciding = False
         self.refresh_review(keep=nxt.id if nxt else None)
         self.go_to_detection(self.review.current())
 
@@ -628,12 +642,16 @@ class MainWindow(QMainWindow):
             return
         nxt = self.review.next_after(det.id)
         box = Box(det.t_min, det.t_max, det.f_min, det.f_max)
-        self.undo_stack.beginMacro("relabel detection")
-        self.undo_stack.push(AddLabel(self.project, det.recording_id, det.class_id, box, Polarity.NEGATIVE,
-                                      Source.REVIEW, detection_id=det.id))
-        self.undo_stack.push(AddLabel(self.project, det.recording_id, cls_id, box, Polarity.POSITIVE, Source.REVIEW,
-                                      detection_id=det.id))
-        self.undo_stack.endMacro()
+        self._deciding = True
+        try:
+            self.undo_stack.beginMacro("relabel detection")
+            self.undo_stack.push(AddLabel(self.project, det.recording_id, det.class_id, box, Polarity.NEGATIVE,
+                                          Source.REVIEW, detection_id=det.id))
+            self.undo_stack.push(AddLabel(self.project, det.recording_id, cls_id, box, Polarity.POSITIVE,
+                                          Source.REVIEW, detection_id=det.id))
+            self.undo_stack.endMacro()
+        finally:
+            self._deciding = False
         self.refresh_review(keep=nxt.id if nxt else None)
         self.go_to_detection(self.review.current())
 

@@ -92,27 +92,18 @@ class RetrainDialog(QDialog):
                         "device": self.device.currentText(), "model": {}}
         if self.backbone.text().strip():
             config["model"]["backbone"] = self.backbone.text().strip()
-        start = self.start_from.currentData()
-        if start is None:
-            config["from_active"] = False
-        else:
-            version = self.project.model_version(start)
-            weights = self.project.resolve(version.path) / "model.pt" if version.path else None
-            if weights is not None and weights.exists():
-                config["model"]["init_model"] = str(weights)
-                config["parent"] = version.name
-                for key, value in version.card.get("config", {}).get("model", {}).items():
-                    if key not in ("init_model", "init_weights", "pretrained", "backbone"):
-                        config["model"].setdefault(key, value)
-            config["from_active"] = False
         return config
+
+    def start_version(self) -> ModelVersion | None:
+        start = self.start_from.currentData()
+        return None if start is None else self.project.model_version(start)
 
     def start(self) -> None:
         if not any(lab.polarity.value != "uncertain" for lab in self.project.labels()):
             self.status.setText("There are no positive or negative labels to train on yet.")
             return
         try:
-            self.run, job_path = new_run(self.project, self.config())
+            self.run, job_path = new_run(self.project, self.config(), start_from=self.start_version())
         except Exception as exc:  # a job that cannot be written: say why, change nothing
             self.status.setText(f"Could not start: {exc}")
             return

@@ -94,7 +94,7 @@ import sys, time
 from birdlab.core.project import Project
 from birdlab.core.runs import iter_events, new_run, start_child
 project = Project.open(sys.argv[1])
-run, job = new_run(project, {"epochs": 50, "mode": "full"})
+run, job = new_run(project, {"epochs": 50, "mode": "full"}, start_from=project.active_model())
 child = start_child(job)
 print(child.pid, flush=True)
 for event in iter_events(child.stdout):
