@@ -23,6 +23,12 @@ def format_time(seconds: float, spacing: float) -> str:
 
 
 class TimeAxis(pg.AxisItem):
+    """Seconds, formatted by `format_time` (no SI prefix: "x0.001" would fight the h:mm:ss labels)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.enableAutoSIPrefix(False)
+
     def tickStrings(self, values, scale, spacing):  # noqa: N802 (Qt naming)
         return [format_time(v * scale, spacing * scale) for v in values]
 
@@ -32,6 +38,7 @@ class FreqAxis(pg.AxisItem):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.enableAutoSIPrefix(False)  # the label says Hz or kHz itself
         self.to_hz: Callable[[float], float] = lambda y: y
         self.khz = True
 

@@ -82,8 +82,10 @@ class RecordingsPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
-        for col in range(len(COLUMNS)):
+        for col in range(1, len(COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)  # long field names: counts stay in view
+        header.resizeSection(0, 150)
         header.setStretchLastSection(True)
         self.setMinimumWidth(340)
         self.table.activated.connect(self._activated)

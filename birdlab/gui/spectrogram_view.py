@@ -155,6 +155,7 @@ class SpectrogramView(QWidget):
         self.threshold_line.sigPositionChanged.connect(lambda line: self.thresholdChanged.emit(float(line.value())))
         self.track_curves: dict[str, pg.PlotDataItem] = {}
         self.tracks_plot.setVisible(False)
+        self.tracks_plot.setMaximumHeight(0)
         self.detection_items: list[tuple[object, QGraphicsRectItem, pg.TextItem]] = []
         self._detection_names: dict[int, str] = {}
         self._tracks_args: tuple | None = None
@@ -481,6 +482,7 @@ class SpectrogramView(QWidget):
         self._tracks_args = None if tracks is None else (tracks, frame_hop_s, classes, visible)
         if tracks is None or not len(classes):
             self.tracks_plot.setVisible(False)
+            self.tracks_plot.setMaximumHeight(0)  # a hidden plot keeps its layout row otherwise
             return
         times = (np.arange(tracks.shape[0]) + 0.5) * frame_hop_s
         for i, name in enumerate(classes):
@@ -490,6 +492,7 @@ class SpectrogramView(QWidget):
             curve.setClipToView(True)
             curve.setVisible(visible is None or name in visible)
             self.track_curves[name] = curve
+        self.tracks_plot.setMaximumHeight(16777215)
         self.tracks_plot.setVisible(True)
 
     def show_track_classes(self, visible: set[str] | None) -> None:

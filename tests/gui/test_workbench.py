@@ -262,3 +262,12 @@ def test_frequency_limits_and_mel_axis(window):
     window.mel_box.setChecked(False)
     window.fmin.setValue(0)
     window.fmax.setValue(0)
+
+
+def test_time_axis_keeps_seconds_at_millisecond_zoom(qtbot):
+    from birdlab.gui.axes import TimeAxis
+    axis = TimeAxis("bottom")
+    axis.setLabel("time")
+    axis.setRange(0.0, 0.6)  # a bat call view: pyqtgraph would rescale to "x0.001" and print 100 as 1:40
+    assert "0.001" not in axis.labelString()
+    assert axis.tickStrings([0.1, 0.2], 1.0, 0.1) == ["0.1", "0.2"]
