@@ -2,11 +2,13 @@
 outputs) against the model alone on precomputed features (the ceiling).
 
     .venv/bin/python benchmarks/bench_scoring.py [--model M.onnx] [--work DIR] [--hours 1] [--files 6] [--repeat N]
+        [--n-mels N] [--hop H] [--n-fft F]
 
 Without --model the default architecture is exported untrained (training.export.
 export_random_model, efficientnet_b0, 32 kHz; needs the train extra) and cached in the work
 folder (default `bench-out/`, git-ignored), like the synthetic audio: --hours of 32 kHz
-soundscapes (birdlab.core.synth.write_long_recording) in --files WAV files. End to end runs
+soundscapes (birdlab.core.synth.write_long_recording) in --files WAV files. --n-mels / --hop /
+--n-fft export it with another frontend, to measure what the input size costs. End to end runs
 the real batch runner (`run_batch`, as `birdlab score` does) with 1 and 2 workers; its time
 includes start-up (worker processes, model loading) and writing the outputs. Model-only runs
 `session.run` on STFT power computed beforehand, in one process with all cores as intra-op
@@ -52,12 +54,15 @@ def audio_files(work: Path, hours: float, n_files: int) -> list[Path]:
     return files
 
 
-def default_model(work: Path) -> Path:
-    path = work / "scoring_efficientnet_b0.onnx"
+def default_model(work: Path, frontend: dict[str, int]) -> Path:
+    """The default architecture, untrained; `frontend` overrides n_mels / hop / n_fft."""
+    tag = "".join(f"_{k}{v}" for k, v in sorted(frontend.items()))
+    path = work / f"scoring_efficientnet_b0{tag}.onnx"
     if not path.exists():
-        print("exporting an untrained efficientnet_b0 model (once)...", flush=True)
+        print(f"exporting an untrained efficientnet_b0 model {frontend or '(default frontend)'} (once)...",
+              flush=True)
         from training.export import export_random_model
-        export_random_model(path, backbone="efficientnet_b0", classes=CLASSES, sample_rate=32000)
+        export_random_model(path, backbone="efficientnet_b0", classes=CLASSES, sample_rate=32000, **frontend)
     return path
 
 
@@ -113,6 +118,9 @@ def end_to_end(files: list[Path], model: Path, out: Path, workers: int, batch: i
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, help="model file (default: untrained efficientnet_b0 export)")
+    for name in ("n_mels", "hop", "n_fft"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, dest=name,
+                            help=f"{name} of the exported default model (default: training.config's)")
     parser.add_argument("--work", type=Path, default=Path("bench-out"))
     parser.add_argument("--hours", type=float, default=1.0, help="hours of synthetic audio (>= 1 for the figure)")
     parser.add_argument("--files", type=int, default=6, help="number of files the audio is split into")
@@ -125,7 +133,8 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     cores = available_cores()
     files = audio_files(args.work, args.hours, args.files)
-    model = args.model or default_model(args.work)
+    frontend = {k: v for k in ("n_mels", "hop", "n_fft") if (v := getattr(args, k)) is not None}
+    model = args.model or default_model(args.work, frontend)
     bundle = ModelBundle.load(model, threads=1)
     print(f"model {model} ({bundle.meta.backbone}, {len(bundle.classes)} classes, {bundle.sample_rate} Hz, "
           f"{bundle.window_s:g} s windows); {cores} cores; {args.hours:g} h of audio in {len(files)} files")
