@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from birdlab.core.audio import AudioError, probe
+from birdlab.core.box_match import match_boxes
 from birdlab.core.events import Change, ChangeHub
 from birdlab.core.fingerprint import fingerprint
 from birdlab.core.model import (Box, ClassInfo, Detection, Label, ModelVersion, Polarity, Recording,
@@ -582,14 +583,24 @@ class Project:
 
     def set_detections(self, model_id: int, recording_id: int,
                        boxes: Sequence[tuple[int, float, float, float, float, float]]) -> int:
-        """Replace a model's detections on one recording: (class_id, t_min, t_max, f_min, f_max, score)."""
+        """Replace a model's detections on one recording: (class_id, t_min, t_max, f_min, f_max, score).
+
+        A new box that is the same call as an old one (same class, time IoU >= 0.5) updates
+        the old row instead of replacing it, so its id and the review labels made from it
+        survive a rescoring; old boxes without a match are deleted.
+        """
         with self.transaction() as db:
-            db.execute("DELETE FROM detections WHERE model_version_id = ? AND recording_id = ?",
-                       (model_id, recording_id))
+            old = db.execute("SELECT id, class_id, t_min, t_max FROM detections"
+                             " WHERE model_version_id = ? AND recording_id = ?", (model_id, recording_id)).fetchall()
+            matched = match_boxes([(r[1], r[2], r[3]) for r in old], [(b[0], b[1], b[2]) for b in boxes])
+            kept = {old[i][0] for i in matched.values()}
+            db.executemany("DELETE FROM detections WHERE id = ?", [(r[0],) for r in old if r[0] not in kept])
+            db.executemany("UPDATE detections SET t_min = ?, t_max = ?, f_min = ?, f_max = ?, score = ? WHERE id = ?",
+                           [(*boxes[j][1:], old[i][0]) for j, i in matched.items()])
             db.executemany(
                 "INSERT INTO detections (model_version_id, recording_id, class_id, t_min, t_max, f_min, f_max,"
                 " score) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(model_id, recording_id, *b) for b in boxes])
+                [(model_id, recording_id, *b) for j, b in enumerate(boxes) if j not in matched])
             self._announce("detections", "updated", [recording_id])
         return len(boxes)
 

@@ -205,6 +205,31 @@ def test_model_versions_and_detections(project, rec):
     assert [d.t_min for d in project.detections(v2.id)] == [5.0]
 
 
+def test_rescoring_keeps_reviewed_detections_linked(project, rec):
+    """A rescoring with the same version must not make reviewed detections unreviewed."""
+    cls, other = project.add_class("A"), project.add_class("B")
+    v1 = project.add_model_version("v1", activate=True)
+    project.set_detections(v1.id, rec.id, [(cls.id, 1.0, 2.0, 0.0, 8000.0, 0.9),
+                                           (cls.id, 3.0, 4.0, 0.0, 8000.0, 0.6),
+                                           (other.id, 6.0, 7.0, 0.0, 8000.0, 0.7)])
+    first = {(d.class_id, d.t_min): d.id for d in project.detections(v1.id)}
+    reviewed = project.add_label(rec.id, cls.id, Box(1.0, 2.0, 0.0, 8000.0), Polarity.POSITIVE,
+                                 detection_id=first[(cls.id, 1.0)])
+    project.set_detections(v1.id, rec.id, [(cls.id, 1.1, 2.0, 500.0, 8000.0, 0.8),  # the same call, moved a little
+                                           (other.id, 3.0, 4.0, 0.0, 8000.0, 0.6),  # same span, other class
+                                           (other.id, 6.0, 7.0, 0.0, 8000.0, 0.75)])
+    after = project.detections(v1.id)
+    by_key = {(d.class_id, d.t_min): d for d in after}
+    assert by_key[(cls.id, 1.1)].id == first[(cls.id, 1.0)] and by_key[(cls.id, 1.1)].score == 0.8
+    assert by_key[(cls.id, 1.1)].f_min == 500.0
+    assert by_key[(other.id, 6.0)].id == first[(other.id, 6.0)] and by_key[(other.id, 6.0)].score == 0.75
+    assert by_key[(other.id, 3.0)].id not in first.values()
+    assert len(after) == 3
+    assert project.label(reviewed.id).detection_id == first[(cls.id, 1.0)]
+    project.set_detections(v1.id, rec.id, [])  # the call is gone: the label stays, unlinked
+    assert project.detections(v1.id) == [] and project.label(reviewed.id).detection_id is None
+
+
 def test_training_runs(project):
     run = project.add_training_run("runs/0001", {"epochs": 3})
     project.finish_training_run(run.id, "ok")
