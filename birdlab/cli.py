@@ -292,6 +292,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not any(c.n_pos for c in report.classes):
         raise UsageError("nothing evaluated: no segment of any class is a known positive "
                          "(do the truth and the detections name the same recordings and classes?)")
+    blind = report.no_negative_classes()
+    if blind:
+        _err(f"warning: {', '.join(blind)} ha{'s' if len(blind) == 1 else 've'} no negative segment, so "
+             f"AP is 1.0 by construction; pass --complete if the truth lists every call, or label negatives")
     print(report.format_table())
 
     def write_plot(path: str) -> None:

@@ -46,6 +46,16 @@ def test_segment_and_complete_options_change_the_numbers(tmp_path, tables, capsy
     assert out.read_text().splitlines()[2].startswith("B,1,3,0.5,")  # now negatives, one scored .99
 
 
+def test_truth_without_negatives_gets_a_warning(tmp_path, tables, capsys):
+    truth, pred = tables
+    truth.write_text("file,t_min,t_max,class\nr,1,2,A\nr,11,12,A\n")  # calls only: AP 1.0 means nothing
+    assert main(["evaluate", "--truth", str(truth), "--pred", str(pred)]) == 0
+    assert "warning: A has no negative segment, so AP is 1.0 by construction" in capsys.readouterr().err
+    assert main(["evaluate", "--truth", str(truth), "--pred", str(pred), "--complete", "--truth-format", "csv",
+                 "--pred-format", "csv"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_a_bad_row_exits_2_names_file_and_row_and_writes_nothing(tmp_path, tables, capsys):
     truth, pred = tables
     pred.write_text(pred.read_text() + "/data/site/r.wav,20,21,0,1,A,oops\n")

@@ -188,6 +188,11 @@ class EvaluationReport(_AtThreshold):
                    unmatched_predictions=list(data.get("unmatched_predictions", [])),
                    ignored_truth_classes=list(data.get("ignored_truth_classes", [])))
 
+    def no_negative_classes(self) -> list[str]:
+        """Classes with positives but no negative segment: their AP is 1.0 whatever the model
+        does (nothing can rank above a positive), so it says nothing."""
+        return [c.name for c in self.classes if c.n_pos and not c.n_neg]
+
     def format_table(self) -> str:
         """The per-class table and the summary as plain text (the command's output)."""
         width = max([len("class"), len(SUMMARY_CLASS)] + [len(c.name) for c in self.classes])

@@ -297,7 +297,8 @@ class ReportPanel(QWidget):
         self.summary.setText(
             f"<b>cmAP {_fmt(report.cmap)} &nbsp; LWLRAP {_fmt(report.lwlrap)}</b> &nbsp; micro P "
             f"{_fmt(report.precision)} R {_fmt(report.recall)} F1 {_fmt(report.f1)} at {report.threshold:g}; "
-            f"{report.n_segments} segments of {report.segment_s:g} s in {report.n_recordings} recording(s)")
+            f"{report.n_segments} segments of {report.segment_s:g} s in {report.n_recordings} recording(s)"
+            + self._no_negatives_note(report))
         rows = report.rows()
         self.table.blockSignals(True)
         self.table.setRowCount(len(rows))
@@ -317,6 +318,15 @@ class ReportPanel(QWidget):
         self.csv_button.setEnabled(True)
         if report.classes:
             self.show_class(report.classes[0].name)
+
+    @staticmethod
+    def _no_negatives_note(report: EvaluationReport) -> str:
+        blind = report.no_negative_classes()
+        if not blind:
+            return ""
+        return (f"<br><span style='color:#b35900'>AP is 1.0 by construction for {', '.join(blind)}: "
+                "no negative is labelled. Reject detections (X) or mark a checked range reviewed (R) "
+                "to give them negatives.</span>")
 
     def current_class(self) -> str:
         return self.class_box.currentText()

@@ -67,6 +67,14 @@ def test_masked_segments_take_no_part_unless_truth_is_complete():
     assert unsure.result("A").n_neg == 2 and unsure.result("A").n_pos == 2
 
 
+def test_classes_without_negatives_are_named():
+    calls_only = [t for t in TRUTH if t.polarity is POS]  # a truth table that lists only calls
+    report = evaluate(calls_only, PRED)
+    assert report.result("A").ap == 1.0 and report.no_negative_classes() == ["A", "B"]
+    assert evaluate(TRUTH, PRED).no_negative_classes() == []
+    assert evaluate(calls_only, PRED, complete=True).no_negative_classes() == []
+
+
 def test_complete_extents_make_only_their_classes_negative():
     extent = CompleteExtent("r", 20.0, 25.0, frozenset({"A"}))
     report = evaluate(TRUTH, PRED + [det("r", 20, 25, "A", .99), det("r", 20, 25, "B", .99)], extents=[extent])

@@ -73,6 +73,7 @@ def test_panel_shows_a_class_and_exports(qtbot, tmp_path, report, monkeypatch):
     panel.set_report(report)
     assert [panel.class_box.itemText(i) for i in range(panel.class_box.count())] == ["A", "B", "C"]
     assert panel.table.rowCount() == 4 and panel.table.item(3, 3).text() == "0.917"
+    assert "by construction" not in panel.summary.text()
     xs, ys = panel.pr_curve.getData()
     assert np.allclose(xs, pr_steps(report.result("A"))[0]) and np.allclose(ys, pr_steps(report.result("A"))[1])
     panel.table.selectRow(1)
@@ -98,3 +99,10 @@ def test_panel_shows_a_class_and_exports(qtbot, tmp_path, report, monkeypatch):
                         lambda *a, **k: (str(blocker / "x.png"), ""))
     panel.png_button.click()
     assert warnings and str(blocker / "x.png") in warnings[0]
+
+
+def test_panel_says_when_ap_means_nothing(qtbot):
+    panel = ReportPanel()
+    qtbot.addWidget(panel)
+    panel.set_report(evaluate([t for t in TRUTH if t.polarity is Polarity.POSITIVE], PRED))  # calls only
+    assert "AP is 1.0 by construction for A, B" in panel.summary.text()
