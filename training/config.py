@@ -33,7 +33,6 @@ class ModelConfig:
     wave_branch: bool = False  # BirdCLEF 2024: a raw-waveform CNN (waveform reshaped to 2D) fused with the mel CNN
     wave_backbone: str = "mobilenetv3_small_050"
     wave_columns: int = 256  # samples per row of the waveform image (rows run along time)
-    wave_branch: bool = False  # a raw-waveform CNN fused with the mel branch (BirdCLEF 2024)
 
 
 @dataclass
