@@ -48,3 +48,21 @@ def test_a_failed_run_leaves_the_previous_model_active(demo, capsys):
     with Project.open(demo) as project:
         assert project.active_model().id == before
         assert project.training_runs()[-1].status == "failed"
+
+
+def test_the_demo_model_is_package_data():
+    """A wheel carries only what pyproject's package-data names: every demo model file must match it."""
+    import fnmatch
+    import tomllib
+    from pathlib import Path
+
+    from birdlab.core.demo import DEMO_MODEL
+
+    package = Path(__file__).resolve().parents[1] / "birdlab"
+    assert DEMO_MODEL.parent.parent == package
+    pyproject = tomllib.loads((package.parent / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["birdlab"]
+    files = [p.relative_to(package).as_posix() for p in DEMO_MODEL.iterdir()]
+    assert {"model.onnx", "model.pt", "card.json"} <= {Path(f).name for f in files}
+    for name in files:
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name

@@ -1,6 +1,6 @@
 """The demo model's recipe: synthetic soundscapes from a fixed seed, a light backbone, a fixed config.
 
-    python -m training.recipes demo --out resources/demo_model [--work DIR]
+    python -m training.recipes demo --out birdlab/resources/demo_model [--work DIR]
 
 builds the synthetic project, trains on all but the last `validation` recordings, and writes
 model.onnx, card.json, model.pt and recipe.json to --out. `tests/training/test_demo_recipe.py`

@@ -2,7 +2,7 @@
 
 `birdlab demo [DIR]` builds it and opens the app, so a new user sees a project with
 recordings, labels and a model within the first minute. The model comes from
-`resources/demo_model/` (its recipe: `python -m training.recipes demo`).
+`birdlab/resources/demo_model/` (its recipe: `python -m training.recipes demo`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from birdlab.core.project import Project
 from birdlab.core.synth_project import SyntheticProjectSpec, make_synthetic_project
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"  # package data: wheels carry it
 DEMO_MODEL = RESOURCES / "demo_model"
 
 

@@ -11,7 +11,7 @@ import pytest
 from training.recipes import DEMO, run_recipe
 
 pytestmark = pytest.mark.slow
-COMMITTED = Path(__file__).resolve().parents[2] / "resources" / "demo_model"
+COMMITTED = Path(__file__).resolve().parents[2] / "birdlab" / "resources" / "demo_model"
 
 
 def test_demo_recipe_reaches_the_committed_quality(tmp_path):
