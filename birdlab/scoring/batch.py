@@ -16,7 +16,8 @@ Plan of a run (`run_batch`):
    stderr with its reason and the run goes on; a worker that dies is replaced and the files
    it had in flight are rerun one at a time, so only a file that crashes on its own fails.
 5. The combined tables are rewritten from the journal at the end (every finished file of this
-   run or an earlier one resumed, exactly once).
+   run or an earlier one resumed, exactly once), one file's detections at a time: the parent
+   keeps only where each file's journal line is, so memory does not grow with the detections.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from birdlab.core.progress import ProgressBar, format_duration
 from birdlab.core.project import iter_audio_files
 from birdlab.scoring.bundle import available_cores
 from birdlab.scoring.ensemble import COMBINE, load_scorer
-from birdlab.scoring.journal import Journal, done_entries, done_event
+from birdlab.scoring.journal import DoneFiles, DoneRef, Journal, done_entries, done_event, done_ref
 from birdlab.scoring.metadata import ModelFileError
 from birdlab.scoring.outputs import FORMATS, FileDone, output_names, per_file_paths, write_combined, write_per_file
 from birdlab.scoring.recording import ScoreSettings, score_recording
@@ -310,7 +311,7 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
         if sink is not None:
             sink.prepare(scorer, cfg.models)
 
-        finished: dict[str, FileDone] = {}
+        finished: dict[str, DoneRef] = {}  # detections stay in the journal (memory bound)
         todo: list[Path] = []
         for path in files:
             entry = previous.get(str(path))
@@ -337,8 +338,8 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
                     outcome = Outcome(outcome.path, False, f"could not write it into the project ({exc})")
             if outcome.ok and outcome.done is not None:
                 fp = _safe_fingerprint(Path(outcome.path))
-                journal.append(done_event(outcome.done, fp, params, outcome.seconds))
-                finished[outcome.path] = outcome.done
+                offset = journal.append(done_event(outcome.done, fp, params, outcome.seconds))
+                finished[outcome.path] = done_ref(outcome.done, journal.path, offset)
                 report.scored += 1
                 report.audio_s += outcome.done.duration
                 report.detections += len(outcome.done.detections)
@@ -361,7 +362,7 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
             if bar is not None:
                 bar.close()
         # Combined tables: every file of this list that is done, once, in list order.
-        done_list = [finished[str(p)] for p in files if str(p) in finished]
+        done_list = DoneFiles([finished[str(p)] for p in files if str(p) in finished])
         report.combined = write_combined(cfg.out, done_list, cfg.formats, cfg.shard)
         report.seconds = time.perf_counter() - t_start
         return report

@@ -8,6 +8,10 @@ the middle of a line leaves a partial last line, which readers skip.
 Lines: {"event": "run", ...settings} at the start of each run; {"event": "done", "file",
 "fingerprint", "params", "duration", "sample_rate", "detections": [[t_min, t_max, f_min,
 f_max, class, score], ...]}; {"event": "failed", "file", "reason"}.
+
+The journal is also where the combined tables come from at the end of a run: `DoneFiles`
+reads each finished file's line back by its byte offset, so a run of many thousands of files
+never holds all their detections in memory.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from birdlab.scoring.outputs import FileDone
@@ -46,41 +51,100 @@ class Journal:
         finally:
             os.close(fd)
 
-    def append(self, event: dict) -> None:
-        """Write one event as one line and fsync it (one write call, so lines never interleave)."""
+    def append(self, event: dict) -> int:
+        """Write one event as one line and fsync it (one write call, so lines never interleave);
+        returns the line's byte offset."""
+        offset = self.path.stat().st_size if self.path.exists() else 0  # one writer per journal file
         self._append_raw((json.dumps(event, separators=(",", ":"), allow_nan=False) + "\n").encode())
+        return offset
 
 
-def read_events(path: Path) -> Iterator[dict]:
-    """Events of a journal file, skipping a partial or damaged line."""
+def _lines(path: Path) -> Iterator[tuple[int, dict]]:
+    """(byte offset, event) of a journal file's lines, skipping a partial or damaged line."""
     try:
-        with open(path, encoding="utf-8", errors="replace") as f:
+        with open(path, "rb") as f:
+            offset = 0
             for line in f:
                 try:
-                    event = json.loads(line)
+                    event = json.loads(line.decode("utf-8", errors="replace"))
                 except json.JSONDecodeError:
-                    continue
+                    event = None
                 if isinstance(event, dict):
-                    yield event
+                    yield offset, event
+                offset += len(line)
     except FileNotFoundError:
         return
 
 
-def done_entries(paths: list[Path], params: str) -> dict[str, tuple[str, FileDone]]:
-    """{absolute file: (fingerprint, FileDone)} of files done with these params (latest wins)."""
-    out: dict[str, tuple[str, FileDone]] = {}
+def read_events(path: Path) -> Iterator[dict]:
+    """Events of a journal file, skipping a partial or damaged line."""
+    for _, event in _lines(path):
+        yield event
+
+
+@dataclass(frozen=True)
+class DoneRef:
+    """A finished file and where its journal line is; its detections stay on disk until needed."""
+
+    path: str
+    duration: float
+    detections: int
+    journal: Path
+    offset: int
+
+
+def _file_done(event: dict) -> FileDone:
+    """KeyError / TypeError / ValueError / IndexError when the event is not a well-formed done line."""
+    return FileDone(path=str(event["file"]), duration=float(event["duration"]), sample_rate=int(event["sample_rate"]),
+                    detections=tuple((float(d[0]), float(d[1]), float(d[2]), float(d[3]), str(d[4]), float(d[5]))
+                                     for d in event["detections"]))
+
+
+def load_done(ref: DoneRef) -> FileDone:
+    """Read a finished file's line back from its journal."""
+    with open(ref.journal, "rb") as f:
+        f.seek(ref.offset)
+        line = f.readline()
+    try:
+        done = _file_done(json.loads(line))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError):
+        raise ValueError(f"{ref.journal}: the line at byte {ref.offset} ({ref.path}) changed during the run") from None
+    if done.path != ref.path:
+        raise ValueError(f"{ref.journal}: the line at byte {ref.offset} is not {ref.path}'s")
+    return done
+
+
+def done_ref(done: FileDone, journal: Path, offset: int) -> DoneRef:
+    return DoneRef(done.path, done.duration, len(done.detections), Path(journal), offset)
+
+
+class DoneFiles:
+    """Finished files in a given order, read back from the journal on every iteration:
+    re-iterable, and memory holds one file's detections at a time."""
+
+    def __init__(self, refs: list[DoneRef]):
+        self.refs = refs
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    def __iter__(self) -> Iterator[FileDone]:
+        for ref in self.refs:
+            yield load_done(ref)
+
+
+def done_entries(paths: list[Path], params: str) -> dict[str, tuple[str, DoneRef]]:
+    """{absolute file: (fingerprint, DoneRef)} of files done with these params (latest wins)."""
+    out: dict[str, tuple[str, DoneRef]] = {}
     for path in paths:
-        for event in read_events(path):
+        for offset, event in _lines(path):
             if event.get("event") != "done" or event.get("params") != params:
                 continue
             try:
-                done = FileDone(path=str(event["file"]), duration=float(event["duration"]),
-                                sample_rate=int(event["sample_rate"]),
-                                detections=tuple((float(d[0]), float(d[1]), float(d[2]), float(d[3]), str(d[4]),
-                                                  float(d[5])) for d in event["detections"]))
+                done = _file_done(event)
             except (KeyError, TypeError, ValueError, IndexError):
                 continue
-            out[done.path] = (str(event.get("fingerprint", "")), done)
+            out[done.path] = (str(event.get("fingerprint", "")), done_ref(done, path, offset))
     return out
 
 

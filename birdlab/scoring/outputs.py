@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from birdlab.core.atomic import atomic_open, atomic_write_text
+from birdlab.core.atomic import atomic_open
 from birdlab.core.formats import audacity, raven
 from birdlab.core.formats.common import Annotation, RecordingRef
 from birdlab.scoring.recording import RecordingScores, ScoredBox
@@ -113,31 +113,25 @@ def _fmt(value: float, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
-def write_csv(path: Path, done: Sequence[FileDone]) -> Path:
-    """One row per detection of every file, in the order given."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for item in done:
-        for t_min, t_max, f_min, f_max, label, score in item.detections:
-            writer.writerow([item.path, _fmt(t_min, 6), _fmt(t_max, 6), _fmt(f_min, 1), _fmt(f_max, 1),
-                             label, _fmt(score, 6)])
-    atomic_write_text(path, buf.getvalue())
+def write_csv(path: Path, done: Iterable[FileDone]) -> Path:
+    """One row per detection of every file, in the order given (streamed, atomically)."""
+    with atomic_open(path, "w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(CSV_COLUMNS)
+        for item in done:
+            writer.writerows([item.path, _fmt(t_min, 6), _fmt(t_max, 6), _fmt(f_min, 1), _fmt(f_max, 1), label,
+                              _fmt(score, 6)] for t_min, t_max, f_min, f_max, label, score in item.detections)
     return path
 
 
-def write_combined_raven(path: Path, done: Sequence[FileDone]) -> Path:
-    """One Raven selection table over all files, with Begin File and File Offset (s)."""
-    refs = {d.path: RecordingRef(d.path, d.path, d.duration, d.sample_rate) for d in done}
-    anns = [Annotation(recording=d.path, t_min=t0, t_max=t1, f_min=f0, f_max=f1, label=label, score=score)
-            for d in done for t0, t1, f0, f1, label, score in d.detections]
-    if not anns:  # the writer adds the Score column only when some box has one
-        header = ["Selection", "View", "Channel", "Begin File", "Begin Path", "File Offset (s)", "Begin Time (s)",
-                  "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)", "Annotation", "Polarity", "Score"]
-        atomic_write_text(path, "\t".join(header) + "\n")
-        return path
-    raven.write(anns, path, refs)
-    return path
+def write_combined_raven(path: Path, done: Iterable[FileDone]) -> Path:
+    """One Raven selection table over all files, with Begin File and File Offset (s) (streamed)."""
+    def recordings():
+        for d in done:
+            ref = RecordingRef(d.path, d.path, d.duration, d.sample_rate)
+            yield ref, [Annotation(recording=d.path, t_min=t0, t_max=t1, f_min=f0, f_max=f1, label=label, score=score)
+                        for t0, t1, f0, f1, label, score in d.detections]
+    return raven.write_multi_file(path, recordings(), with_score=True)
 
 
 def combined_names(shard: tuple[int, int] | None) -> tuple[str, str]:
@@ -146,8 +140,11 @@ def combined_names(shard: tuple[int, int] | None) -> tuple[str, str]:
     return f"detections{suffix}.csv", f"detections{suffix}.selections.txt"
 
 
-def write_combined(out: Path, done: Sequence[FileDone], formats: Iterable[str],
+def write_combined(out: Path, done: Iterable[FileDone], formats: Iterable[str],
                    shard: tuple[int, int] | None = None) -> list[Path]:
+    """The run's combined tables. `done` is iterated once per table, so it may be re-iterable
+    and lazy (`journal.DoneFiles` reads each file's detections back from the journal): memory
+    then holds one file's detections, however many files the run scored."""
     csv_name, raven_name = combined_names(shard)
     written = []
     if "csv" in formats:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from birdlab.scoring.journal import Journal, done_entries, done_event, read_events
+import pytest
+
+from birdlab.scoring.journal import DoneFiles, Journal, done_entries, done_event, load_done, read_events
 from birdlab.scoring.outputs import FileDone, output_names, write_combined_raven, write_csv
 
 
@@ -22,7 +24,8 @@ def test_partial_last_line_is_skipped_and_the_next_line_starts_fresh(tmp_path):
     assert files == ["/x/a.wav", "/x/c.wav"]
     entries = done_entries([path], "P")
     assert sorted(entries) == ["/x/a.wav", "/x/c.wav"]
-    assert entries["/x/c.wav"][0] == "v1:c" and len(entries["/x/c.wav"][1].detections) == 2
+    assert entries["/x/c.wav"][0] == "v1:c" and entries["/x/c.wav"][1].detections == 2
+    assert load_done(entries["/x/c.wav"][1]) == done("/x/c.wav", 2)
     assert done_entries([path], "other params") == {}
     Journal(path, fresh=True)
     assert list(read_events(path)) == []
@@ -34,6 +37,23 @@ def test_later_entries_win(tmp_path):
     j.append(done_event(done("/x/a.wav", 1), "v1:old", "P", 1.0))
     j.append(done_event(done("/x/a.wav", 3), "v1:new", "P", 1.0))
     assert done_entries([path], "P")["/x/a.wav"][0] == "v1:new"
+    assert load_done(done_entries([path], "P")["/x/a.wav"][1]) == done("/x/a.wav", 3)
+
+
+def test_done_files_read_detections_back_by_offset_on_every_iteration(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    j = Journal(path, fresh=True)
+    items = [done(f"/x/{name}.wav", n) for name, n in (("a", 3), ("b", 0), ("c", 1))]
+    offsets = [j.append(done_event(item, "v1", "P", 1.0)) for item in items]
+    assert offsets[0] == 0 and offsets[1] > offsets[0]
+    entries = done_entries([path], "P")
+    files = DoneFiles([entries[f"/x/{name}.wav"][1] for name in "cab"])
+    assert len(files) == 3
+    assert list(files) == [items[2], items[0], items[1]] == list(files)  # re-iterable, in the order given
+    assert write_csv(tmp_path / "d.csv", files).read_text().count("\n") == 1 + 4
+    path.write_text("{}\n" * 100)  # the journal changed under the run: a clear error, not wrong tables
+    with pytest.raises(ValueError, match=r"journal.jsonl: the line at byte \d+ \(/x/c.wav\) changed"):
+        list(files)
 
 
 def test_output_names(tmp_path):

@@ -34,10 +34,10 @@ Writing
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from birdlab.core.atomic import atomic_write_text
+from birdlab.core.atomic import atomic_open, atomic_write_text
 from birdlab.core.formats.common import (
     Annotation,
     RecordingRef,
@@ -240,6 +240,31 @@ def write_table(annotations: list[Annotation], path: Path, ref: RecordingRef,
     return Path(path)
 
 
+def write_multi_file(path: Path, recordings: Iterable[tuple[RecordingRef, Iterable[Annotation]]],
+                     with_score: bool) -> Path:
+    """One selection table over many recordings (Begin File, File Offset (s)), atomically.
+
+    Streamed: `recordings` may be a generator, so memory holds one recording's boxes at a
+    time however many there are (a batch run's combined table). Boxes are written in the
+    order given; Begin Time runs on Raven's timeline of all files concatenated in order.
+    """
+    header = ["Selection", "View", "Channel", "Begin File", "Begin Path", "File Offset (s)",
+              "Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)"] + _tail(with_score)
+    with atomic_open(path, "w", newline="\n") as handle:
+        handle.write("\t".join(header) + "\n")
+        selection = 0
+        start = 0.0  # where this file begins in the concatenated timeline
+        for ref, boxes in recordings:
+            for a in boxes:
+                selection += 1
+                handle.write("\t".join([
+                    str(selection), "Spectrogram 1", "1", clean_cell(ref.name), clean_cell(ref.path),
+                    _fmt_t(a.t_min), _fmt_t(start + a.t_min), _fmt_t(start + a.t_max)]
+                    + _cells(a, ref, with_score)) + "\n")
+            start += ref.duration
+    return Path(path)
+
+
 def write(annotations: list[Annotation], out: Path,
           recordings: dict[str, RecordingRef]) -> list[Path]:
     """Write one multi-file table (`out` ends in .txt) or one table per recording (a folder)."""
@@ -248,21 +273,7 @@ def write(annotations: list[Annotation], out: Path,
     with_score = any(a.score is not None for a in annotations)
 
     if out.suffix.lower() == ".txt":
-        header = ["Selection", "View", "Channel", "Begin File", "Begin Path", "File Offset (s)",
-                  "Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)"] + _tail(with_score)
-        lines = ["\t".join(header)]
-        selection = 0
-        start = 0.0  # where this file begins in the concatenated timeline (all files, in order)
-        for key, ref in recordings.items():
-            for a in groups.get(key, []):
-                selection += 1
-                lines.append("\t".join([
-                    str(selection), "Spectrogram 1", "1", clean_cell(ref.name), clean_cell(ref.path),
-                    _fmt_t(a.t_min), _fmt_t(start + a.t_min), _fmt_t(start + a.t_max)]
-                    + _cells(a, ref, with_score)))
-            start += ref.duration
-        atomic_write_text(out, "\n".join(lines) + "\n")
-        return [out]
+        return [write_multi_file(out, ((ref, groups.get(key, [])) for key, ref in recordings.items()), with_score)]
 
     names = unique_names([f"{recordings[key].stem}.Table.1.selections.txt" for key in groups])
     return [write_table(rows, out / name, recordings[key], with_score)
