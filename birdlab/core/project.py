@@ -113,17 +113,30 @@ class Project:
         if version > SCHEMA_VERSION:
             raise ProjectError(f"{root}: made by a newer birdlab (schema {version}, this one knows "
                                f"{SCHEMA_VERSION}); update birdlab to open it")
-        for number in range(version, SCHEMA_VERSION):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {number + 1}")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        if version == SCHEMA_VERSION:
+            return
+        # Foreign keys off while tables are rebuilt (SQLite's documented procedure: dropping a
+        # referenced table would otherwise null or delete the rows that point at it); every
+        # reference is checked before each migration commits.
+        conn.execute("PRAGMA foreign_keys=OFF")
+        try:
+            for number in range(version, SCHEMA_VERSION):
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in MIGRATIONS[number].split(";"):
+                        if statement.strip():
+                            conn.execute(statement)
+                    broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise ProjectError(f"{root}: migration {number + 1} would break {len(broken)} reference(s) "
+                                           f"(first: table {broken[0][0]}, row {broken[0][1]}); nothing was changed")
+                    conn.execute(f"PRAGMA user_version = {number + 1}")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+        finally:
+            conn.execute("PRAGMA foreign_keys=ON")
 
     @property
     def schema_version(self) -> int:
@@ -459,7 +472,7 @@ class Project:
                 " source, author, created, modified, note, detection_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(x.id, x.recording_id, x.class_id, x.t_min, x.t_max, x.f_min, x.f_max,
                   Polarity(x.polarity).value, Source(x.source).value, x.author, x.created, x.modified,
-                  x.note, x.detection_id) for x in labels])
+                  x.note, self._detection_if_kept(db, x.detection_id)) for x in labels])
             self._announce("labels", "added", [x.id for x in labels])
 
     def replace_label(self, label: Label) -> None:
@@ -470,8 +483,16 @@ class Project:
                 " author=?, created=?, modified=?, note=?, detection_id=? WHERE id=?",
                 (label.class_id, label.t_min, label.t_max, label.f_min, label.f_max,
                  Polarity(label.polarity).value, Source(label.source).value, label.author, label.created,
-                 label.modified, label.note, label.detection_id, label.id))
+                 label.modified, label.note, self._detection_if_kept(db, label.detection_id), label.id))
             self._announce("labels", "updated", [label.id])
+
+    @staticmethod
+    def _detection_if_kept(db: sqlite3.Connection, detection_id: int | None) -> int | None:
+        """The link of a label being put back, or None when a rescoring has dropped that detection
+        since (detection ids are never reused, so an existing id is the same detection)."""
+        if detection_id is None:
+            return None
+        return detection_id if db.execute("SELECT 1 FROM detections WHERE id = ?", (detection_id,)).fetchone() else None
 
     def label_counts(self) -> dict[int, dict[str, int]]:
         """{recording_id: {polarity: count}} for the recordings panel."""

@@ -102,6 +102,29 @@ MIGRATIONS: list[str] = [
         model_version_id INTEGER REFERENCES model_versions(id) ON DELETE SET NULL
     );
     """,
+    # 2: detection ids are never reused (AUTOINCREMENT). A review label keeps the id of the
+    # detection it was made from; the undo of a label deletion puts that id back, and it must
+    # not then name another detection that took over the id of a deleted one.
+    # (Run with foreign keys off, as SQLite's table rebuild requires: dropping the old table
+    # must not null the labels' links.)
+    """
+    CREATE TABLE detections_v2 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        model_version_id INTEGER NOT NULL REFERENCES model_versions(id) ON DELETE CASCADE,
+        recording_id INTEGER NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,
+        class_id INTEGER NOT NULL REFERENCES classes(id) ON DELETE CASCADE,
+        t_min REAL NOT NULL,
+        t_max REAL NOT NULL,
+        f_min REAL NOT NULL,
+        f_max REAL NOT NULL,
+        score REAL NOT NULL
+    );
+    INSERT INTO detections_v2 SELECT id, model_version_id, recording_id, class_id, t_min, t_max, f_min, f_max, score
+        FROM detections;
+    DROP TABLE detections;
+    ALTER TABLE detections_v2 RENAME TO detections;
+    CREATE INDEX detections_by_recording ON detections(model_version_id, recording_id, t_min);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -11,7 +11,7 @@ from birdlab.core.events import Change
 from birdlab.core.formats.common import TableError
 from birdlab.core.model import Box, Polarity, Source
 from birdlab.core.project import DB_NAME, NewLabel, Project, ProjectError
-from birdlab.core.schema import SCHEMA_VERSION
+from birdlab.core.schema import MIGRATIONS, SCHEMA_VERSION
 
 
 @pytest.fixture
@@ -228,6 +228,51 @@ def test_rescoring_keeps_reviewed_detections_linked(project, rec):
     assert project.label(reviewed.id).detection_id == first[(cls.id, 1.0)]
     project.set_detections(v1.id, rec.id, [])  # the call is gone: the label stays, unlinked
     assert project.detections(v1.id) == [] and project.label(reviewed.id).detection_id is None
+
+
+def test_undo_after_the_linked_detection_is_gone_restores_the_label_unlinked(project, rec):
+    cls = project.add_class("A")
+    v1 = project.add_model_version("v1")
+    project.set_detections(v1.id, rec.id, [(cls.id, 1.0, 2.0, 0.0, 8000.0, 0.9)])
+    det = project.detections(v1.id)[0]
+    label = project.add_label(rec.id, cls.id, Box(1.0, 2.0, 0.0, 8000.0), detection_id=det.id)
+    deleted = project.delete_labels([label.id])
+    project.set_detections(v1.id, rec.id, [(cls.id, 5.0, 6.0, 0.0, 8000.0, 0.9)])  # the call is gone
+    project.restore_labels(deleted)  # undo of the delete
+    assert project.label(label.id).detection_id is None
+    project.replace_label(label)  # undo of an edit made before the rescoring
+    assert project.label(label.id).detection_id is None
+
+
+def test_schema_1_projects_migrate_keeping_detection_ids_and_review_links(tmp_path, make_wav):
+    """Migration 2 rebuilds the detections table; labels must stay linked (foreign keys off)."""
+    wav = make_wav("old.wav", duration=10.0, sample_rate=16000)
+    with Project.create(tmp_path / "new") as p:  # a recording row to copy into the old database
+        rec = p.add_recording(wav)
+    root = tmp_path / "old"
+    root.mkdir()
+    db = sqlite3.connect(root / DB_NAME)
+    db.executescript(MIGRATIONS[0])
+    db.execute("PRAGMA user_version = 1")
+    db.execute("INSERT INTO recordings (id, path, size, fingerprint, duration, sample_rate, channels, added)"
+               " VALUES (1, ?, ?, ?, 10.0, 16000, 1, '2026-01-01')", (str(wav), rec.size, rec.fingerprint))
+    db.execute("INSERT INTO classes (id, name) VALUES (1, 'A')")
+    db.execute("INSERT INTO model_versions (id, name, kind, created) VALUES (1, 'v1', 'onnx', '2026-01-01')")
+    db.executemany("INSERT INTO detections VALUES (?, 1, 1, 1, ?, ?, 0, 8000, 0.9)", [(7, 1.0, 2.0), (9, 3.0, 4.0)])
+    db.execute("INSERT INTO labels (recording_id, class_id, t_min, t_max, f_min, f_max, polarity, source, author,"
+               " created, modified, detection_id) VALUES (1, 1, 3, 4, 0, 8000, 'positive', 'review', 'x',"
+               " '2026-01-01', '2026-01-01', 9)")
+    db.commit()
+    db.close()
+    with Project.open(root) as p:
+        assert p.schema_version == SCHEMA_VERSION == 2
+        assert [d.id for d in p.detections(1)] == [7, 9]
+        assert p.labels()[0].detection_id == 9
+        assert p.integrity_problems() == []
+        p.set_detections(1, 1, [(1, 1.0, 2.0, 0.0, 8000.0, 0.9)])  # drops 9, the highest id
+        p.set_detections(1, 1, [(1, 1.0, 2.0, 0.0, 8000.0, 0.9), (1, 6.0, 7.0, 0.0, 8000.0, 0.5)])
+        assert [d.id for d in p.detections(1)] == [7, 10]  # 9 is not handed out again
+        assert p.labels()[0].detection_id is None
 
 
 def test_training_runs(project):
