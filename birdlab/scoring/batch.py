@@ -12,7 +12,8 @@ Plan of a run (`run_batch`):
    session and `threads` intra-op threads; by default workers x threads = cores. Each worker
    scores a whole file (`score_recording`) and writes its per-file outputs atomically; the
    parent writes the project, then the journal line. At most two files per worker are in
-   flight, so memory does not grow with the number of files. A file that fails is named on
+   flight, so memory does not grow with the number of files. The project gets the detections
+   the app would store (the threshold lowered to the app's, see `project_settings`). A file that fails is named on
    stderr with its reason and the run goes on; a worker that dies is replaced and the files
    it had in flight are rerun one at a time, so only a file that crashes on its own fails.
 5. The combined tables are rewritten from the journal at the end (every finished file of this
@@ -44,7 +45,8 @@ from birdlab.scoring.ensemble import COMBINE, load_scorer
 from birdlab.scoring.journal import DoneFiles, DoneRef, Journal, done_entries, done_event, done_ref
 from birdlab.scoring.metadata import ModelFileError
 from birdlab.scoring.outputs import FORMATS, FileDone, output_names, per_file_paths, write_combined, write_per_file
-from birdlab.scoring.recording import ScoreSettings, score_recording
+from birdlab.scoring.recording import ScoreSettings, redetect, score_recording
+from birdlab.scoring.store import APP_DETECTION_THRESHOLD
 from birdlab.scoring.scorer import Scorer
 from birdlab.scoring.tracks import WindowPlan
 
@@ -101,6 +103,7 @@ class Outcome:
     reason: str = ""
     done: FileDone | None = None
     seconds: float = 0.0
+    project_boxes: tuple | None = None  # what goes into the project (see project_settings)
 
 
 # ---- worker side ------------------------------------------------------------------------------
@@ -109,10 +112,21 @@ _STATE: dict[str, Any] = {}
 
 
 def _init_worker(models: list[str], weights: list[float] | None, combine: str, threads: int,
-                 settings: ScoreSettings, out: str, formats: tuple[str, ...], tracks: bool) -> None:
+                 settings: ScoreSettings, out: str, formats: tuple[str, ...], tracks: bool,
+                 project_settings: ScoreSettings | None = None) -> None:
     """Load this worker's own session(s) once."""
     _STATE.update(scorer=load_scorer(models, weights, combine, threads, verify=False), settings=settings,
-                  out=Path(out), formats=formats, tracks=tracks)
+                  out=Path(out), formats=formats, tracks=tracks, project_settings=project_settings)
+
+
+def project_settings(settings: ScoreSettings) -> ScoreSettings:
+    """The settings of the detections a run stores in a project: the run's, with the threshold
+    lowered to the app's (APP_DETECTION_THRESHOLD), so the app's threshold slider can show what
+    lies between, as it does for recordings scored in the app (the same detections as there)."""
+    detect = settings.detect
+    low = min(detect.threshold, APP_DETECTION_THRESHOLD)
+    off = None if detect.off_threshold is None else min(detect.off_threshold, low)
+    return dataclasses.replace(settings, detect=dataclasses.replace(detect, threshold=low, off_threshold=off))
 
 
 def _score_file(path: str, rel: str) -> Outcome:
@@ -132,7 +146,11 @@ def _score_file(path: str, rel: str) -> Outcome:
         return Outcome(path, False, f"{type(exc).__name__}: {exc}")
     detections = tuple((b.t_min, b.t_max, b.f_min, b.f_max, b.label, round(b.score, 6)) for b in scores.detections)
     done = FileDone(path, round(scores.duration, 6), scores.sample_rate, detections)
-    return Outcome(path, True, done=done, seconds=time.perf_counter() - t0)
+    boxes = None
+    if _STATE.get("project_settings") is not None:
+        boxes = tuple((b.t_min, b.t_max, b.f_min, b.f_max, b.label, b.score)
+                      for b in redetect(scores, scorer.class_bands, _STATE["project_settings"]))
+    return Outcome(path, True, done=done, seconds=time.perf_counter() - t0, project_boxes=boxes)
 
 
 # ---- parent side ------------------------------------------------------------------------------
@@ -238,10 +256,10 @@ class _ProjectSink:
             n += 1
             name = f"{base} ({n})"
 
-    def write(self, done: FileDone) -> None:
-        rec = self.project.add_recording(done.path)
+    def write(self, path: str, boxes: tuple) -> None:
+        rec = self.project.add_recording(path)
         self.project.set_detections(self.model_id, rec.id, [
-            (self.class_ids[label], t0, t1, f0, f1, score) for t0, t1, f0, f1, label, score in done.detections])
+            (self.class_ids[label], t0, t1, f0, f1, score) for t0, t1, f0, f1, label, score in boxes])
 
     def close(self) -> None:
         self.project.close()
@@ -333,7 +351,8 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
             if outcome.ok and outcome.done is not None:
                 try:
                     if sink is not None:
-                        sink.write(outcome.done)
+                        sink.write(outcome.path, outcome.project_boxes if outcome.project_boxes is not None
+                                   else outcome.done.detections)
                 except Exception as exc:  # e.g. the project's disk is full
                     outcome = Outcome(outcome.path, False, f"could not write it into the project ({exc})")
             if outcome.ok and outcome.done is not None:
@@ -352,7 +371,7 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
 
         tasks = [(str(p), names[p]) for p in todo]
         init = (list(cfg.models), cfg.weights, cfg.combine, threads, settings, str(cfg.out),
-                tuple(cfg.formats), cfg.tracks)
+                tuple(cfg.formats), cfg.tracks, project_settings(settings) if sink is not None else None)
         try:
             if workers == 1 or len(tasks) <= 1:
                 _run_inline(tasks, init, handle)

@@ -204,6 +204,32 @@ def test_project_gets_recordings_model_and_detections(tmp_path, model, capsys):
     assert "not a birdlab project" in capsys.readouterr().err and not (tmp_path / "o2").exists()
 
 
+def test_project_keeps_detections_down_to_the_apps_threshold(tmp_path, capsys):
+    """The tables follow --threshold; the project gets what the app would store (from 0.2 up), so
+    the app's threshold slider works the same on recordings scored by a batch."""
+    from birdlab.scoring.detect import DetectSettings
+    from birdlab.scoring.ensemble import load_scorer
+    from birdlab.scoring.recording import ScoreSettings, score_recording
+    from birdlab.scoring.store import APP_DETECTION_THRESHOLD
+
+    faint = band_model(tmp_path / "faint.onnx", CLASSES, BANDS, scale=1.0, bias=3.3)  # the call scores 0.2-0.45
+    make_folder(tmp_path / "audio", n=2)
+    Project.create(tmp_path / "proj").close()
+    assert main(["score", str(tmp_path / "audio"), "--model", str(faint), "--out", str(tmp_path / "out"),
+                 "--project", str(tmp_path / "proj"), "--workers", "2"]) == 0
+    assert read_csv(tmp_path / "out" / "detections.csv") == []  # nothing reaches 0.5
+    app = ScoreSettings(detect=DetectSettings(threshold=APP_DETECTION_THRESHOLD))
+    scorer = load_scorer([str(faint)])
+    with Project.open(tmp_path / "proj") as project:
+        version = project.model_versions()[0]
+        for rec in project.recordings():
+            stored = [(d.t_min, d.t_max, project.class_(d.class_id).name, round(d.score, 6))
+                      for d in project.detections(version.id, rec.id)]
+            expected = [(b.t_min, b.t_max, b.label, round(b.score, 6))
+                        for b in score_recording(rec.abs_path, scorer, app).detections]
+            assert stored == expected and stored and all(0.2 <= d[3] < 0.5 for d in stored)
+
+
 def test_sigkill_mid_run_then_resume_scores_every_file_once(tmp_path):
     n = 8
     calls = make_folder(tmp_path / "audio", n=n, duration=20.0)
