@@ -126,3 +126,24 @@ def test_changing_the_look_keeps_detections_and_tracks(window):
     det, rect, _ = window.view.detection_items[0]
     assert rect.rect().top() == pytest.approx(window.view.hz_to_y(det.f_min))  # boxes follow the mel axis
     window.mel_box.setChecked(False)
+
+
+def test_rescoring_with_the_same_version_keeps_the_review_done(window, qtbot):
+    """Pressing Score again must not bring reviewed detections back into the queue."""
+    project = window.project
+    queue = list(window.review.model.items)
+    window.go_to_detection(queue[0])
+    QTest.keyClick(window, Qt.Key.Key_A)
+    reviewed = {lab.detection_id for lab in project.labels() if lab.source == Source.REVIEW}
+    assert queue[0].id in reviewed
+    window.go_to_detection(queue[0])  # A moved on, maybe to another recording: back to the reviewed one
+    model = project.active_model()
+    on_screen = {d.id for d in project.detections(model.id, window.recording.id)}
+    assert reviewed & on_screen
+    with qtbot.waitSignal(window.scorer.finished, timeout=60000):
+        window.rescore_current()
+    qtbot.waitUntil(lambda: window.score_bar.isHidden(), timeout=10000)
+    after = {d.id for d in project.detections(model.id, window.recording.id)}
+    assert after == on_screen  # the same model on the same audio: the same rows
+    assert reviewed == {lab.detection_id for lab in project.labels() if lab.source == Source.REVIEW}
+    assert not reviewed & {d.id for d in window.review.model.items}
