@@ -161,6 +161,9 @@ def iter_windows(path: str | Path, window_s: float, hop_s: float, *, sample_rate
         hop = int(round(hop_s * rate))
         stream = soxr.ResampleStream(rate_in, rate, 1, dtype="float32") if rate != rate_in else None
         block = max(int(block_s * rate_in), 1)
+        # 16-bit PCM is read as int16 and scaled here: exactly libsndfile's float conversion
+        # (x / 32768, a power of two), at about twice its speed (batch scoring reads hours).
+        as_int16 = f.subtype == "PCM_16"
         buf = np.zeros(0, dtype=np.float32)
         offset = 0  # absolute index (at `rate`) of buf[0]
         next_start = 0
@@ -168,10 +171,12 @@ def iter_windows(path: str | Path, window_s: float, hop_s: float, *, sample_rate
         while True:
             if not done:
                 try:
-                    raw = f.read(block, dtype="float32", always_2d=True)
+                    raw = f.read(block, dtype="int16" if as_int16 else "float32", always_2d=True)
                 except (sf.LibsndfileError, RuntimeError) as exc:
                     raise AudioError(path, f"read failed near {offset / rate:.1f} s ({_reason(exc)})") from None
                 done = len(raw) < block
+                if as_int16:
+                    raw = np.multiply(raw, np.float32(1.0 / 32768.0), dtype=np.float32)
                 mono = _select_channel(raw, channel, path) if len(raw) else np.zeros(0, np.float32)
                 if stream is not None:
                     mono = stream.resample_chunk(np.ascontiguousarray(mono), last=done)

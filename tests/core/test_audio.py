@@ -183,3 +183,18 @@ def test_wav_truncated_in_its_data_reads_what_is_there(tmp_path, make_wav):
 def test_folder_is_not_audio(tmp_path):
     with pytest.raises(AudioError, match="is a folder"):
         probe(tmp_path)
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
+def test_iter_windows_gives_libsndfiles_float_samples_for_every_subtype(tmp_path, subtype):
+    """16-bit files are decoded as int16 and scaled by us: the samples must not change."""
+    rng = np.random.default_rng(0)
+    data = rng.uniform(-1, 1, (40000, 2)).astype(np.float32)
+    data[:2] = [[-1.0, 0.999969], [1.0, -0.5]]  # the extremes of 16-bit PCM
+    path = tmp_path / f"{subtype}.wav"
+    sf.write(path, data, 16000, subtype=subtype)
+    whole, _ = sf.read(path, dtype="float32", always_2d=True)
+    for channel, want in ((0, whole[:, 0]), (1, whole[:, 1]), (MIX, whole.mean(axis=1, dtype=np.float32))):
+        got = np.concatenate([w.samples[:w.valid] for w in iter_windows(path, 1.0, 1.0, channel=channel,
+                                                                        block_s=0.7)])
+        assert got.dtype == np.float32 and np.array_equal(got, want), (subtype, channel)
