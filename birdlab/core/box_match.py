@@ -8,7 +8,7 @@ that point at it (`Label.detection_id`): a reviewer's work must not reappear as 
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -16,7 +16,9 @@ MIN_IOU = 0.5  # time overlap (intersection over union) for "the same call"
 
 
 def time_iou(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Intersection over union of two time spans (0 when they do not overlap)."""
+    """Intersection over union of two time spans (0 when they do not overlap; 1 when equal)."""
+    if a[0] == b[0] and a[1] == b[1]:
+        return 1.0  # also for zero-length spans
     inter = min(a[1], b[1]) - max(a[0], b[0])
     if inter <= 0:
         return 0.0
@@ -35,21 +37,22 @@ def match_boxes(old: Sequence[tuple[int, float, float]], new: Sequence[tuple[int
     for i, (cls, _, _) in enumerate(old):
         old_by_class[cls].append(i)
     starts: dict[int, list[float]] = {}
-    longest: dict[int, float] = {}
     for cls, indices in old_by_class.items():
         indices.sort(key=lambda i: old[i][1])
         starts[cls] = [old[i][1] for i in indices]
-        longest[cls] = max(old[i][2] - old[i][1] for i in indices)
+    # IoU >= m needs |old start - new start| <= union - intersection <= d * (1/m - 1), where d is
+    # the new box's length: a window of starts that does not grow with the longest old box.
+    reach = 1.0 / min_iou - 1.0 if min_iou > 0 else float("inf")
     pairs: list[tuple[float, int, int]] = []
     for j, (cls, t0, t1) in enumerate(new):
         if cls not in old_by_class:
             continue
-        indices = old_by_class[cls]
-        # an old box overlapping [t0, t1) starts after t0 - longest and before t1
-        for k in range(bisect_right(starts[cls], t0 - longest[cls]), len(indices)):
-            i = indices[k]
-            if old[i][1] >= t1:
+        indices, begins = old_by_class[cls], starts[cls]
+        slack = (t1 - t0) * reach + 1e-9
+        for k in range(bisect_left(begins, t0 - slack), len(indices)):
+            if begins[k] > t0 + slack:
                 break
+            i = indices[k]
             iou = time_iou((old[i][1], old[i][2]), (t0, t1))
             if iou >= min_iou:
                 pairs.append((iou, j, i))

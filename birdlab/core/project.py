@@ -95,16 +95,25 @@ class Project:
     def _connect(cls, root: Path) -> "Project":
         for sub in ("models", "runs", "cache"):
             (root / sub).mkdir(exist_ok=True)
+        def failed(exc: Exception) -> ProjectError:
+            return ProjectError(f"{root / DB_NAME}: cannot open the project database ({exc})")
+
         try:
             conn = sqlite3.connect(root / DB_NAME, isolation_level=None, check_same_thread=False,
                                    timeout=10.0)
+        except sqlite3.DatabaseError as exc:
+            raise failed(exc) from None
+        try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.row_factory = sqlite3.Row
             cls._migrate(conn, root)
-        except sqlite3.DatabaseError as exc:
-            raise ProjectError(f"{root / DB_NAME}: cannot open the project database ({exc})") from None
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise failed(exc) from None
+            raise
         return cls(root, conn)
 
     @staticmethod
@@ -123,6 +132,9 @@ class Project:
             for number in range(version, SCHEMA_VERSION):
                 conn.execute("BEGIN IMMEDIATE")
                 try:
+                    if conn.execute("PRAGMA user_version").fetchone()[0] > number:
+                        conn.execute("COMMIT")  # another process migrated while we waited for the lock
+                        continue
                     for statement in MIGRATIONS[number].split(";"):
                         if statement.strip():
                             conn.execute(statement)
@@ -133,7 +145,8 @@ class Project:
                     conn.execute(f"PRAGMA user_version = {number + 1}")
                     conn.execute("COMMIT")
                 except BaseException:
-                    conn.execute("ROLLBACK")
+                    if conn.in_transaction:  # SQLite may have rolled back already (disk full, I/O error)
+                        conn.execute("ROLLBACK")
                     raise
         finally:
             conn.execute("PRAGMA foreign_keys=ON")

@@ -136,6 +136,10 @@ def _score_file(path: str, rel: str) -> Outcome:
     try:
         scores = score_recording(path, scorer, _STATE["settings"])
         write_per_file(scores, per_file_paths(_STATE["out"], rel, _STATE["formats"], _STATE["tracks"]), path)
+        boxes = None
+        if _STATE.get("project_settings") is not None:
+            boxes = tuple((b.t_min, b.t_max, b.f_min, b.f_max, b.label, b.score)
+                          for b in redetect(scores, scorer.class_bands, _STATE["project_settings"]))
     except AudioError as exc:
         return Outcome(path, False, exc.reason)
     except ModelFileError as exc:
@@ -146,10 +150,6 @@ def _score_file(path: str, rel: str) -> Outcome:
         return Outcome(path, False, f"{type(exc).__name__}: {exc}")
     detections = tuple((b.t_min, b.t_max, b.f_min, b.f_max, b.label, round(b.score, 6)) for b in scores.detections)
     done = FileDone(path, round(scores.duration, 6), scores.sample_rate, detections)
-    boxes = None
-    if _STATE.get("project_settings") is not None:
-        boxes = tuple((b.t_min, b.t_max, b.f_min, b.f_max, b.label, b.score)
-                      for b in redetect(scores, scorer.class_bands, _STATE["project_settings"]))
     return Outcome(path, True, done=done, seconds=time.perf_counter() - t0, project_boxes=boxes)
 
 
@@ -186,9 +186,11 @@ def default_workers(n_files: int, cores: int | None = None) -> tuple[int, int]:
 
 
 def params_fingerprint(scorer: Scorer, cfg: BatchConfig, settings: ScoreSettings) -> str:
+    project = None
+    if cfg.project:  # where, and at which settings (the app's threshold) detections go into it
+        project = {"path": str(cfg.project.resolve()), "settings": project_settings(settings).to_json()}
     blob = json.dumps({"model": scorer.fingerprint, "settings": settings.to_json(), "formats": sorted(cfg.formats),
-                       "tracks": cfg.tracks, "project": str(cfg.project.resolve()) if cfg.project else None},
-                      sort_keys=True)
+                       "tracks": cfg.tracks, "project": project}, sort_keys=True)
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
@@ -382,7 +384,12 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
                 bar.close()
         # Combined tables: every file of this list that is done, once, in list order.
         done_list = DoneFiles([finished[str(p)] for p in files if str(p) in finished])
-        report.combined = write_combined(cfg.out, done_list, cfg.formats, cfg.shard)
+        try:
+            report.combined = write_combined(cfg.out, done_list, cfg.formats, cfg.shard)
+        except ValueError as exc:  # a journal was rewritten under this run (another run in the folder)
+            reason = f"{exc}; run again with --resume to rebuild them"
+            report.failed.append(("combined tables", reason))
+            print(f"birdlab: the combined tables were not written: {reason}", file=err, flush=True)
         report.seconds = time.perf_counter() - t_start
         return report
     finally:

@@ -125,12 +125,13 @@ def write_csv(path: Path, done: Iterable[FileDone]) -> Path:
 
 
 def write_combined_raven(path: Path, done: Iterable[FileDone]) -> Path:
-    """One Raven selection table over all files, with Begin File and File Offset (s) (streamed)."""
+    """One Raven selection table over all files, with Begin File and File Offset (s) (streamed;
+    each file's boxes by time, then class, as in the per-file tables)."""
     def recordings():
         for d in done:
             ref = RecordingRef(d.path, d.path, d.duration, d.sample_rate)
             yield ref, [Annotation(recording=d.path, t_min=t0, t_max=t1, f_min=f0, f_max=f1, label=label, score=score)
-                        for t0, t1, f0, f1, label, score in d.detections]
+                        for t0, t1, f0, f1, label, score in sorted(d.detections, key=lambda x: (x[0], x[1], x[4]))]
     return raven.write_multi_file(path, recordings(), with_score=True)
 
 

@@ -11,12 +11,13 @@ def test_time_iou():
     assert time_iou((0, 2), (1, 3)) == 1 / 3
     assert time_iou((0, 1), (1, 2)) == 0.0
     assert time_iou((0, 1), (0, 1)) == 1.0
-    assert time_iou((2, 2), (2, 2)) == 0.0
+    assert time_iou((2, 2), (2, 2)) == 1.0  # equal, even with no length
+    assert time_iou((2, 2), (2, 3)) == 0.0
 
 
 def test_exact_repeats_find_their_own_box():
-    old = [(1, 0.0, 1.0), (1, 1.0, 2.0), (2, 0.0, 1.0)]
-    assert match_boxes(old, list(reversed(old))) == {0: 2, 1: 1, 2: 0}
+    old = [(1, 0.0, 1.0), (1, 1.0, 2.0), (2, 0.0, 1.0), (2, 5.0, 5.0)]
+    assert match_boxes(old, list(reversed(old))) == {0: 3, 1: 2, 2: 1, 3: 0}
 
 
 def test_same_class_and_enough_overlap_only():
@@ -41,7 +42,8 @@ def test_long_old_box_is_found_from_a_later_start():
 def test_matches_brute_force_on_random_boxes():
     rng = random.Random(1)
     for _ in range(50):
-        old = [(rng.randint(0, 2), t, t + rng.uniform(0.1, 3)) for t in (rng.uniform(0, 30) for _ in range(20))]
+        old = [(rng.randint(0, 2), t, t + rng.choice([0.0, rng.uniform(0.1, 3), rng.uniform(10, 40)]))
+               for t in (rng.uniform(0, 30) for _ in range(20))]
         new = [(c, t0 + rng.uniform(-0.3, 0.3), t1 + rng.uniform(-0.3, 0.3)) for c, t0, t1 in old[:15]]
         got = match_boxes(old, new)
         for j, i in got.items():

@@ -275,6 +275,40 @@ def test_schema_1_projects_migrate_keeping_detection_ids_and_review_links(tmp_pa
         assert p.labels()[0].detection_id is None
 
 
+def test_a_second_process_does_not_migrate_again(tmp_path, make_wav):
+    """Two processes open a project made by an older birdlab: the one that waited for the lock
+    must see the migration done (redoing migration 2 would reset the detection id sequence)."""
+    project = Project.create(tmp_path / "p")
+    rec = project.add_recording(make_wav("a.wav", duration=10.0, sample_rate=16000))
+    cls, v1 = project.add_class("A"), project.add_model_version("v1")
+    project.set_detections(v1.id, rec.id, [(cls.id, 1.0, 2.0, 0, 8000, 0.9), (cls.id, 5.0, 6.0, 0, 8000, 0.9)])
+    project.set_detections(v1.id, rec.id, [(cls.id, 1.0, 2.0, 0, 8000, 0.9)])  # drops id 2
+    project.close()
+
+    class ReadBeforeTheOtherMigrated:
+        """A connection whose first look at the schema version is from before the migration."""
+
+        def __init__(self, conn):
+            self.conn, self.stale = conn, True
+
+        def execute(self, sql, *args):
+            if self.stale and sql == "PRAGMA user_version":
+                self.stale = False
+                return self.conn.execute("SELECT 1")
+            return self.conn.execute(sql, *args)
+
+        @property
+        def in_transaction(self):
+            return self.conn.in_transaction
+
+    conn = sqlite3.connect(tmp_path / "p" / DB_NAME, isolation_level=None)
+    Project._migrate(ReadBeforeTheOtherMigrated(conn), tmp_path / "p")
+    conn.close()
+    with Project.open(tmp_path / "p") as again:
+        again.set_detections(v1.id, rec.id, [(cls.id, 1.0, 2.0, 0, 8000, 0.9), (cls.id, 8.0, 9.0, 0, 8000, 0.5)])
+        assert [d.id for d in again.detections(v1.id)] == [1, 3]
+
+
 def test_training_runs(project):
     run = project.add_training_run("runs/0001", {"epochs": 3})
     project.finish_training_run(run.id, "ok")

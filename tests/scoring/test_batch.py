@@ -230,6 +230,20 @@ def test_project_keeps_detections_down_to_the_apps_threshold(tmp_path, capsys):
             assert stored == expected and stored and all(0.2 <= d[3] < 0.5 for d in stored)
 
 
+def test_combined_tables_that_cannot_be_read_back_fail_the_run_clearly(tmp_path, model, monkeypatch, capsys):
+    from birdlab.scoring import batch
+
+    def journal_rewritten(*args, **kwargs):
+        raise ValueError("journal.jsonl: the line at byte 0 (/x.wav) changed during the run")
+
+    monkeypatch.setattr(batch, "write_combined", journal_rewritten)
+    make_folder(tmp_path / "audio", n=1)
+    assert main(["score", str(tmp_path / "audio"), "--model", str(model), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "the combined tables were not written: journal.jsonl: the line at byte 0" in err
+    assert "--resume to rebuild them" in err
+
+
 def test_sigkill_mid_run_then_resume_scores_every_file_once(tmp_path):
     n = 8
     calls = make_folder(tmp_path / "audio", n=n, duration=20.0)

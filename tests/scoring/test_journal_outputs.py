@@ -80,3 +80,14 @@ def test_combined_tables(tmp_path):
     assert row["Begin Time (s)"] == "20.000000" and row["Score"] == "0.9"
     empty = write_combined_raven(tmp_path / "e.txt", [done("/x/q.wav", 0)]).read_text().splitlines()
     assert len(empty) == 1 and "Begin File" in empty[0]
+
+
+def test_combined_raven_rows_run_by_time_then_class_within_a_file(tmp_path):
+    item = FileDone("/x.wav", 10.0, 8000, ((1.0, 2.0, 0.0, 100.0, "zeta", 0.9), (1.0, 1.5, 0.0, 100.0, "alpha", 0.8),
+                                           (0.5, 3.0, 0.0, 100.0, "zeta", 0.7)))
+    lines = write_combined_raven(tmp_path / "d.txt", [item]).read_text().splitlines()
+    header = lines[0].split("\t")
+    rows = [dict(zip(header, line.split("\t"))) for line in lines[1:]]
+    assert [(r["Begin Time (s)"], r["Annotation"]) for r in rows] == [
+        ("0.500000", "zeta"), ("1.000000", "alpha"), ("1.000000", "zeta")]
+
