@@ -33,6 +33,8 @@ def match_boxes(old: Sequence[tuple[int, float, float]], new: Sequence[tuple[int
     Same class only, time IoU >= min_iou, each old box used at most once; the best-overlapping
     pairs are taken first, so an exact repeat always finds its own old box.
     """
+    if not 0 < min_iou <= 1:
+        raise ValueError(f"min_iou {min_iou!r} must be in (0, 1]")
     old_by_class: dict[int, list[int]] = defaultdict(list)
     for i, (cls, _, _) in enumerate(old):
         old_by_class[cls].append(i)
@@ -42,7 +44,7 @@ def match_boxes(old: Sequence[tuple[int, float, float]], new: Sequence[tuple[int
         starts[cls] = [old[i][1] for i in indices]
     # IoU >= m needs |old start - new start| <= union - intersection <= d * (1/m - 1), where d is
     # the new box's length: a window of starts that does not grow with the longest old box.
-    reach = 1.0 / min_iou - 1.0 if min_iou > 0 else float("inf")
+    reach = 1.0 / min_iou - 1.0
     pairs: list[tuple[float, int, int]] = []
     for j, (cls, t0, t1) in enumerate(new):
         if cls not in old_by_class:

@@ -13,9 +13,10 @@ Plan of a run (`run_batch`):
    scores a whole file (`score_recording`) and writes its per-file outputs atomically; the
    parent writes the project, then the journal line. At most two files per worker are in
    flight, so memory does not grow with the number of files. The project gets the detections
-   the app would store (the threshold lowered to the app's, see `project_settings`). A file that fails is named on
-   stderr with its reason and the run goes on; a worker that dies is replaced and the files
-   it had in flight are rerun one at a time, so only a file that crashes on its own fails.
+   the app would store (the threshold lowered to the app's, see `project_settings`). A file
+   that fails is named on stderr with its reason and the run goes on; a worker that dies is
+   replaced and the files it had in flight are rerun one at a time, so only a file that
+   crashes on its own fails.
 5. The combined tables are rewritten from the journal at the end (every finished file of this
    run or an earlier one resumed, exactly once), one file's detections at a time: the parent
    keeps only where each file's journal line is, so memory does not grow with the detections.
@@ -42,7 +43,7 @@ from birdlab.core.progress import ProgressBar, format_duration
 from birdlab.core.project import iter_audio_files
 from birdlab.scoring.bundle import available_cores
 from birdlab.scoring.ensemble import COMBINE, load_scorer
-from birdlab.scoring.journal import DoneFiles, DoneRef, Journal, done_entries, done_event, done_ref
+from birdlab.scoring.journal import DoneFiles, DoneRef, Journal, done_entries, done_event
 from birdlab.scoring.metadata import ModelFileError
 from birdlab.scoring.outputs import FORMATS, FileDone, output_names, per_file_paths, write_combined, write_per_file
 from birdlab.scoring.recording import ScoreSettings, redetect, score_recording
@@ -360,7 +361,7 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
             if outcome.ok and outcome.done is not None:
                 fp = _safe_fingerprint(Path(outcome.path))
                 offset = journal.append(done_event(outcome.done, fp, params, outcome.seconds))
-                finished[outcome.path] = done_ref(outcome.done, journal.path, offset)
+                finished[outcome.path] = DoneRef(outcome.path, journal.path, offset)
                 report.scored += 1
                 report.audio_s += outcome.done.duration
                 report.detections += len(outcome.done.detections)

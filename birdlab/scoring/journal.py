@@ -87,8 +87,6 @@ class DoneRef:
     """A finished file and where its journal line is; its detections stay on disk until needed."""
 
     path: str
-    duration: float
-    detections: int
     journal: Path
     offset: int
 
@@ -112,10 +110,6 @@ def load_done(ref: DoneRef) -> FileDone:
     if done.path != ref.path:
         raise ValueError(f"{ref.journal}: the line at byte {ref.offset} is not {ref.path}'s")
     return done
-
-
-def done_ref(done: FileDone, journal: Path, offset: int) -> DoneRef:
-    return DoneRef(done.path, done.duration, len(done.detections), Path(journal), offset)
 
 
 class DoneFiles:
@@ -144,7 +138,7 @@ def done_entries(paths: list[Path], params: str) -> dict[str, tuple[str, DoneRef
                 done = _file_done(event)
             except (KeyError, TypeError, ValueError, IndexError):
                 continue
-            out[done.path] = (str(event.get("fingerprint", "")), done_ref(done, path, offset))
+            out[done.path] = (str(event.get("fingerprint", "")), DoneRef(done.path, Path(path), offset))
     return out
 
 
