@@ -103,14 +103,12 @@ def power_spectrogram(samples: np.ndarray, n_fft: int, hop: int, window: str = "
     return power * np.float32(4.0 / float(w.sum()) ** 2)
 
 
-def spectrogram_db(samples: np.ndarray, sample_rate: int,
-                   config: SpectrogramConfig = SpectrogramConfig()) -> Spectrogram:
-    """A display spectrogram of mono samples: dB values clipped to [top_db - db_range, top_db]."""
-    cfg = config
-    power = power_spectrogram(samples, cfg.n_fft, cfg.hop, cfg.window)
+def power_to_db(power: np.ndarray, sample_rate: int, cfg: SpectrogramConfig) -> tuple[np.ndarray, np.ndarray]:
+    """[frames, bins] power -> ([freq, frames] float32 dB clipped to the config's range, freqs);
+    mel bands when the config asks for them. Shared by whole spectrograms and tiles."""
     if cfg.mel:
-        f_max = cfg.f_max or sample_rate / 2.0
-        filters, freqs = mel_filterbank(sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.f_min), float(f_max))
+        filters, freqs = mel_filterbank(sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.f_min),
+                                        float(cfg.f_max or sample_rate / 2.0))
         # The triangles peak at 1, so a tone at a band centre keeps its level in dB.
         power = power @ filters.T
     else:
@@ -118,5 +116,14 @@ def spectrogram_db(samples: np.ndarray, sample_rate: int,
     floor = cfg.top_db - cfg.db_range
     db = 10.0 * np.log10(np.maximum(power, 10.0 ** (floor / 10.0)))
     np.clip(db, floor, cfg.top_db, out=db)
+    return np.ascontiguousarray(db.T, dtype=np.float32), freqs
+
+
+def spectrogram_db(samples: np.ndarray, sample_rate: int,
+                   config: SpectrogramConfig = SpectrogramConfig()) -> Spectrogram:
+    """A display spectrogram of mono samples: dB values clipped to [top_db - db_range, top_db]."""
+    cfg = config
+    power = power_spectrogram(samples, cfg.n_fft, cfg.hop, cfg.window)
+    values, freqs = power_to_db(power, sample_rate, cfg)
     times = (np.arange(power.shape[0]) * cfg.hop + cfg.n_fft / 2.0) / sample_rate
-    return Spectrogram(db.T.astype(np.float32), times.astype(np.float64), freqs, sample_rate, cfg)
+    return Spectrogram(values, times.astype(np.float64), freqs, sample_rate, cfg)

@@ -20,7 +20,7 @@ import numpy as np
 import soundfile as sf
 
 from birdlab.core.audio import MIX, AudioError, _open, _reason
-from birdlab.core.spectrogram import SpectrogramConfig, mel_filterbank, window_function
+from birdlab.core.spectrogram import SpectrogramConfig, power_to_db, window_function
 
 CONTIGUOUS_S = 60.0  # a tile covering less audio than this is decoded whole (cheaper than seeking)
 
@@ -92,20 +92,6 @@ class Tile:
         return self.t0 + self.values.shape[1] * self.column_s
 
 
-def _to_db(power: np.ndarray, sample_rate: int, cfg: SpectrogramConfig) -> tuple[np.ndarray, np.ndarray]:
-    """[frames, bins] power -> ([freq, frames] dB clipped to the config's range, freqs)."""
-    if cfg.mel:
-        filters, freqs = mel_filterbank(sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.f_min),
-                                        float(cfg.f_max or sample_rate / 2.0))
-        power = power @ filters.T
-    else:
-        freqs = np.fft.rfftfreq(cfg.n_fft, 1.0 / sample_rate).astype(np.float32)
-    floor = cfg.top_db - cfg.db_range
-    db = 10.0 * np.log10(np.maximum(power, 10.0 ** (floor / 10.0)))
-    np.clip(db, floor, cfg.top_db, out=db)
-    return np.ascontiguousarray(db.T, dtype=np.float32), freqs
-
-
 def _mono(block: np.ndarray, channel: int) -> np.ndarray:
     if channel == MIX:
         return block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
@@ -151,5 +137,5 @@ def compute_tile(path: str | Path, grid: TileGrid, level: int, index: int,
     power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32) * np.float32(4.0 / float(w.sum()) ** 2)
     power = power.reshape(n_cols, m, -1).mean(axis=1)
     exact = hop <= n_fft
-    values, freqs = _to_db(power, sr, cfg)
+    values, freqs = power_to_db(power, sr, cfg)
     return Tile(level, index, first / sr, hop / sr, values, freqs, exact)
