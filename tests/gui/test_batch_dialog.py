@@ -2,10 +2,9 @@
 
 import numpy as np
 import soundfile as sf
-from PySide6.QtCore import QSettings
 
 from birdlab.cli import main
-from birdlab.gui.main_window import MainWindow
+from tests.gui.windows import new_window
 
 
 def test_batch_dialog_scores_a_folder_into_files_and_the_project(qtbot, tmp_path):
@@ -17,9 +16,7 @@ def test_batch_dialog_scores_a_folder_into_files_and_the_project(qtbot, tmp_path
     for i in range(3):
         sf.write(folder / f"rec{i}.wav", (0.05 * rng.standard_normal(32000 * 12)).astype(np.float32), 32000)
     (folder / "broken.wav").write_text("not audio")
-    win = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(win)
-    win.show()
+    win = new_window(qtbot, tmp_path)
     win.open_project(demo)
     dialog = win.open_batch()
     assert dialog.model.text().endswith("model.onnx")

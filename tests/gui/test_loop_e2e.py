@@ -10,13 +10,13 @@ import sys
 import time
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from birdlab.cli import main
 from birdlab.core.model import Source
 from birdlab.core.project import Project
-from birdlab.gui.main_window import MainWindow
+from tests.gui.windows import new_window, open_demo
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the train extra is not installed")]
@@ -31,13 +31,8 @@ def demo(tmp_path):
 
 @pytest.fixture
 def window(qtbot, demo, tmp_path):
-    win = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(win)
-    win.resize(1400, 900)
-    win.show()
-    win.open_project(demo)
-    win.review.autoplay.setChecked(False)
-    qtbot.waitUntil(lambda: win.view.is_painted(), timeout=10000)
+    win = new_window(qtbot, tmp_path, (1400, 900))
+    open_demo(qtbot, win, demo)
     yield win
     win.close()
 

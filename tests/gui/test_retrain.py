@@ -4,10 +4,9 @@ recording on screen is rescored; a failed run leaves the previous model active."
 import importlib.util
 
 import pytest
-from PySide6.QtCore import QSettings
 
 from birdlab.cli import main
-from birdlab.gui.main_window import MainWindow
+from tests.gui.windows import new_window, open_demo
 
 # checked without importing torch: the app process never loads it (the child process does)
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the training extra is not installed")
@@ -17,11 +16,8 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch") is None, reaso
 def window(qtbot, tmp_path):
     folder = tmp_path / "demo"
     assert main(["demo", str(folder), "--no-gui"]) == 0
-    win = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(win)
-    win.show()
-    win.open_project(folder)
-    win.review.autoplay.setChecked(False)
+    win = new_window(qtbot, tmp_path)
+    open_demo(qtbot, win, folder)
     yield win
     win.close()
 

@@ -1,12 +1,12 @@
 """The loop in the app: detections and score tracks on screen, threshold filtering, keyboard review."""
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from birdlab.cli import main
 from birdlab.core.model import Polarity, Source
-from birdlab.gui.main_window import MainWindow
+from tests.gui.windows import new_window, open_demo
 
 
 @pytest.fixture(scope="module")
@@ -18,14 +18,8 @@ def demo_dir(tmp_path_factory):
 
 @pytest.fixture
 def window(qtbot, demo_dir, tmp_path):
-    win = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(win)
-    win.resize(1400, 900)
-    win.show()
-    qtbot.waitExposed(win)
-    win.open_project(demo_dir)
-    win.review.autoplay.setChecked(False)  # no audio device here
-    qtbot.waitUntil(lambda: win.view.is_painted(), timeout=10000)
+    win = new_window(qtbot, tmp_path, (1400, 900))
+    open_demo(qtbot, win, demo_dir)
     yield win
     win.close()
 

@@ -7,15 +7,14 @@ import sqlite3
 import numpy as np
 import pytest
 import soundfile as sf
-from PySide6.QtCore import QEvent, QPoint, QPointF, QSettings, Qt
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QImage, QMouseEvent, QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from birdlab.core.model import Polarity
-from birdlab.core.project import Project
 from birdlab.core.synth_project import SyntheticProjectSpec, make_synthetic_project
-from birdlab.gui.main_window import MainWindow
+from tests.gui.windows import new_window
 
 
 @pytest.fixture(scope="module")
@@ -27,12 +26,7 @@ def project_dir(tmp_path_factory):
 
 @pytest.fixture
 def window(qtbot, project_dir, tmp_path):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings)
-    qtbot.addWidget(win)
-    win.resize(1400, 850)
-    win.show()
-    qtbot.waitExposed(win)
+    win = new_window(qtbot, tmp_path, (1400, 850))
     win.open_project(project_dir)
     win.class_box.setCurrentText("upsweep_warbler")
     win.view.set_visible_range(0.0, 10.0)
@@ -225,9 +219,7 @@ def test_odd_recordings_open_and_scroll(kind, tmp_path, qtbot):
             data = np.zeros((n, channels), np.float32)
             data[: min(n, sr // 2)] = 0.1 * rng.standard_normal((min(n, sr // 2), channels))
             f.write(data)
-    win = MainWindow(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
-    qtbot.addWidget(win)
-    win.show()
+    win = new_window(qtbot, tmp_path)
     win.open_audio([str(path)], project_folder=tmp_path / "p")
     assert win.recording is not None and win.channel_box.count() == channels + 1
     view = win.view
