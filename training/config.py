@@ -1,8 +1,9 @@
 """Training settings: one dataclass per concern, read from a job file's `config` object.
 
 Unknown keys are an error (a typo must not silently train with a default). Defaults follow
-the BirdCLEF 2023 recipe (efficientnet_b0 SED, log-mel n_fft 1024 / hop 320 / 20-14000 Hz /
-128 mels / top_db 80, AdamW + cosine) at 32 kHz with 5 s crops.
+the BirdCLEF 2023 recipe (SED, log-mel n_fft 1024 / hop 320 / 20-14000 Hz / 128 mels / top_db 80,
+AdamW + cosine) at 32 kHz with 5 s crops, on an ImageNet-pretrained efficientnet_lite0 whose
+weights install with pip (training.models.pretrained), so the default trains offline.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from dataclasses import dataclass, field
 @dataclass
 class ModelConfig:
     name: str = "sed"  # registry name (training.models.registry)
-    backbone: str = "efficientnet_b0"  # any timm model with forward_features
-    pretrained: bool = False  # timm pretrained weights (needs them downloaded or cached)
+    backbone: str = "efficientnet_lite0"  # any timm model with forward_features
+    pretrained: bool = True  # ImageNet weights: from a pip package where one ships them, else timm's hub
     init_weights: str | None = None  # a timm state-dict file for the backbone
     init_model: str | None = None  # a previous version's checkpoint (model.pt) to start from
     sample_rate: int = 32000
@@ -33,6 +34,9 @@ class ModelConfig:
     wave_branch: bool = False  # BirdCLEF 2024: a raw-waveform CNN (waveform reshaped to 2D) fused with the mel CNN
     wave_backbone: str = "mobilenetv3_small_050"
     wave_columns: int = 256  # samples per row of the waveform image (rows run along time)
+    # the embedding family (name "embedding_head"): a head on a frozen embedder's windows
+    embedder: str = "birdnet-v2.4"
+    start_from_embedder: bool = True  # classes named like an embedder label start from its output
 
 
 @dataclass
@@ -109,9 +113,38 @@ def config_from_dict(data: dict) -> TrainConfig:
         raise ValueError(f"config.mode {cfg.mode!r}: use 'full' or 'head'")
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise ValueError("config.epochs and config.batch_size must be >= 1")
+    if cfg.model.name == EMBEDDING_FAMILY:
+        apply_embedding_family(cfg, data)
+    elif cfg.model.name != "sed":
+        raise ValueError(f"config.model.name {cfg.model.name!r}: use 'sed' or {EMBEDDING_FAMILY!r}")
     if cfg.model.head not in ("attention", "class_query"):
         raise ValueError(f"config.model.head {cfg.model.head!r}: use 'attention' or 'class_query'")
+    if cfg.model.init_model:  # its checkpoint replaces every weight: fetching ImageNet ones (hub) is moot
+        cfg.model.pretrained = False
     return cfg
+
+
+EMBEDDING_FAMILY = "embedding_head"
+
+
+def apply_embedding_family(cfg: TrainConfig, data: dict) -> None:
+    """The embedder fixes the window and rate; the head trains on cached embeddings (mode head)
+    and scores every `frame_hop_s` (1 s unless set)."""
+    from birdlab.scoring.embedders import BIRDNET, BirdnetEmbedder
+
+    if cfg.model.embedder != BIRDNET:
+        raise ValueError(f"config.model.embedder {cfg.model.embedder!r}: known embedders: {BIRDNET}")
+    if data.get("mode", "head") != "head":
+        raise ValueError("the embedding family trains only its head: use mode 'head'")
+    cfg.mode = "head"
+    cfg.model.sample_rate = BirdnetEmbedder.sample_rate
+    cfg.model.window_s = cfg.crop_s = BirdnetEmbedder.window_s
+    if "frame_hop_s" not in data.get("model", {}):
+        cfg.model.frame_hop_s = 1.0
+    frames = cfg.model.window_s / cfg.model.frame_hop_s
+    if cfg.model.frame_hop_s > 1.0 or abs(frames - round(frames)) > 1e-6:
+        raise ValueError(f"config.model.frame_hop_s {cfg.model.frame_hop_s}: the embedding family needs a hop "
+                         f"<= 1 s that divides the {cfg.model.window_s:g} s window")
 
 
 def config_to_dict(cfg: TrainConfig) -> dict:

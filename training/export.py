@@ -123,6 +123,7 @@ def export_random_model(path: str | Path, backbone: str = "efficientnet_b0", cla
 
     classes = classes or [f"class_{i}" for i in range(10)]
     torch.manual_seed(0)
+    model_kwargs.setdefault("pretrained", False)  # untrained: no weights to fetch
     model = create_model("sed", cfg=ModelConfig(backbone=backbone, sample_rate=sample_rate, **model_kwargs),
                          n_classes=len(classes))
     export_onnx(model, classes, path)

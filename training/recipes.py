@@ -29,7 +29,7 @@ class Recipe:
     validation: int = 3  # the last N recordings are held out
     config: dict = field(default_factory=lambda: {
         "epochs": 20, "batch_size": 16, "lr": 3e-3, "seed": 0, "device": "cpu",
-        "model": {"backbone": "mobilenetv3_small_050", "n_mels": 64, "hidden": 128},
+        "model": {"backbone": "mobilenetv3_small_050", "pretrained": False, "n_mels": 64, "hidden": 128},
         "augment": {"time_masks": 1, "freq_masks": 1},
     })
 

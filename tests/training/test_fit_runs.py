@@ -15,7 +15,7 @@ from birdlab.core.jobs import make_job, write_job
 from birdlab.core.synth_project import SyntheticProjectSpec, make_synthetic_project
 
 pytestmark = pytest.mark.slow
-TINY_MODEL = {"backbone": "mobilenetv3_small_050", "n_mels": 32, "hidden": 32}
+TINY_MODEL = {"backbone": "mobilenetv3_small_050", "pretrained": False, "n_mels": 32, "hidden": 32}
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -14,7 +14,7 @@ from training.frontend import stft_power_torch
 from training.models import create_model, list_models
 from training.models.sed import BackboneError
 
-TINY = dict(backbone="mobilenetv3_small_050", n_mels=32, hidden=32, window_s=1.0, sample_rate=16000)
+TINY = dict(backbone="mobilenetv3_small_050", pretrained=False, n_mels=32, hidden=32, window_s=1.0, sample_rate=16000)
 
 
 @pytest.mark.parametrize("n_fft,hop", [(1024, 320), (512, 128), (256, 100)])

@@ -36,21 +36,32 @@ class BackboneError(ValueError):
 
 
 def create_backbone(name: str, pretrained: bool, init_weights: str | None) -> nn.Module:
-    """A timm feature extractor with one input channel (pretrained 3-channel stems are summed)."""
+    """A timm feature extractor with one input channel (pretrained 3-channel stems are summed).
+
+    Pretrained weights come from a pip package where one ships them (training.models.pretrained),
+    so the default backbone needs no hub access; any other backbone's come from timm's hub.
+    """
     import timm
+
+    from training.models.pretrained import PACKAGE_WEIGHTS, load_package_weights, offline_hint
 
     if not timm.is_model(name):
         close = timm.list_models(f"*{name.split('_')[0]}*")[:8]
         raise BackboneError(f"unknown backbone {name!r}" + (f" (similar: {', '.join(close)})" if close else ""))
+    from_package = pretrained and name in PACKAGE_WEIGHTS
     try:
-        model = timm.create_model(name, pretrained=pretrained, in_chans=1, num_classes=0, global_pool="")
+        model = timm.create_model(name, pretrained=pretrained and not from_package, in_chans=1, num_classes=0,
+                                  global_pool="")
     except Exception as exc:  # offline hub, missing cache: say what to do instead
-        if not pretrained:
+        if not pretrained or from_package:
             raise
         raise BackboneError(
             f"could not load timm's pretrained weights for {name!r} ({type(exc).__name__}: {exc}). "
             "This machine may be offline: put the weights in the Hugging Face cache, pass a local "
-            "weights file (init_weights / --init-weights FILE), or train with pretrained off") from None
+            "weights file (init_weights / --init-weights FILE), train with pretrained off, or pick a "
+            f"backbone whose weights install with pip. {offline_hint()}") from None
+    if from_package:
+        load_package_weights(model, name)
     if init_weights:
         load_backbone_weights(model, init_weights)
     return model
