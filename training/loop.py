@@ -23,10 +23,10 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader
 
 from birdlab.core.atomic import atomic_write_text
-from birdlab.core.jobs import Job, JobError
+from birdlab.core.jobs import Job, JobError, classes_without_negatives
 from birdlab.core.metrics import cmap, lwlrap, per_class_ap
 from training.augment import BatchAugmenter
-from training.config import TrainConfig, config_to_dict
+from training.config import EMBEDDING_FAMILY, TrainConfig, config_to_dict
 from training.data import (Crop, CropDataset, JobData, balanced_weights, epoch_order, split_recordings,
                            unlabelled_audio)
 from training.events import CancelFlag, Events
@@ -155,8 +155,12 @@ class Trainer:
             load_init_model(model, self.cfg.model.init_model, self.job.classes)
         return model
 
+    def split(self) -> tuple[set[int], set[int]]:
+        """(train, validation) recording ids."""
+        return split_recordings(self.job, self.cfg.val_fraction, self.cfg.seed)
+
     def crops(self) -> tuple[list[Crop], list[Crop]]:
-        train_ids, val_ids = split_recordings(self.job, self.cfg.val_fraction, self.cfg.seed)
+        train_ids, val_ids = self.split()
         rng = np.random.default_rng([self.cfg.seed, 1])
         train = self.data.label_crops(train_ids)
         train += self.data.background_crops(train_ids, int(round(self.cfg.background_crops * len(train))), rng)
@@ -228,6 +232,9 @@ class Trainer:
 
     # ---- the loop -------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> FitResult:
+        if self.cfg.model.name == EMBEDDING_FAMILY:
+            from training.embedding_head import fit_embedding_head
+            return fit_embedding_head(self, resume)
         if self.cfg.mode == "head":
             from training.head_mode import fit_head
             return fit_head(self, resume)
@@ -391,8 +398,9 @@ class Trainer:
             model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
         return model
 
-    def finish(self, model: SEDModel, history: list[dict]) -> FitResult:
-        """Export model.onnx + card.json + model.pt into run_dir/model and report them."""
+    def finish(self, model: torch.nn.Module, history: list[dict], embedder=None) -> FitResult:
+        """Export model.onnx + card.json + model.pt into run_dir/model and report them
+        (an embedding-family head with its embedder named in the file)."""
         from training.export import export_onnx
 
         out = self.run_dir / "model"
@@ -406,11 +414,19 @@ class Trainer:
                 "metrics": metrics, "parent_metrics": self.parent_metrics, "history": history,
                 "training_run": self.run_dir.name,
                 "parent": self.cfg.parent,
-                "label_counts": self.label_counts(), "data_fingerprint": self.data_fingerprint(),
+                "label_counts": self.label_counts(), "no_negatives": classes_without_negatives(self.job),
+                "data_fingerprint": self.data_fingerprint(),
                 "config": config_to_dict(self.cfg)}
+        if embedder is not None:
+            card.update(family="embedding", backbone=embedder.name, license=embedder.license)
         if self.cfg.export:
-            result = export_onnx(model, self.job.classes, out / "model.onnx", parent=card["parent"],
-                                 training_run=self.run_dir.name)
+            if embedder is not None:
+                from training.embedding_head import export_head
+                result = export_head(model, self.job.classes, out / "model.onnx", embedder,
+                                     parent=card["parent"], training_run=self.run_dir.name)
+            else:
+                result = export_onnx(model, self.job.classes, out / "model.onnx", parent=card["parent"],
+                                     training_run=self.run_dir.name)
             card["parity_max_abs_diff"] = result["parity_max_abs_diff"]
             card["created"] = result["metadata"]["created"]
             self.events.emit("artifact", kind="onnx", path=str(out / "model.onnx"))

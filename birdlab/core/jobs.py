@@ -213,3 +213,24 @@ def split_recordings(job: Job, val_fraction: float, seed: int) -> tuple[set[int]
     n_val = max(1, int(round(len(ids) * val_fraction)))
     val = set(int(i) for i in rng.choice(ids, size=n_val, replace=False))
     return set(ids) - val, val
+
+
+def classes_without_negatives(job: Job) -> list[str]:
+    """Classes with positives but no negative evidence (a negative label or a reviewed-complete
+    extent for the class): a model learns nothing but 'yes' for them, and their validation AP
+    is undefined. Tables that list only calls (Raven, Audacity) give exactly this."""
+    positive = {lab.class_name for lab in job.labels if lab.polarity == "positive"}
+    negative = {lab.class_name for lab in job.labels if lab.polarity == "negative"}
+    negative |= {name for ext in job.extents for name in ext.classes}
+    return sorted(positive - negative)
+
+
+def no_negative_warnings(project: Project) -> list[str]:
+    """The warning `birdlab train` and the Retrain dialog show before a run, one line per problem."""
+    blind = classes_without_negatives(make_job(project, {}))
+    if not blind:
+        return []
+    return [f"{', '.join(blind)} ha{'s' if len(blind) == 1 else 've'} positive labels but no negative evidence "
+            "(no negative label, no range marked reviewed or empty for it): the model can only learn to say "
+            "yes, and its validation AP is n/a. Reject some detections (X), mark checked ranges reviewed (R), "
+            "or mark recordings without the species empty (birdlab labels empty)."]

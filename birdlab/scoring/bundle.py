@@ -18,10 +18,11 @@ import numpy as np
 
 from birdlab.core.features import StftSpec
 from birdlab.scoring.metadata import ModelFileError, ModelMetadata, parse_metadata
-from birdlab.scoring.scorer import RAW_AUDIO, Features, compute_features
+from birdlab.scoring.scorer import RAW_AUDIO, Features, InputSpec, compute_features
 
 INPUT_NAME = "power"
 AUDIO_INPUT = "audio"  # the windows themselves, for models with a raw-waveform branch
+EMBEDDING_INPUT = "embedding"  # an embedding-family head: its embedder's window embeddings
 OUTPUTS = ("framewise", "clipwise")
 
 
@@ -101,11 +102,48 @@ class ModelBundle:
             raise ModelFileError(path, f"not a usable ONNX model ({_short(exc)})") from None
         meta = parse_metadata(path, dict(session.get_modelmeta().custom_metadata_map))
         bundle = cls(path, session, meta, threads)
+        if meta.embedding is not None:
+            bundle._load_embedder()
+            bundle._check_head_graph()
+            if verify:
+                bundle.predict_embeddings(np.zeros((1, meta.embedding.dim), np.float32))
+            return bundle
         bundle._check_graph()
         if verify:
             silence = np.zeros((1, meta.window_samples), np.float32) if meta.raw_audio else None
             bundle.predict_power(np.zeros((1, meta.in_frames, meta.spec.n_bins), np.float32), silence)
         return bundle
+
+    def _load_embedder(self) -> None:
+        """The frozen embedder the head runs on, from its package (checked against the file's sha256)."""
+        from birdlab.scoring.embedders import EmbedderUnavailable, get_embedder
+
+        assert self.meta.embedding is not None
+        try:
+            embedder = get_embedder(self.meta.embedding, self.threads)
+        except EmbedderUnavailable as exc:
+            raise ModelFileError(self.path, f"this model runs on {self.meta.embedding.embedder} embeddings: {exc}") \
+                from None
+        if (embedder.sample_rate, embedder.window_s) != (self.meta.sample_rate, self.meta.window_s):
+            raise ModelFileError(self.path, f"metadata says {self.meta.sample_rate} Hz / {self.meta.window_s:g} s "
+                                            f"windows, but {embedder.name} takes {embedder.sample_rate} Hz / "
+                                            f"{embedder.window_s:g} s")
+
+    def _check_head_graph(self) -> None:
+        m = self.meta
+        assert m.embedding is not None
+        inputs = self.session.get_inputs()
+        if [i.name for i in inputs] != [EMBEDDING_INPUT]:
+            raise ModelFileError(self.path, f"graph inputs are {[i.name for i in inputs]}, expected "
+                                            f"['{EMBEDDING_INPUT}'] (metadata 'input' names an embedder)")
+        _check_dims(self.path, f"input {EMBEDDING_INPUT!r}", list(inputs[0].shape), [None, m.embedding.dim])
+        outputs = {o.name: o for o in self.session.get_outputs()}
+        missing = [o for o in OUTPUTS if o not in outputs]
+        if missing:
+            raise ModelFileError(self.path, f"graph lacks output(s) {', '.join(repr(o) for o in missing)}")
+        n = len(m.classes)
+        _check_dims(self.path, "output 'framewise'", list(outputs["framewise"].shape), [None, m.out_frames, n])
+        _check_dims(self.path, "output 'clipwise'", list(outputs["clipwise"].shape), [None, n])
 
     def _check_graph(self) -> None:
         inputs = self.session.get_inputs()
@@ -155,12 +193,16 @@ class ModelBundle:
         return self.meta.out_frames
 
     @property
-    def spec(self) -> StftSpec:
+    def spec(self) -> StftSpec | None:
         return self.meta.spec
 
     @property
-    def input_specs(self) -> tuple[StftSpec, ...]:
-        return (self.meta.spec,)
+    def input_specs(self) -> tuple[InputSpec, ...]:
+        return (self.meta.embedding,) if self.meta.embedding is not None else (self.meta.spec,)
+
+    @property
+    def default_hop_s(self) -> float | None:
+        return self.meta.default_hop_s
 
     @property
     def class_bands(self) -> dict[str, tuple[float, float]]:
@@ -184,9 +226,16 @@ class ModelBundle:
                 "frame_hop_s": self.frame_hop_s, "backbone": self.meta.backbone}
 
     def features(self, audio: np.ndarray) -> Features:
-        return compute_features(audio, [self.spec], self.meta.window_samples, self.meta.raw_audio)
+        return compute_features(audio, self.input_specs, self.meta.window_samples, self.meta.raw_audio,
+                                self.threads)
 
     def predict_features(self, features: Features) -> tuple[np.ndarray, np.ndarray]:
+        if self.meta.embedding is not None:
+            try:
+                return self.predict_embeddings(features[self.meta.embedding])
+            except KeyError:
+                raise ValueError(f"{self.path}: features lack this model's {self.meta.embedding.embedder} "
+                                 "embeddings") from None
         try:
             power = features[self.spec]
             audio = features[RAW_AUDIO] if self.meta.raw_audio else None
@@ -196,6 +245,26 @@ class ModelBundle:
 
     def predict(self, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.predict_features(self.features(audio))
+
+    def predict_embeddings(self, embedding: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run an embedding-family head on window embeddings [batch, dim]."""
+        embedding = np.ascontiguousarray(embedding, dtype=np.float32)
+        try:
+            framewise, clipwise = self.session.run(list(OUTPUTS), {EMBEDDING_INPUT: embedding})
+        except Exception as exc:
+            raise ModelFileError(self.path, f"inference failed ({_short(exc)})") from None
+        self._check_outputs(framewise, clipwise, len(embedding))
+        return framewise.astype(np.float32, copy=False), clipwise.astype(np.float32, copy=False)
+
+    def _check_outputs(self, framewise: np.ndarray, clipwise: np.ndarray, batch: int) -> None:
+        m, n = self.meta, len(self.meta.classes)
+        if framewise.shape != (batch, m.out_frames, n):
+            raise ModelFileError(self.path, f"output 'framewise' has shape {list(framewise.shape)}, expected "
+                                            f"[{batch}, {m.out_frames}, {n}] (batch, round(window_s / "
+                                            f"frame_hop_s), number of classes)")
+        if clipwise.shape != (batch, n):
+            raise ModelFileError(self.path, f"output 'clipwise' has shape {list(clipwise.shape)}, "
+                                            f"expected [{batch}, {n}] (batch, number of classes)")
 
     def predict_power(self, power: np.ndarray, audio: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Run the graph on STFT power [batch, frames, bins] (and the windows [batch, samples] for
@@ -215,14 +284,7 @@ class ModelBundle:
             framewise, clipwise = self.session.run(list(OUTPUTS), feeds)
         except Exception as exc:
             raise ModelFileError(self.path, f"inference failed ({_short(exc)})") from None
-        batch, n = power.shape[0], len(m.classes)
-        if framewise.shape != (batch, m.out_frames, n):
-            raise ModelFileError(self.path, f"output 'framewise' has shape {list(framewise.shape)}, expected "
-                                            f"[{batch}, {m.out_frames}, {n}] (batch, round(window_s / "
-                                            f"frame_hop_s), number of classes)")
-        if clipwise.shape != (batch, n):
-            raise ModelFileError(self.path, f"output 'clipwise' has shape {list(clipwise.shape)}, "
-                                            f"expected [{batch}, {n}] (batch, number of classes)")
+        self._check_outputs(framewise, clipwise, power.shape[0])
         return framewise.astype(np.float32, copy=False), clipwise.astype(np.float32, copy=False)
 
     def __repr__(self) -> str:

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from birdlab.core.features import StftSpec
 from birdlab.scoring.metadata import ModelFileError
-from birdlab.scoring.scorer import Features, Scorer, compute_features
+from birdlab.scoring.scorer import Features, InputSpec, Scorer, compute_features
 
 COMBINE = ("mean", "geometric")
 EPS = 1e-7  # floor of probabilities before the log of the geometric mean
@@ -99,8 +98,12 @@ class Ensemble:
                 "members": [m.describe() for m in self.members]}
 
     @property
-    def input_specs(self) -> tuple[StftSpec, ...]:
-        specs: list[StftSpec] = []
+    def default_hop_s(self) -> float | None:
+        return self.members[0].default_hop_s
+
+    @property
+    def input_specs(self) -> tuple[InputSpec, ...]:
+        specs: list[InputSpec] = []
         for member in self.members:
             specs += [spec for spec in member.input_specs if spec not in specs]
         return tuple(specs)
@@ -110,8 +113,9 @@ class Ensemble:
         return any(member.needs_audio for member in self.members)
 
     def features(self, audio: np.ndarray) -> Features:
+        threads = max((getattr(m, "threads", 1) for m in self.members), default=1)
         return compute_features(audio, self.input_specs, int(round(self.window_s * self.sample_rate)),
-                                self.needs_audio)
+                                self.needs_audio, threads)
 
     def predict_features(self, features: Features) -> tuple[np.ndarray, np.ndarray]:
         framewise = clipwise = None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from birdlab.core.features import StftSpec
+from birdlab.scoring.embedders import EMBEDDING_KIND, EmbeddingSpec
 
 FORMAT_VERSION = "1"
 # Keys every model file must carry (values are strings; some hold JSON).
@@ -37,7 +38,7 @@ class ModelMetadata:
     sample_rate: int
     window_s: float
     frame_hop_s: float
-    spec: StftSpec
+    spec: StftSpec | None  # the STFT of the `power` input; None for an embedding-family head
     frontend: dict
     backbone: str
     parent: str
@@ -46,6 +47,13 @@ class ModelMetadata:
     class_bands: dict[str, tuple[float, float]] = field(default_factory=dict)
     raw: dict[str, str] = field(default_factory=dict)  # every metadata_props entry, as stored
     raw_audio: bool = False  # the graph also takes the window's audio (input `audio` [batch, samples])
+    embedding: EmbeddingSpec | None = None  # an embedding-family head: the frozen embedder it runs on
+    default_hop_s: float | None = None  # the window hop to score with when none is asked for (None: window_s)
+    license: str = ""  # the licence of the model's weights, when it is not the project's own
+
+    @property
+    def is_embedding_head(self) -> bool:
+        return self.embedding is not None
 
     @property
     def window_samples(self) -> int:
@@ -59,6 +67,7 @@ class ModelMetadata:
     @property
     def in_frames(self) -> int:
         """STFT frames of one window (the `power` input's second axis)."""
+        assert self.spec is not None, "an embedding-family head has no STFT input"
         return self.spec.n_frames(self.window_samples)
 
 
@@ -113,11 +122,21 @@ def parse_metadata(path: str | Path, props: dict[str, str]) -> ModelMetadata:
         raise ModelFileError(path, f"frame_hop_s {frame_hop_s:g} is longer than window_s {window_s:g}")
 
     spec_json = _json(path, props, "input", dict)
+    spec: StftSpec | None = None
+    embedding: EmbeddingSpec | None = None
     try:
-        spec = StftSpec.from_json(spec_json)  # type: ignore[arg-type]
+        if spec_json.get("kind") == EMBEDDING_KIND:  # type: ignore[union-attr]
+            embedding = EmbeddingSpec.from_json(spec_json)  # type: ignore[arg-type]
+        else:
+            spec = StftSpec.from_json(spec_json)  # type: ignore[arg-type]
     except (ValueError, TypeError) as exc:
         raise ModelFileError(path, f"metadata 'input': {exc}") from None
-    if spec.n_frames(int(round(window_s * sample_rate))) < 1:
+    default_hop_s = None
+    if props.get("default_hop_s", "").strip():
+        default_hop_s = float(_number(path, props, "default_hop_s", float))
+        if default_hop_s > window_s:
+            raise ModelFileError(path, f"default_hop_s {default_hop_s:g} is longer than window_s {window_s:g}")
+    if spec is not None and spec.n_frames(int(round(window_s * sample_rate))) < 1:
         raise ModelFileError(path, f"a {window_s:g} s window at {sample_rate} Hz is shorter than one "
                                    f"STFT frame (n_fft {spec.n_fft})")
     frontend = _json(path, props, "frontend", dict)
@@ -140,4 +159,5 @@ def parse_metadata(path: str | Path, props: dict[str, str]) -> ModelMetadata:
                          frame_hop_s=frame_hop_s, spec=spec, frontend=frontend,  # type: ignore[arg-type]
                          backbone=props["backbone"], parent=props["parent"], created=props["created"],
                          training_run=props["training_run"], class_bands=bands, raw=dict(props),
-                         raw_audio=bool(spec_json.get("raw_audio", False)))  # type: ignore[union-attr]
+                         raw_audio=bool(spec_json.get("raw_audio", False)),  # type: ignore[union-attr]
+                         embedding=embedding, default_hop_s=default_hop_s, license=props.get("license", ""))

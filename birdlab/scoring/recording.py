@@ -32,7 +32,7 @@ class ScoringCancelled(Exception):
 class ScoreSettings:
     """Everything besides the model that decides a recording's scores and detections."""
 
-    hop_s: float | None = None  # window hop; None: no overlap. Rounded to whole model frames
+    hop_s: float | None = None  # window hop; None: the model's default (no overlap unless it names one)
     batch_size: int = 4  # windows per inference call (CNNs on CPU: 1-4 beat 8, caches)
     channel: int = MIX  # channel index, or MIX (mean of all channels)
     detect: DetectSettings = field(default_factory=DetectSettings)
@@ -183,7 +183,8 @@ def score_recording(path: str | Path, scorer: Scorer, settings: ScoreSettings | 
         raise ValueError("; ".join(problems))
     t0 = time.perf_counter()
     info = probe(path)
-    plan = WindowPlan.make(scorer.window_s, scorer.frame_hop_s, scorer.out_frames, settings.hop_s)
+    hop_s = settings.hop_s if settings.hop_s is not None else scorer.default_hop_s
+    plan = WindowPlan.make(scorer.window_s, scorer.frame_hop_s, scorer.out_frames, hop_s)
     capacity = plan.n_frames(info.duration) + plan.out_frames + plan.hop_frames + 1
     stitcher = Stitcher(plan, len(scorer.classes), capacity, settings.max_track_bytes)
     starts: list[float] = []

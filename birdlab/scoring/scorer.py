@@ -13,12 +13,14 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from birdlab.core.features import StftSpec, stft_power
+from birdlab.scoring.embedders import EmbeddingSpec, get_embedder
 
 # STFT power per input spec: {spec: float32 [batch, frames, bins]}. Models that share a spec
 # share one array, so an ensemble of same-input models computes its features once. Models with
 # a raw-waveform branch also read the windows themselves, under the key RAW_AUDIO.
 RAW_AUDIO = "audio"
-Features = dict[StftSpec | str, np.ndarray]
+Features = dict[StftSpec | EmbeddingSpec | str, np.ndarray]
+InputSpec = StftSpec | EmbeddingSpec  # STFT power, or a frozen embedder's window embeddings
 
 
 @runtime_checkable
@@ -43,8 +45,13 @@ class Scorer(Protocol):
         ...
 
     @property
-    def input_specs(self) -> tuple[StftSpec, ...]:
-        """The STFT specs whose power `predict_features` reads."""
+    def default_hop_s(self) -> float | None:
+        """The window hop to score with when the settings name none (None: no overlap)."""
+        ...
+
+    @property
+    def input_specs(self) -> tuple[InputSpec, ...]:
+        """The STFT specs whose power, and the embedders whose embeddings, `predict_features` reads."""
         ...
 
     @property
@@ -79,16 +86,22 @@ class Scorer(Protocol):
         ...
 
 
-def compute_features(audio: np.ndarray, specs: set[StftSpec] | list[StftSpec], window_samples: int,
-                     raw_audio: bool = False) -> Features:
-    """STFT power of a batch of windows for each spec (the shared feature function), plus the
-    windows themselves when a model reads them (`raw_audio`)."""
+def compute_features(audio: np.ndarray, specs: set[InputSpec] | list[InputSpec] | tuple[InputSpec, ...],
+                     window_samples: int, raw_audio: bool = False, threads: int = 1) -> Features:
+    """STFT power of a batch of windows for each STFT spec (the shared feature function), the
+    window embeddings for each embedder spec (`threads` for the embedder), plus the windows
+    themselves when a model reads them (`raw_audio`)."""
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 1:
         audio = audio[None, :]
     if audio.ndim != 2 or audio.shape[1] != window_samples:
         raise ValueError(f"expected audio [batch, {window_samples}] (one window per row), got {audio.shape}")
-    features: Features = {spec: stft_power(audio, spec) for spec in specs}
+    features: Features = {}
+    for spec in specs:
+        if isinstance(spec, EmbeddingSpec):
+            features[spec] = get_embedder(spec, threads).embed(audio)
+        else:
+            features[spec] = stft_power(audio, spec)
     if raw_audio:
         features[RAW_AUDIO] = np.ascontiguousarray(audio)
     return features

@@ -27,6 +27,7 @@ class RampScorer:
     class_bands: dict = {}
     input_specs = (KEY,)
     needs_audio = False
+    default_hop_s = None  # no overlap unless the settings ask for one
     fingerprint = "fake:ramp"
 
     def __init__(self, hop_s: float):
