@@ -7,6 +7,7 @@ reason); 2 bad usage or bad input, nothing written.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -195,9 +196,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Write a job from the project's labels, run the training child, register its model."""
     from birdlab.core.jobs import JobError
     from birdlab.core.progress import format_duration
-    from birdlab.core.runs import iter_events, new_run, register_model, start_child
+    from birdlab.core.jobs import no_negative_warnings
+    from birdlab.core.runs import (iter_events, new_run, register_model, should_activate, start_child,
+                                   version_weights)
 
-    config: dict = {"mode": args.mode, "device": args.device, "model": {}}
+    from birdlab.core.starts import STARTS, default_start, merge_config
+
+    config: dict = {"device": args.device, "model": {}}
+    if args.mode:
+        config["mode"] = args.mode
     if args.epochs:
         config["epochs"] = args.epochs
     if args.backbone:
@@ -206,14 +213,29 @@ def cmd_train(args: argparse.Namespace) -> int:
         if not Path(args.init_weights).is_file():
             raise UsageError(f"{args.init_weights}: weights file not found")
         config["model"]["init_weights"] = str(Path(args.init_weights).resolve())
-    if args.pretrained:
-        config["model"]["pretrained"] = True
+    if args.no_pretrained:
+        config["model"]["pretrained"] = False
     with _open_project(args.project) as project:
         if not any(lab.polarity.value != "uncertain" for lab in project.labels()):
             raise UsageError(f"{project.root}: the project has no positive or negative labels to train on")
+        active = project.active_model()
+        key = "scratch" if args.from_scratch else args.start
+        if key is None:
+            key = "active" if active is not None and version_weights(project, active) else default_start().key
+        start = STARTS[key]
+        if start.missing():
+            raise UsageError(f"--start {key} ({start.title}) {start.missing()}")
+        if start.from_active and (active is None or version_weights(project, active) is None):
+            raise UsageError("--start active: there is no active version with weights to continue from")
+        print(f"start: {start.key} — {start.title}" + ("" if args.start or args.from_scratch else " (default)"),
+              file=sys.stderr)
+        if start.license:
+            print(f"licence of the pretrained weights: {start.license}", file=sys.stderr)
+        config = merge_config(start.config, config)
+        for line in no_negative_warnings(project):
+            _err(f"warning: {line}")
         try:
-            run, job_path = new_run(project, config,
-                                    start_from=None if args.from_scratch else project.active_model())
+            run, job_path = new_run(project, config, start_from=active if start.from_active else None)
         except JobError as exc:
             raise UsageError(str(exc)) from None
         project.finish_training_run(run.id, "running")
@@ -251,10 +273,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             _err(f"training {status}: {reason}" if status != "cancelled" else "training cancelled; "
                  f"the previous model stays active")
             return EXIT_PARTIAL if status == "cancelled" else EXIT_BAD_INPUT
-        version = register_model(project, run, Path(done["model_dir"]))
-        metrics = version.card.get("metrics", {})
-        print(f"\nnew model version {version.name!r} is active"
-              + (f" (validation cmAP {metrics['cmap']:.3f})" if metrics.get("cmap") is not None else ""))
+        card = json.loads((Path(done["model_dir"]) / "card.json").read_text())
+        activate, why_not = should_activate(project, card)
+        version = register_model(project, run, Path(done["model_dir"]), activate=activate or args.activate)
+        cm = version.card.get("metrics", {}).get("cmap")
+        shown = f"validation cmAP {cm:.3f}" if cm is not None and cm == cm else "validation cmAP n/a"
+        for name in version.card.get("no_negatives", []):
+            _err(f"warning: {name} had no negative evidence: its AP is n/a and the model may say yes everywhere")
+        if version.active:
+            print(f"\nnew model version {version.name!r} is active ({shown})")
+        else:
+            print(f"\nnew model version {version.name!r} is registered but not active ({shown}): {why_not}. "
+                  f"Make it active in the app's Model versions panel, or train with --activate.")
     return EXIT_OK
 
 
@@ -295,7 +325,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     blind = report.no_negative_classes()
     if blind:
         _err(f"warning: {', '.join(blind)} ha{'s' if len(blind) == 1 else 've'} no negative segment, so "
-             f"AP is 1.0 by construction; pass --complete if the truth lists every call, or label negatives")
+             f"AP is n/a (no negatives); pass --complete if the truth lists every call, or label negatives")
     print(report.format_table())
 
     def write_plot(path: str) -> None:
@@ -416,14 +446,26 @@ def build_parser() -> argparse.ArgumentParser:
                                        "active model version. Starts from the active version when it has "
                                        "weights. Ctrl+C cancels (the previous model stays active).")
     train.add_argument("project")
-    train.add_argument("--mode", default="full", choices=("full", "head"),
-                       help="full: fine-tune everything; head: quick, frozen backbone on cached embeddings")
-    train.add_argument("--backbone", help="timm backbone (default efficientnet_b0, or the active version's)")
+    train.add_argument("--start", choices=("birdnet", "imagenet", "active", "scratch"),
+                       help="birdnet: a head on BirdNET v2.4 embeddings (quick; CC BY-NC-SA 4.0 weights); "
+                            "imagenet: EfficientNet-Lite0 SED from ImageNet weights (full fine-tune, GPU when "
+                            "there is one); active: continue from the active version; scratch: random weights. "
+                            "Default: the active version when it has weights, else birdnet when installed, "
+                            "else imagenet")
+    train.add_argument("--mode", choices=("full", "head"),
+                       help="full: fine-tune everything; head: quick, frozen backbone on cached embeddings "
+                            "(default: the start's)")
+    train.add_argument("--backbone", help="timm backbone of an SED start (default efficientnet_lite0)")
     train.add_argument("--epochs", type=int)
     train.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     train.add_argument("--init-weights", metavar="FILE", help="a timm state-dict file for the backbone")
-    train.add_argument("--pretrained", action="store_true", help="timm's pretrained weights (needs them cached)")
-    train.add_argument("--from-scratch", action="store_true", help="do not start from the active version")
+    train.add_argument("--no-pretrained", action="store_true",
+                       help="an SED backbone from random weights instead of ImageNet's (on by default: offline "
+                            "for efficientnet_lite0, from timm's hub for other backbones)")
+    train.add_argument("--from-scratch", action="store_true", help="the same as --start scratch")
+    train.add_argument("--activate", action="store_true",
+                       help="make the new version active even when its validation is undefined or worse than "
+                            "the active version's (by default the user then chooses)")
     train.set_defaults(func=cmd_train)
 
     evaluate = sub.add_parser(

@@ -38,7 +38,7 @@ def test_segment_and_complete_options_change_the_numbers(tmp_path, tables, capsy
     truth, pred = tables
     out = tmp_path / "eval.csv"
     assert main(["evaluate", "--truth", str(truth), "--pred", str(pred), "--segment", "20", "--out", str(out)]) == 0
-    assert out.read_text().splitlines()[1].startswith("A,1,0,1,")  # one 20 s segment: positive wins
+    assert out.read_text().splitlines()[1].startswith("A,1,0,,")  # one 20 s segment: positive wins; AP n/a
     assert main(["evaluate", "--truth", str(truth), "--pred", str(pred), "--out", str(out)]) == 0
     assert out.read_text().splitlines()[2].startswith("B,1,1,1,")  # B's unlabelled segments masked
     assert main(["evaluate", "--truth", str(truth), "--pred", str(pred), "--complete", "--truth-format", "csv",
@@ -50,7 +50,7 @@ def test_truth_without_negatives_gets_a_warning(tmp_path, tables, capsys):
     truth, pred = tables
     truth.write_text("file,t_min,t_max,class\nr,1,2,A\nr,11,12,A\n")  # calls only: AP 1.0 means nothing
     assert main(["evaluate", "--truth", str(truth), "--pred", str(pred)]) == 0
-    assert "warning: A has no negative segment, so AP is 1.0 by construction" in capsys.readouterr().err
+    assert "warning: A has no negative segment, so AP is n/a (no negatives)" in capsys.readouterr().err
     assert main(["evaluate", "--truth", str(truth), "--pred", str(pred), "--complete", "--truth-format", "csv",
                  "--pred-format", "csv"]) == 0
     assert "warning" not in capsys.readouterr().err

@@ -189,8 +189,8 @@ class EvaluationReport(_AtThreshold):
                    ignored_truth_classes=list(data.get("ignored_truth_classes", [])))
 
     def no_negative_classes(self) -> list[str]:
-        """Classes with positives but no negative segment: their AP is 1.0 whatever the model
-        does (nothing can rank above a positive), so it says nothing."""
+        """Classes with positives but no negative segment: their AP would be 1.0 whatever the
+        model does (nothing can rank above a positive), so it is reported as n/a."""
         return [c.name for c in self.classes if c.n_pos and not c.n_neg]
 
     def format_table(self) -> str:
@@ -201,7 +201,8 @@ class EvaluationReport(_AtThreshold):
         for row in self.rows():
             if row["class"] == SUMMARY_CLASS:
                 lines.append("-" * len(head))
-            lines.append(f"{row['class']:<{width}}  {row['n_pos']:>6}  {row['n_neg']:>6}  {_fmt(row['ap']):>6}  "
+            ap = "n/a" if row["n_pos"] and not row["n_neg"] else _fmt(row["ap"])
+            lines.append(f"{row['class']:<{width}}  {row['n_pos']:>6}  {row['n_neg']:>6}  {ap:>6}  "
                          f"{_fmt(row['precision']):>6}  {_fmt(row['recall']):>6}  {_fmt(row['f1']):>6}")
         lines.append(f"cmAP {_fmt(self.cmap)}  LWLRAP {_fmt(self.lwlrap)}  (AP of the summary row is cmAP; "
                      f"P/R/F1 at score >= {self.threshold:g}, micro-averaged; {self.segment_s:g} s segments, "

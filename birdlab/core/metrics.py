@@ -13,13 +13,14 @@ import numpy as np
 def average_precision(truth: np.ndarray, scores: np.ndarray) -> float:
     """AP of one class (step-wise, as scikit-learn's average_precision_score).
 
-    NaN when there is no positive (AP is undefined then); ties are ranked pessimistically
-    only in the sense that the whole tied group is counted at once.
+    NaN when there is no positive or no negative: AP is undefined without positives, and
+    without negatives it is 1.0 whatever the scores, which says nothing ("n/a (no negatives)").
+    Ties are ranked pessimistically only in the sense that the whole tied group is counted at once.
     """
     truth = np.asarray(truth, dtype=bool).ravel()
     scores = np.asarray(scores, dtype=np.float64).ravel()
     n_pos = int(truth.sum())
-    if n_pos == 0:
+    if n_pos == 0 or n_pos == len(truth):
         return float("nan")
     order = np.argsort(-scores, kind="mergesort")
     s, t = scores[order], truth[order]

@@ -24,8 +24,9 @@ from birdlab.core.project import Project, ProjectError
 
 
 # settings that fix a model's architecture: a run starting from a version takes them from its card
-ARCHITECTURE_KEYS = ("backbone", "sample_rate", "window_s", "frame_hop_s", "n_fft", "hop", "n_mels", "f_min",
-                     "f_max", "top_db", "head", "hidden", "wave_branch", "wave_backbone", "wave_columns")
+ARCHITECTURE_KEYS = ("name", "embedder", "backbone", "sample_rate", "window_s", "frame_hop_s", "n_fft", "hop",
+                     "n_mels", "f_min", "f_max", "top_db", "head", "hidden", "wave_branch", "wave_backbone",
+                     "wave_columns")
 
 
 def version_weights(project: Project, version: ModelVersion) -> Path | None:
@@ -52,6 +53,8 @@ def new_run(project: Project, config: dict, *, start_from: ModelVersion | None =
         for key in ARCHITECTURE_KEYS:
             if key in card_cfg:
                 config["model"].setdefault(key, card_cfg[key])
+        if card_cfg.get("name") == "embedding_head":  # an embedding-family version trains only its head
+            config["mode"] = "head"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = project.runs_dir / stamp
     n = 1
@@ -90,6 +93,29 @@ def iter_events(stream: IO[str]) -> Iterator[dict]:
             continue
         if isinstance(event, dict) and "event" in event:
             yield event
+
+
+def should_activate(project: Project, card: dict) -> tuple[bool, str]:
+    """Whether a finished run's version may become active on its own, and why not.
+
+    Only when its validation metrics are defined and it is no worse than the active version
+    on the same validation crops (the card's `parent_metrics`, scored before training, when
+    the run started from the active version). Otherwise the user chooses.
+    """
+    cmap = (card.get("metrics") or {}).get("cmap")
+    if cmap is None or cmap != cmap:
+        return False, ("its validation metrics are undefined (no held-out recording with both positives and "
+                       "negatives)")
+    active = project.active_model()
+    if active is None:
+        return True, ""
+    parent = card.get("parent_metrics") or {}
+    if card.get("parent") != active.name or parent.get("cmap") is None:
+        return False, f"it was not compared with the active version {active.name!r} on the same crops"
+    if cmap < parent["cmap"]:
+        return False, (f"its validation cmAP {cmap:.3f} is below the active version {active.name!r}'s "
+                       f"{parent['cmap']:.3f} on the same crops")
+    return True, ""
 
 
 def register_model(project: Project, run: TrainingRun, model_dir: Path, name: str | None = None,

@@ -324,7 +324,7 @@ class ReportPanel(QWidget):
         blind = report.no_negative_classes()
         if not blind:
             return ""
-        return (f"<br><span style='color:#b35900'>AP is 1.0 by construction for {', '.join(blind)}: "
+        return (f"<br><span style='color:#b35900'>AP n/a (no negatives) for {', '.join(blind)}: "
                 "no negative is labelled. Reject detections (X) or mark a checked range reviewed (R) "
                 "to give them negatives.</span>")
 

@@ -19,11 +19,14 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout
 
 from birdlab.core.model import ModelVersion, TrainingRun
 from birdlab.core.project import Project
-from birdlab.core.runs import child_command, new_run, register_model
+from birdlab.core.jobs import no_negative_warnings
+from birdlab.core.runs import child_command, new_run, register_model, should_activate, version_weights
+from birdlab.core.starts import STARTS, default_start, merge_config
 
 
 class RetrainDialog(QDialog):
-    """`modelReady(version)` when a new version is registered and active."""
+    """`modelReady(version)` when a new version is registered and active (on its own when its validation
+    is defined and no worse than the active version's on the same crops, else when the user chooses)."""
 
     modelReady = Signal(object)
 
@@ -38,26 +41,43 @@ class RetrainDialog(QDialog):
         self._buffer = ""
         self._started = 0.0
         active = project.active_model()
+        self.start_from = QComboBox()
+        for version in reversed(project.model_versions()):
+            if version.kind == "onnx" and version_weights(project, version) is not None:
+                self.start_from.addItem(f"continue from {version.name}" + (" (active)" if version.active else ""),
+                                        f"active:{version.id}")
+        for key in ("birdnet", "imagenet", "scratch"):
+            start = STARTS[key]
+            missing = start.missing()
+            self.start_from.addItem(start.title + (f" — {missing}" if missing else ""), key)
+            if missing:  # shown, so the user learns it exists, but not selectable
+                self.start_from.model().item(self.start_from.count() - 1).setEnabled(False)
+        default = f"active:{active.id}" if active is not None and version_weights(project, active) else \
+            default_start().key
+        self.default_start = default
+        self.start_from.setCurrentIndex(max(0, self.start_from.findData(default)))
+        self.start_info = QLabel()
+        self.start_info.setWordWrap(True)
         self.mode = QComboBox()
         self.mode.addItem("quick (head only, cached embeddings, CPU)", "head")
         self.mode.addItem("full fine-tune (GPU when there is one)", "full")
-        self.backbone = QLineEdit(active.card.get("backbone", "") if active else "efficientnet_b0")
+        self.backbone = QLineEdit(active.card.get("backbone", "") if active else "efficientnet_lite0")
         self.epochs = QSpinBox(minimum=1, maximum=500, value=10)
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
-        self.start_from = QComboBox()
-        self.start_from.addItem("scratch (timm backbone)", None)
-        for version in reversed(project.model_versions()):
-            if version.kind == "onnx":
-                self.start_from.addItem(version.name + (" (active)" if version.active else ""), version.id)
-        if active:
-            self.start_from.setCurrentIndex(1)
         form = QFormLayout()
+        form.addRow("start", self.start_from)
+        form.addRow("", self.start_info)
         form.addRow("mode", self.mode)
         form.addRow("backbone", self.backbone)
         form.addRow("epochs", self.epochs)
         form.addRow("device", self.device)
-        form.addRow("start from", self.start_from)
+        self.start_from.currentIndexChanged.connect(self._start_changed)
+        self._start_changed()
+        self.warning = QLabel("<br>".join(no_negative_warnings(project)))
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("color: #b35900")
+        self.warning.setVisible(bool(self.warning.text()))
         self.status = QLabel("The labels are snapshotted when you press Train; you can keep labelling meanwhile.")
         self.status.setWordWrap(True)
         self.bar = QProgressBar(maximum=1000)
@@ -71,14 +91,19 @@ class RetrainDialog(QDialog):
         self.train_button = QPushButton("Train")
         self.cancel_button = QPushButton("Cancel run")
         self.cancel_button.setEnabled(False)
+        self.activate_button = QPushButton("Make active")
+        self.activate_button.setVisible(False)
         self.train_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
+        self.activate_button.clicked.connect(self.make_active)
         buttons = QDialogButtonBox()
         buttons.addButton(self.train_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.addButton(self.cancel_button, QDialogButtonBox.ButtonRole.ActionRole)
+        buttons.addButton(self.activate_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.addButton(QDialogButtonBox.StandardButton.Close).clicked.connect(self.close)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.warning)
         layout.addWidget(self.status)
         layout.addWidget(self.bar)
         layout.addWidget(self.loss_plot, 1)
@@ -86,17 +111,54 @@ class RetrainDialog(QDialog):
         self.resize(720, 600)
         self.finished.connect(lambda _: self.stop_child())
 
-    # ---- run ----------------------------------------------------------------------------------
+    # ---- settings ------------------------------------------------------------------------------
+    def _start_changed(self) -> None:
+        """Show the start's licence and expected time; an embedding start trains only its head."""
+        key, version_id = self.selected_start()
+        start = STARTS[key]
+        default = " (the default)" if self.start_from.currentData() == self.default_start else ""
+        lines = [f"<b>{start.title}</b>{default}: {start.expected}."]
+        if key == "active":
+            version = self.project.model_version(version_id)
+            family = "embedding" if version.card.get("family") == "embedding" else "sed"
+            lines[0] = f"<b>continue from {version.name}</b>{default}: its weights, more epochs on the current labels."
+            if version.card.get("license"):
+                lines.append(f"Licence of its weights: {version.card['license']}.")
+        else:
+            family = "embedding" if key == "birdnet" else "sed"
+            if start.license:
+                lines.append(f"Licence of the pretrained weights: {start.license}.")
+        self.start_info.setText("<br>".join(lines))
+        self.mode.setEnabled(family == "sed")
+        self.backbone.setEnabled(key in ("imagenet", "scratch"))
+        if family == "embedding":
+            self.mode.setCurrentIndex(0)
+            self.epochs.setValue(int(STARTS["birdnet"].config["epochs"]))
+        elif key in ("imagenet", "scratch"):
+            self.mode.setCurrentIndex(1)
+            self.epochs.setValue(20)
+        else:
+            self.mode.setCurrentIndex(0)
+            self.epochs.setValue(10)
+
+    def selected_start(self) -> tuple[str, int | None]:
+        """(start key, version id for 'active') of the start box's item ("birdnet", "active:3", ...)."""
+        key, _, version = str(self.start_from.currentData()).partition(":")
+        return key, int(version) if version else None
+
     def config(self) -> dict:
+        key, _ = self.selected_start()
         config: dict = {"mode": self.mode.currentData(), "epochs": self.epochs.value(),
                         "device": self.device.currentText(), "model": {}}
-        if self.backbone.text().strip():
+        if key in ("imagenet", "scratch") and self.backbone.text().strip():
             config["model"]["backbone"] = self.backbone.text().strip()
-        return config
+        if key == "birdnet":
+            config.pop("mode")
+        return merge_config(STARTS[key].config, config) if key != "active" else config
 
     def start_version(self) -> ModelVersion | None:
-        start = self.start_from.currentData()
-        return None if start is None else self.project.model_version(start)
+        key, version_id = self.selected_start()
+        return self.project.model_version(version_id) if key == "active" else None
 
     def start(self) -> None:
         if not any(lab.polarity.value != "uncertain" for lab in self.project.labels()):
@@ -167,19 +229,39 @@ class RetrainDialog(QDialog):
         self.cancel_button.setEnabled(False)
         status = self.final_event.get("status")
         if status == "ok":
-            self.version = register_model(self.project, self.run, self._model_dir())
+            card = json.loads((self._model_dir() / "card.json").read_text())
+            activate, why_not = should_activate(self.project, card)
+            self.version = register_model(self.project, self.run, self._model_dir(), activate=activate)
             seconds = time.monotonic() - self._started
-            metrics = self.version.card.get("metrics", {})
-            cm = metrics.get("cmap")
+            cm = self.version.card.get("metrics", {}).get("cmap")
+            shown = f"validation cmAP {cm:.3f}" if cm is not None and cm == cm else "validation cmAP n/a"
             self.bar.setValue(1000)
-            self.status.setText(f"New model {self.version.name!r} is active ({seconds:.0f} s"
-                                + (f", validation cmAP {cm:.3f}" if cm is not None else "") + ").")
-            self.modelReady.emit(self.version)
+            blind = self.version.card.get("no_negatives", [])
+            self.warning.setText(f"{', '.join(blind)}: no negative evidence, AP n/a; the model may say yes "
+                                 "everywhere." if blind else "")
+            self.warning.setVisible(bool(blind))
+            if activate:
+                self.status.setText(f"New model {self.version.name!r} is active ({seconds:.0f} s, {shown}).")
+                self.modelReady.emit(self.version)
+            else:
+                self.status.setText(f"New model {self.version.name!r} is ready but not active ({seconds:.0f} s, "
+                                    f"{shown}): {why_not}. Make it active if you want it.")
+                self.activate_button.setVisible(True)
             return
         self.project.finish_training_run(self.run.id, "cancelled" if status == "cancelled" else "failed")
         reason = self.final_event.get("error") or f"the training process ended with code {code} without finishing"
         self.status.setText("Cancelled; the previous model stays active." if status == "cancelled"
                             else f"Training failed; the previous model stays active.\n{reason}")
+
+    def make_active(self) -> None:
+        """The user's choice for a version that did not become active on its own."""
+        if self.version is None:
+            return
+        self.project.set_active_model(self.version.id)
+        self.version = self.project.model_version(self.version.id)
+        self.activate_button.setVisible(False)
+        self.status.setText(f"New model {self.version.name!r} is active.")
+        self.modelReady.emit(self.version)
 
     def show_summary(self, text: str) -> None:
         """What changed: detections new / lost / flipped on the rescored recordings, AP old vs new

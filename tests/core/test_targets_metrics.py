@@ -41,6 +41,7 @@ def test_average_precision_matches_hand_computation():
     assert average_precision([1, 0, 1], [0.9, 0.8, 0.7]) == pytest.approx((1 + 2 / 3) / 2)
     assert average_precision([1, 1, 0], [0.9, 0.8, 0.1]) == 1.0
     assert np.isnan(average_precision([0, 0], [0.1, 0.2]))
+    assert np.isnan(average_precision([1, 1], [0.1, 0.2]))  # no negatives: n/a, never 1.0
 
 
 def test_masked_entries_take_no_part():

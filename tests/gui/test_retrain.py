@@ -45,7 +45,7 @@ def test_a_failing_run_leaves_the_previous_model_active(window, qtbot):
     before = window.project.active_model().id
     dialog = window.open_retrain()
     dialog.backbone.setText("no_such_backbone")
-    dialog.start_from.setCurrentIndex(0)  # scratch: the backbone name is used
+    dialog.start_from.setCurrentIndex(dialog.start_from.findData("scratch"))  # the backbone name is used
     dialog.start()
     qtbot.waitUntil(lambda: "failed" in dialog.status.text(), timeout=120000)
     assert "unknown backbone" in dialog.status.text()
