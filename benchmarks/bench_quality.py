@@ -1,7 +1,8 @@
 """Quality on real recordings: which start gives detections worth reviewing (issue 11).
 
     .venv/bin/python benchmarks/bench_quality.py [--data ../shared/data/real/qut_noisypitta]
-        [--starts scratch,imagenet,birdnet,zeroshot] [--epochs 20] [--rounds 4] [--work bench-out/quality]
+        [--starts scratch,imagenet,birdnet,birdnet_fresh,zeroshot] [--epochs N] [--rounds 4]
+        [--work bench-out/quality]
         [--out docs/quality]
 
 Data: QUT's Noisy Pitta clips (`pos/<recorder>/` 7 clips with 23 expert boxes from two
@@ -18,9 +19,11 @@ Metric: AP of 5 s segments of the test clips (the segments of `birdlab evaluate`
 a segment scoring the highest frame of the model's score track inside it; the mean of the
 two folds is reported. Chance is the share of positive segments.
 
-Starts: `scratch` (SED efficientnet_b0, random weights, full fine-tune), `imagenet` (SED
-efficientnet_lite0 from ImageNet weights, full), `birdnet` (linear head on BirdNET v2.4
-embeddings, quick), `zeroshot` (BirdNET v2.4's own output for Pitta versicolor), and
+Starts (the configs of `birdlab train --start`, birdlab.core.starts): `scratch` (SED
+efficientnet_lite0 from random weights, full fine-tune), `imagenet` (the same from ImageNet
+weights), `birdnet` (linear head on BirdNET v2.4
+embeddings, quick), `birdnet_fresh` (the same head without BirdNET's own output row for the
+species: what the labels alone teach it), `zeroshot` (BirdNET v2.4's own output for Pitta versicolor), and
 `ensemble` (mean of the imagenet and birdnet tracks, when both ran). Each trains through
 `birdlab.core.runs` and `python -m training fit`, exactly as `birdlab train` does, and scores
 with `score_recording`, as `birdlab score` does.
@@ -107,11 +110,18 @@ def make_project(root: Path, train: list[Clip], max_boxes: int | None = None) ->
     return project
 
 
-STARTS = {
-    "scratch": {"mode": "full", "model": {"backbone": "efficientnet_b0", "pretrained": False}},
-    "imagenet": {"mode": "full", "model": {"backbone": "efficientnet_lite0", "pretrained": True}},
-    "birdnet": {"mode": "head", "model": {"name": "embedding_head"}},
-}
+def _starts() -> dict[str, dict]:
+    """The configs of birdlab's own starts (birdlab.core.starts), so the benchmark measures the defaults."""
+    from birdlab.core.starts import STARTS as APP_STARTS
+
+    birdnet = json.loads(json.dumps(APP_STARTS["birdnet"].config))
+    fresh = json.loads(json.dumps(birdnet))
+    fresh["model"]["start_from_embedder"] = False  # what the labels alone teach the head
+    return {"scratch": APP_STARTS["scratch"].config, "imagenet": APP_STARTS["imagenet"].config,
+            "birdnet": birdnet, "birdnet_fresh": fresh}
+
+
+STARTS = _starts()
 
 
 def train(project: Project, config: dict, log: Path) -> tuple[Path, float]:
@@ -200,8 +210,9 @@ def run_starts(args, clips: list[Clip]) -> dict:
             else:
                 project = make_project(args.work / f"fold{fold}-{start}", train_clips)
                 config = json.loads(json.dumps(STARTS[start]))
-                config.update(epochs=args.epochs if start != "birdnet" else args.head_epochs, seed=0,
-                              device="cpu", val_fraction=0.0)
+                if args.epochs and not start.startswith("birdnet"):
+                    config["epochs"] = args.epochs
+                config.update(seed=0, device="cpu", val_fraction=0.0)
                 model, seconds = train(project, config, args.work / "log.jsonl")
                 tracks = tracks_of(model, test_clips)
                 project.close()
@@ -240,7 +251,7 @@ def agile_loop(args, clips: list[Clip]) -> list[dict]:
     cls = project.class_by_name(SPECIES)
     by_rec = {r.id: c for r, c in zip(project.recordings(), train_clips)}
     config = json.loads(json.dumps(STARTS["birdnet"]))
-    config.update(epochs=args.head_epochs, seed=0, device="cpu", val_fraction=0.0)
+    config.update(seed=0, device="cpu", val_fraction=0.0)
     rounds, compute = [], 0.0
     for round_no in range(args.rounds + 1):
         model, seconds = train(project, config, args.work / "log.jsonl")
@@ -296,9 +307,8 @@ def plot(results: dict, rounds: list[dict], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/real/qut_noisypitta")
-    parser.add_argument("--starts", default="scratch,imagenet,birdnet,zeroshot")
-    parser.add_argument("--epochs", type=int, default=20, help="epochs of the SED starts")
-    parser.add_argument("--head-epochs", type=int, default=60, help="epochs of the BirdNET head")
+    parser.add_argument("--starts", default="scratch,imagenet,birdnet,birdnet_fresh,zeroshot")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs of the SED starts (default: the start's)")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--work", type=Path, default=Path("bench-out/quality"))
     parser.add_argument("--out", type=Path, default=None, help="write results.json and quality.png here")

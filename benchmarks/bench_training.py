@@ -1,12 +1,13 @@
 """Training speed: throughput of full fine-tuning (samples/s) and a head-mode retrain of ~500 labels.
 
     .venv/bin/python benchmarks/bench_training.py [--backbone efficientnet_b0] [--device auto]
-        [--head-backbone NAME] [--labels 500] [--work bench-out/training]
+        [--head-backbone NAME|birdnet] [--head-only] [--labels 500] [--work bench-out/training]
 
 1. Full mode: `--steps` optimiser steps of batch `--batch` on 5 s crops of a synthetic project
    (after 2 warm-up steps), on the CPU and, when torch sees one, on the CUDA GPU.
 2. Head mode: `python -m training fit` as the app runs it (a child process), wall time from start
-   to exported, parity-checked ONNX, cold (no embedding cache) and warm (cache filled).
+   to exported, parity-checked ONNX, cold (no embedding cache) and warm (cache filled);
+   `--head-backbone birdnet` measures the BirdNET-embedding head instead.
 """
 
 from __future__ import annotations
@@ -80,7 +81,14 @@ def full_throughput(project: Project, backbone: str, device: str, batch: int, st
 
 
 def head_retrain(project: Project, work: Path, backbone: str, labels: int) -> tuple[float, float, int]:
-    job = make_job(project, {"mode": "head", "epochs": 10, "batch_size": 64, "model": {"backbone": backbone}})
+    """Cold (no embedding cache) and warm runs of a quick retrain; backbone "birdnet" trains the
+    BirdNET-embedding head with the birdnet start's settings."""
+    if backbone == "birdnet":
+        from birdlab.core.starts import STARTS
+        config = dict(STARTS["birdnet"].config)
+    else:
+        config = {"mode": "head", "epochs": 10, "batch_size": 64, "model": {"backbone": backbone}}
+    job = make_job(project, config)
     job.labels = job.labels[:labels]
     times = []
     for name in ("cold", "warm"):
@@ -101,7 +109,9 @@ def head_retrain(project: Project, work: Path, backbone: str, labels: int) -> tu
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backbone", default="efficientnet_b0")
-    parser.add_argument("--head-backbone", default=None, help="backbone for the head-mode run (default: --backbone)")
+    parser.add_argument("--head-backbone", default=None, help="backbone for the head-mode run (default: --backbone;"
+                                                             " 'birdnet': the BirdNET-embedding head)")
+    parser.add_argument("--head-only", action="store_true", help="skip the full fine-tune throughput")
     parser.add_argument("--labels", type=int, default=500)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=5)
@@ -111,7 +121,7 @@ def main() -> None:
     project = project_with_labels(args.work, args.labels)
     print(f"project: {len(project.labels())} labels, {len(project.recordings())} recordings, "
           f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
-    for device in ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
+    for device in () if args.head_only else ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
         name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
         batch = args.batch if device == "cpu" else 64
         rate = full_throughput(project, args.backbone, device, batch, args.steps if device == "cpu" else 20)

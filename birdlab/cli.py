@@ -95,6 +95,45 @@ def cmd_labels_import(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_labels_empty(args: argparse.Namespace) -> int:
+    """Mark recordings (or every recording under a folder) reviewed and empty for classes."""
+    from birdlab.core.project import ProjectError
+
+    with _open_project(args.project) as project:
+        classes = []
+        for name in args.class_names:
+            cls = project.class_by_name(name)
+            if cls is None:
+                known = ", ".join(c.name for c in project.classes()) or "none yet"
+                raise UsageError(f"unknown class {name!r} (the project's classes: {known}); nothing marked")
+            classes.append(cls)
+        recordings, unknown = [], []
+        for item in args.recordings:
+            folder = Path(item).resolve()
+            if folder.is_dir():
+                found = [r for r in project.recordings() if r.abs_path.is_relative_to(folder)]
+                recordings += found
+                if not found:
+                    unknown.append(f"{item} (a folder with no recording of the project)")
+                continue
+            try:
+                rec = project.find_recording(item)
+            except ProjectError as exc:
+                raise UsageError(f"{exc}; nothing marked") from None
+            if rec is None:
+                unknown.append(item)
+            else:
+                recordings.append(rec)
+        if unknown:
+            raise UsageError(f"not recordings of {project.root}: {', '.join(unknown)}; nothing marked "
+                             "(add them with birdlab init PROJECT --audio ...)")
+        marked = project.mark_empty([r.id for r in recordings], [c.id for c in classes])
+    names = ", ".join(c.name for c in classes)
+    print(f"marked {len(marked)} recording(s) reviewed and empty for {names}"
+          + (f" ({len(recordings) - len(marked)} already were)" if len(recordings) > len(marked) else ""))
+    return EXIT_OK
+
+
 def cmd_labels_export(args: argparse.Namespace) -> int:
     from birdlab.core.label_io import export_tables
     from birdlab.core.model import Polarity
@@ -242,8 +281,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"training run {job_path.parent} (log: {job_path.parent / 'log.txt'})", file=sys.stderr)
         child = start_child(job_path)
         done: dict = {}
+        epochs = 0
         try:
             for event in iter_events(child.stdout):
+                epochs = event.get("epochs", epochs)
                 if event["event"] == "progress" and event.get("phase") in ("train", "embed"):
                     if event["phase"] == "train":
                         what = (f"epoch {event['epoch']}/{event['epochs']} step {event['step']}/{event['steps']} "
@@ -253,10 +294,16 @@ def cmd_train(args: argparse.Namespace) -> int:
                     eta = format_duration(event.get("eta_s") or 0)
                     print(f"\r{what}  ETA {eta}   ", end="", file=sys.stderr, flush=True)
                 elif event["event"] == "metric":
-                    cm = event.get("cmap")
-                    print(f"\repoch {event['epoch']}: train loss {event.get('train_loss') or 0:.4f}"
-                          + (f", validation cmAP {cm:.3f}, LWLRAP {event.get('lwlrap', 0):.3f}" if cm is not None else "")
-                          + " " * 20, file=sys.stderr)
+                    cm, split = event.get("cmap"), event.get("split")
+                    shown = (f", validation cmAP {cm:.3f}, LWLRAP {event.get('lwlrap', 0):.3f}" if cm is not None
+                             and cm == cm else ", validation cmAP n/a" if split == "val" else "")
+                    if event.get("parent"):
+                        line = f"the start, before training{shown}"
+                    elif event["epoch"] % max(1, epochs // 10) and event["epoch"] != epochs:
+                        continue  # about ten lines for a long run; the log has every epoch
+                    else:
+                        line = f"epoch {event['epoch']}: train loss {event.get('train_loss') or 0:.4f}{shown}"
+                    print(f"\r{line}" + " " * 20, file=sys.stderr)
                 elif event["event"] == "done":
                     done = event
         except KeyboardInterrupt:
@@ -377,6 +424,18 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--polarity", help="polarity for every row: positive, negative or uncertain")
     imp.add_argument("--model", help="model version name for imported detections (BirdNET)")
     imp.set_defaults(func=cmd_labels_import)
+    empty = labels_sub.add_parser("empty", help="mark recordings reviewed and empty for classes",
+                                  description="Marks each recording (or every recording under a folder) as "
+                                              "reviewed and complete for the classes: it holds none of their "
+                                              "calls, so its audio trains as negative (the folder-of-negatives "
+                                              "workflow). Everything is checked first; nothing is marked when "
+                                              "a class or recording is unknown.")
+    empty.add_argument("project")
+    empty.add_argument("--class", dest="class_names", action="append", required=True, metavar="C",
+                       help="a class of the project; repeat for several")
+    empty.add_argument("recordings", nargs="+", metavar="RECORDING",
+                       help="recording (path, file name or stem) or a folder of recordings")
+    empty.set_defaults(func=cmd_labels_empty)
     exp = labels_sub.add_parser("export", help="export labels (or a model's detections)")
     exp.add_argument("project")
     exp.add_argument("--format", required=True, choices=LABEL_FORMATS)

@@ -114,3 +114,33 @@ def test_console_script_runs(tmp_path, audio_dir):
                            str(audio_dir)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "2 recordings" in done.stdout
+
+
+def test_labels_empty_marks_recordings_and_folders_for_classes(tmp_path, audio_dir, capsys):
+    species = tmp_path / "species.txt"
+    species.write_text("A\nB\n")
+    project_dir = tmp_path / "p"
+    assert main(["init", str(project_dir), "--audio", str(audio_dir), "--species", str(species)]) == 0
+    assert main(["labels", "empty", str(project_dir), "--class", "A", "rec1"]) == 0
+    assert main(["labels", "empty", str(project_dir), "--class", "A", "--class", "B", str(audio_dir / "night")]) == 0
+    assert "marked 1 recording(s) reviewed and empty for A, B" in capsys.readouterr().out
+    assert main(["labels", "empty", str(project_dir), "--class", "A", "rec1"]) == 0  # already: nothing added
+    with Project.open(project_dir) as project:
+        names = {c.id: c.name for c in project.classes()}
+        marks = {(project.recording(e.recording_id).name, e.t_min, e.t_max, tuple(names[c] for c in e.class_ids))
+                 for e in project.extents()}
+    assert marks == {("rec1.wav", 0.0, 20.0, ("A",)), ("rec2.wav", 0.0, 30.0, ("A", "B"))}
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--class", "Nope", "rec1"], "unknown class 'Nope'"),
+    (["--class", "A", "rec1", "missing.wav"], "not recordings of"),
+])
+def test_labels_empty_with_a_bad_class_or_recording_marks_nothing(tmp_path, audio_dir, capsys, argv, words):
+    species = tmp_path / "species.txt"
+    species.write_text("A\n")
+    assert main(["init", str(tmp_path / "p"), "--audio", str(audio_dir), "--species", str(species)]) == 0
+    assert main(["labels", "empty", str(tmp_path / "p"), *argv]) == 2
+    assert words in capsys.readouterr().err
+    with Project.open(tmp_path / "p") as project:
+        assert project.extents() == [] and [c.name for c in project.classes()] == ["A"]

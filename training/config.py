@@ -78,6 +78,7 @@ class TrainConfig:
     crop_s: float = 5.0
     background_crops: float = 0.5  # background crops from complete extents per labelled crop
     val_fraction: float = 0.2  # recordings held out when the job names none
+    min_epoch_samples: int = 256  # full mode: a small project's epoch still takes this many crops (drawn balanced)
     head_offsets: int = 1  # head mode: crops per label (seeded random offsets) whose embeddings are cached
     checkpoint_every_s: float = 60.0
     export: bool = True

@@ -158,11 +158,12 @@ def balanced_weights(crops: list[Crop]) -> np.ndarray:
     return weights / weights.sum()
 
 
-def epoch_order(weights: np.ndarray, seed: int, epoch: int, balance: bool) -> np.ndarray:
-    """The indices of one epoch (len(weights) draws): class-balanced with replacement, or a permutation."""
+def epoch_order(weights: np.ndarray, seed: int, epoch: int, balance: bool, size: int | None = None) -> np.ndarray:
+    """The indices of one epoch (`size` draws, default len(weights)): class-balanced with
+    replacement, or a permutation."""
     rng = np.random.default_rng([seed, epoch, 7])
     if balance:
-        return rng.choice(len(weights), size=len(weights), p=weights)
+        return rng.choice(len(weights), size=size or len(weights), p=weights)
     return rng.permutation(len(weights))
 
 

@@ -163,7 +163,11 @@ class Trainer:
         train_ids, val_ids = self.split()
         rng = np.random.default_rng([self.cfg.seed, 1])
         train = self.data.label_crops(train_ids)
-        train += self.data.background_crops(train_ids, int(round(self.cfg.background_crops * len(train))), rng)
+        # at least one background crop per complete extent (up to 256): a folder marked empty is
+        # the negatives a small project has, and RFCX-style training needs them
+        extents = sum(1 for e in self.job.extents if e.recording in train_ids)
+        count = max(int(round(self.cfg.background_crops * len(train))), min(extents, 256))
+        train += self.data.background_crops(train_ids, count, rng)
         val = [Crop(c.recording, 0.5 * (c.start_lo + c.start_hi), 0.5 * (c.start_lo + c.start_hi), c.class_index,
                     c.polarity) for c in self.data.label_crops(val_ids)]
         val += self.data.tile_crops(val_ids)
@@ -254,7 +258,8 @@ class Trainer:
         teacher = self.load_teacher() if cfg.distill_from else None
         dataset = CropDataset(self.data, train, cfg.seed)
         weights = balanced_weights(train)
-        steps_per_epoch = math.ceil(math.ceil(len(train) / self.world) / cfg.batch_size)
+        epoch_samples = max(len(train), cfg.min_epoch_samples)
+        steps_per_epoch = math.ceil(math.ceil(epoch_samples / self.world) / cfg.batch_size)
         total, warmup = steps_per_epoch * cfg.epochs, int(cfg.warmup_epochs * steps_per_epoch)
         start_epoch, start_step, global_step, best = 0, 0, 0, -1.0
         history: list[dict] = []
@@ -293,7 +298,7 @@ class Trainer:
         for epoch in range(start_epoch, cfg.epochs):
             dataset.epoch = epoch
             augmenter.rng = np.random.default_rng([cfg.seed, epoch, 99])
-            order = epoch_order(weights, cfg.seed, epoch, balance=True)[self.rank::self.world]
+            order = epoch_order(weights, cfg.seed, epoch, balance=True, size=epoch_samples)[self.rank::self.world]
             batches = [order[i:i + cfg.batch_size].tolist() for i in range(0, len(order), cfg.batch_size)]
             first = start_step if epoch == start_epoch else 0
             loader = DataLoader(dataset, batch_sampler=batches[first:], num_workers=cfg.workers,

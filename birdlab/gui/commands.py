@@ -81,3 +81,20 @@ class AddExtent(QUndoCommand):
     def undo(self) -> None:
         assert self.extent is not None
         self.project.delete_extent(self.extent.id)
+
+
+class MarkEmpty(QUndoCommand):
+    """Mark whole recordings reviewed and empty for classes (the folder-of-negatives workflow)."""
+
+    def __init__(self, project: Project, recording_ids: list[int], class_ids: list[int]):
+        super().__init__(f"mark {len(recording_ids)} recording(s) empty")
+        self.project, self.recording_ids, self.class_ids = project, recording_ids, class_ids
+        self.extents: list[ReviewedExtent] = []
+
+    def redo(self) -> None:
+        self.extents = self.project.mark_empty(self.recording_ids, self.class_ids)
+
+    def undo(self) -> None:
+        with self.project.transaction():
+            for extent in self.extents:
+                self.project.delete_extent(extent.id)

@@ -19,7 +19,7 @@ from birdlab.core.audio import AudioError, probe
 from birdlab.core.model import Box, Detection, Label, Polarity, Recording, Source
 from birdlab.core.project import Project, ProjectError
 from birdlab.gui.bridge import ProjectBridge
-from birdlab.gui.commands import AddExtent, AddLabel, DeleteLabels, EditLabels
+from birdlab.gui.commands import AddExtent, AddLabel, DeleteLabels, EditLabels, MarkEmpty
 from birdlab.gui.labels_table import LabelsTable
 from birdlab.gui.recordings_panel import RecordingsPanel
 from birdlab.gui.review_panel import ReviewPanel
@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         self.labels_table.selectionChanged.connect(self._table_selected)
         self.labels_table.activated.connect(self._show_label)
         self.recordings.recordingActivated.connect(self.show_recording)
+        self.recordings.markEmptyRequested.connect(self.mark_empty)
         # every label or extent edit in the app goes through the undo stack: refresh on its index
         # (at once, once); the store's change signal covers the rest (classes, models, recordings)
         self.undo_stack.indexChanged.connect(self._edited)
@@ -148,6 +149,10 @@ class MainWindow(QMainWindow):
         edit.addAction(self._action("Apply the current class to the selection", self.apply_class_to_selection, "L"))
         edit.addAction(self._action("Mark visible range reviewed (complete)", self.mark_reviewed, "R",
                                     "unlabelled audio here counts as negative for the chosen classes"))
+        edit.addAction(self._action("Mark selected recordings empty for classes...",
+                                    lambda: self.mark_empty(self.recordings.selected_ids()), None,
+                                    "the recordings hold no call of the chosen classes: their audio trains as "
+                                    "negative (select several in the Recordings panel)"))
         review = menu.addMenu("&Review")
         for text, key, slot in (("Accept (positive label)", "A", lambda: self.decide(Polarity.POSITIVE)),
                                 ("Reject (negative label)", "X", lambda: self.decide(Polarity.NEGATIVE)),
@@ -724,6 +729,41 @@ class MainWindow(QMainWindow):
         if classes:
             self.undo_stack.push(AddExtent(self.project, self.recording.id, max(0.0, t0),
                                            min(self.recording.duration, t1), classes))
+
+    def mark_empty(self, recording_ids: list[int], class_ids: list[int] | None = None) -> None:
+        """Mark recordings reviewed and empty for classes (asked for, the class box's one checked), undoable."""
+        if not (self.project and recording_ids):
+            return
+        if class_ids is None:
+            class_ids = self._ask_classes(f"Mark {len(recording_ids)} recording(s) empty for:")
+        if class_ids:
+            self.undo_stack.push(MarkEmpty(self.project, list(recording_ids), list(class_ids)))
+            self.statusBar().showMessage(f"{len(recording_ids)} recording(s) marked empty for "
+                                         f"{', '.join(self.project.class_(c).name for c in class_ids)}", 5000)
+
+    def _ask_classes(self, title: str) -> list[int]:
+        from PySide6.QtWidgets import QDialog, QDialogButtonBox, QListWidget, QListWidgetItem, QVBoxLayout
+
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Classes")
+        listing = QListWidget()
+        current = self.current_class_id(create=False)
+        for cls in self.project.classes():
+            item = QListWidgetItem(cls.name)
+            item.setData(Qt.ItemDataRole.UserRole, cls.id)
+            item.setCheckState(Qt.CheckState.Checked if cls.id == current else Qt.CheckState.Unchecked)
+            listing.addItem(item)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(dialog.accept)
+        buttons.rejected.connect(dialog.reject)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(QLabel(title))
+        layout.addWidget(listing)
+        layout.addWidget(buttons)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return []
+        return [listing.item(i).data(Qt.ItemDataRole.UserRole) for i in range(listing.count())
+                if listing.item(i).checkState() == Qt.CheckState.Checked]
 
     def _table_selected(self, ids: list[int]) -> None:
         self.view.select_labels(ids)

@@ -58,9 +58,11 @@ class RecordingsModel(QAbstractTableModel):
 
 
 class RecordingsPanel(QWidget):
-    """`recordingActivated(id)` when the user picks a recording."""
+    """`recordingActivated(id)` when the user picks a recording; `markEmptyRequested(ids)` from the
+    context menu of a (multi-)selection (Ctrl/Shift+click selects several)."""
 
     recordingActivated = Signal(int)
+    markEmptyRequested = Signal(list)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -78,7 +80,9 @@ class RecordingsPanel(QWidget):
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.table.customContextMenuRequested.connect(self._context_menu)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
@@ -106,6 +110,22 @@ class RecordingsPanel(QWidget):
                 index = self.proxy.mapFromSource(self.model.index(row, 0))
                 self.table.selectRow(index.row())
                 return
+
+    def selected_ids(self) -> list[int]:
+        """The selected recordings, in the table's order."""
+        rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
+        return [self.model.rows[self.proxy.mapToSource(self.proxy.index(r, 0)).row()][0].id for r in rows]
+
+    def _context_menu(self, pos) -> None:
+        from PySide6.QtWidgets import QMenu
+
+        ids = self.selected_ids()
+        if not ids:
+            return
+        menu = QMenu(self)
+        menu.addAction(f"Mark {len(ids)} recording(s) empty for class(es)...",
+                       lambda: self.markEmptyRequested.emit(ids))
+        menu.exec(self.table.viewport().mapToGlobal(pos))
 
     def _activated(self, index) -> None:
         source = self.proxy.mapToSource(index)

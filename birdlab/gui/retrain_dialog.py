@@ -92,7 +92,6 @@ class RetrainDialog(QDialog):
         self.cancel_button = QPushButton("Cancel run")
         self.cancel_button.setEnabled(False)
         self.activate_button = QPushButton("Make active")
-        self.activate_button.setVisible(False)
         self.train_button.clicked.connect(self.start)
         self.cancel_button.clicked.connect(self.cancel)
         self.activate_button.clicked.connect(self.make_active)
@@ -101,6 +100,7 @@ class RetrainDialog(QDialog):
         buttons.addButton(self.cancel_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.addButton(self.activate_button, QDialogButtonBox.ButtonRole.ActionRole)
         buttons.addButton(QDialogButtonBox.StandardButton.Close).clicked.connect(self.close)
+        self.activate_button.setVisible(False)  # after addButton, which shows it: only for a version not active
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.warning)
@@ -190,6 +190,8 @@ class RetrainDialog(QDialog):
             self.status.setText("Cancelling (the run saves a checkpoint first) ...")
 
     def _read(self) -> None:
+        if self.process is None:
+            return
         self._buffer += bytes(self.process.readAllStandardOutput()).decode(errors="replace")
         *lines, self._buffer = self._buffer.split("\n")
         for line in lines:

@@ -46,7 +46,8 @@ class VersionsPanel(QWidget):
             pos = sum(c.get("positive", 0) for c in counts.values())
             neg = sum(c.get("negative", 0) for c in counts.values())
             cmap = metrics.get("cmap")
-            values = ("●" if v.active else "", v.name, "" if cmap is None else f"{cmap:.3f}",
+            shown = f"{cmap:.3f}" if cmap is not None and cmap == cmap else "n/a" if metrics else ""
+            values = ("●" if v.active else "", v.name, shown,
                       names.get(v.parent_id, ""), v.card.get("mode", ""), f"{pos}/{neg}" if counts else "",
                       v.created[:16].replace("T", " "))
             for c, value in enumerate(values):
@@ -57,8 +58,11 @@ class VersionsPanel(QWidget):
     @staticmethod
     def _tooltip(v: ModelVersion) -> str:
         ap = (v.card.get("metrics", {}) or {}).get("ap", {}) or {}
-        per_class = "\n".join(f"{c}: {a:.3f}" if a is not None else f"{c}: –" for c, a in sorted(ap.items()))
-        return f"{v.name}\nbackbone {v.card.get('backbone', '?')}\n" + (per_class or "no validation metrics")
+        blind = set(v.card.get("no_negatives", []))
+        per_class = "\n".join(f"{c}: {a:.3f}" if a is not None else
+                              f"{c}: n/a (no negatives)" if c in blind else f"{c}: n/a" for c, a in sorted(ap.items()))
+        licence = f"\nlicence of its weights: {v.card['license']}" if v.card.get("license") else ""
+        return f"{v.name}\nbackbone {v.card.get('backbone', '?')}{licence}\n" + (per_class or "no validation metrics")
 
     def _activate(self) -> None:
         rows = self.table.selectionModel().selectedRows()

@@ -52,3 +52,31 @@ def test_a_failing_run_leaves_the_previous_model_active(window, qtbot):
     assert window.project.active_model().id == before
     assert window.project.training_runs()[-1].status == "failed"
     dialog.close()
+
+
+def test_a_version_with_undefined_validation_waits_for_the_user(window, qtbot, tmp_path):
+    """A finished run whose validation metrics are undefined is registered but not made active;
+    Make active does it (and the window then shows the new model)."""
+    import json
+    import shutil
+
+    from birdlab.core.runs import new_run
+
+    before = window.project.active_model()
+    dialog = window.open_retrain()
+    assert not dialog.activate_button.isVisible()
+    dialog.run, job_path = new_run(window.project, {"epochs": 1})
+    model_dir = job_path.parent / "model"
+    shutil.copytree(window.project.model_file(before).parent, model_dir)
+    card = json.loads((model_dir / "card.json").read_text())
+    card.update(metrics={"epoch": 1, "cmap": None}, parent="", no_negatives=["trill_frog"])
+    (model_dir / "card.json").write_text(json.dumps(card))
+    dialog.final_event = {"event": "done", "status": "ok", "model_dir": str(model_dir)}
+    dialog._finished(0, None)
+    assert window.project.active_model().id == before.id
+    assert "not active" in dialog.status.text() and "undefined" in dialog.status.text()
+    assert dialog.activate_button.isVisible() and "trill_frog" in dialog.warning.text()
+    with qtbot.waitSignal(dialog.modelReady, timeout=10000):
+        dialog.activate_button.click()
+    assert window.project.active_model().id == dialog.version.id != before.id
+    dialog.close()

@@ -37,7 +37,8 @@ def _events(text: str) -> list[dict]:
 
 
 def test_cancel_mid_epoch_leaves_a_checkpoint_and_resume_finishes(project, tmp_path):
-    job = make_job(project, {"epochs": 2, "batch_size": 2, "model": TINY_MODEL, "checkpoint_every_s": 3600})
+    job = make_job(project, {"epochs": 2, "batch_size": 2, "min_epoch_samples": 0, "model": TINY_MODEL,
+                             "checkpoint_every_s": 3600})
     path = write_job(job, tmp_path / "run" / "job.json")
     proc = _start(path)
     seen = []
@@ -68,7 +69,7 @@ def test_cancel_mid_epoch_leaves_a_checkpoint_and_resume_finishes(project, tmp_p
 
 
 def test_sigterm_cancels_cleanly(project, tmp_path):
-    job = make_job(project, {"epochs": 3, "batch_size": 2, "model": TINY_MODEL})
+    job = make_job(project, {"epochs": 3, "batch_size": 2, "min_epoch_samples": 0, "model": TINY_MODEL})
     path = write_job(job, tmp_path / "run" / "job.json")
     proc = _start(path)
     for line in proc.stdout:
@@ -83,8 +84,8 @@ def test_sigterm_cancels_cleanly(project, tmp_path):
 
 
 def test_torchrun_two_processes_with_gloo(project, tmp_path):
-    job = make_job(project, {"epochs": 1, "batch_size": 2, "device": "cpu", "model": TINY_MODEL,
-                             "augment": {"time_masks": 0, "freq_masks": 0}})
+    job = make_job(project, {"epochs": 1, "batch_size": 2, "min_epoch_samples": 0, "device": "cpu",
+                             "model": TINY_MODEL, "augment": {"time_masks": 0, "freq_masks": 0}})
     path = write_job(job, tmp_path / "run" / "job.json")
     proc = _start(path, module=["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
                                 "-m", "training"])
@@ -98,7 +99,7 @@ def test_torchrun_two_processes_with_gloo(project, tmp_path):
 
 
 def test_head_mode_trains_from_a_previous_model_and_reuses_cached_embeddings(project, tmp_path):
-    full = make_job(project, {"epochs": 1, "batch_size": 4, "model": TINY_MODEL})
+    full = make_job(project, {"epochs": 1, "batch_size": 4, "min_epoch_samples": 0, "model": TINY_MODEL})
     out, err = _start(write_job(full, tmp_path / "full" / "job.json")).communicate(timeout=600)
     assert _events(out)[-1]["status"] == "ok", err[-2000:]
     previous = tmp_path / "full" / "model" / "model.pt"
@@ -121,10 +122,10 @@ def test_head_mode_trains_from_a_previous_model_and_reuses_cached_embeddings(pro
 
 
 def test_distillation_from_a_previous_version(project, tmp_path):
-    teacher_job = make_job(project, {"epochs": 1, "batch_size": 4, "model": TINY_MODEL})
+    teacher_job = make_job(project, {"epochs": 1, "batch_size": 4, "min_epoch_samples": 0, "model": TINY_MODEL})
     out, err = _start(write_job(teacher_job, tmp_path / "teacher" / "job.json")).communicate(timeout=600)
     assert _events(out)[-1]["status"] == "ok", err[-2000:]
-    student = make_job(project, {"epochs": 1, "batch_size": 4, "model": TINY_MODEL,
+    student = make_job(project, {"epochs": 1, "batch_size": 4, "min_epoch_samples": 0, "model": TINY_MODEL,
                                  "distill_from": str(tmp_path / "teacher" / "model" / "model.pt")})
     out, err = _start(write_job(student, tmp_path / "student" / "job.json")).communicate(timeout=600)
     events = _events(out)
@@ -134,7 +135,7 @@ def test_distillation_from_a_previous_version(project, tmp_path):
 
 def test_wave_branch_trains_in_full_and_head_mode(project, tmp_path):
     wave = {**TINY_MODEL, "wave_branch": True, "wave_columns": 128}
-    full = make_job(project, {"epochs": 1, "batch_size": 4, "model": wave})
+    full = make_job(project, {"epochs": 1, "batch_size": 4, "min_epoch_samples": 0, "model": wave})
     out, err = _start(write_job(full, tmp_path / "full" / "job.json")).communicate(timeout=600)
     assert _events(out)[-1]["status"] == "ok", err[-2000:]
     head = make_job(project, {"mode": "head", "epochs": 2, "batch_size": 8,
