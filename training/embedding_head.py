@@ -40,8 +40,6 @@ from birdlab.core.metrics import cmap, lwlrap, per_class_ap
 from birdlab.core.targets import clip_targets, frame_targets
 from training.config import ModelConfig
 
-FORMAT_VERSION = "1"
-PARITY_TOLERANCE = 1e-3
 
 
 def load_embedder(name: str, threads: int | None = None):
@@ -304,8 +302,9 @@ def load_head_init(model: EmbeddingHeadModel, path: str, classes: list[str]) -> 
 def export_head(model: EmbeddingHeadModel, classes: list[str], path: Path, embedder, *, parent: str = "",
                 training_run: str = "") -> dict:
     """Write the head as model.onnx (input `embedding`) with metadata naming its embedder; parity-checked."""
-    import onnx
     import onnxruntime as ort
+
+    from training.export import FORMAT_VERSION, PARITY_TOLERANCE, ExportError, stamp_metadata
 
     model = model.float().cpu().eval()
     wrapper = HeadExport(model).eval()
@@ -324,6 +323,7 @@ def export_head(model: EmbeddingHeadModel, classes: list[str], path: Path, embed
         "window_s": repr(float(embedder.window_s)),
         "frame_hop_s": repr(float(cfg.frame_hop_s)),
         "default_hop_s": repr(float(cfg.frame_hop_s)),
+        "overlap": "min",  # one score per window: a frame is high when every window covering it is
         "input": json.dumps(embedder.spec.to_json()),
         "frontend": json.dumps({"kind": "embedding", "embedder": embedder.name}),
         "backbone": embedder.name,
@@ -333,13 +333,7 @@ def export_head(model: EmbeddingHeadModel, classes: list[str], path: Path, embed
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "training_run": training_run,
     }
-    proto = onnx.load(str(tmp))
-    del proto.metadata_props[:]
-    for key, value in metadata.items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(tmp))
+    stamp_metadata(tmp, metadata)
     # parity: embeddings like BirdNET's (non-negative, mostly small) through torch and ONNX Runtime
     rng = np.random.default_rng()
     emb = np.abs(rng.standard_normal((4, model.dim))).astype(np.float32) * 0.5
@@ -349,7 +343,6 @@ def export_head(model: EmbeddingHeadModel, classes: list[str], path: Path, embed
                                                                                 {"embedding": emb})
     diff = max(float(np.abs(g - r.numpy()).max()) for g, r in zip(got, ref))
     if not diff < PARITY_TOLERANCE:
-        from training.export import ExportError
         raise ExportError(f"{path}: ONNX Runtime and torch disagree (max abs difference {diff:.2e})")
     os.replace(tmp, path)
     return {"metadata": metadata, "parity_max_abs_diff": diff}

@@ -57,8 +57,6 @@ def model_metadata(model: SEDModel, classes: list[str], *, parent: str = "", tra
 def export_onnx(model: SEDModel, classes: list[str], path: str | Path, *, parity: bool = True,
                 **meta_kwargs) -> dict:
     """Write model.onnx (atomically) with its metadata; returns {"metadata", "parity_max_abs_diff"}."""
-    import onnx
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model = model.float().cpu().eval()
@@ -76,17 +74,24 @@ def export_onnx(model: SEDModel, classes: list[str], path: str | Path, *, parity
                           dynamic_axes={**{name: {0: "batch"} for name in names},
                                         "framewise": {0: "batch"}, "clipwise": {0: "batch"}},
                           opset_version=17, dynamo=False)
-    proto = onnx.load(str(tmp))
     metadata = model_metadata(model, classes, **meta_kwargs)
+    stamp_metadata(tmp, metadata)
+    diff = check_parity(model, tmp) if parity else float("nan")
+    os.replace(tmp, path)
+    return {"metadata": metadata, "parity_max_abs_diff": diff}
+
+
+def stamp_metadata(path: Path, metadata: dict[str, str]) -> None:
+    """Replace an exported file's metadata_props with `metadata` and check the model."""
+    import onnx
+
+    proto = onnx.load(str(path))
     del proto.metadata_props[:]
     for key, value in metadata.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(proto)
-    onnx.save(proto, str(tmp))
-    diff = check_parity(model, tmp) if parity else float("nan")
-    os.replace(tmp, path)
-    return {"metadata": metadata, "parity_max_abs_diff": diff}
+    onnx.save(proto, str(path))
 
 
 def check_parity(model: SEDModel, onnx_path: str | Path, batch: int = 2, seed: int | None = None) -> float:

@@ -433,6 +433,28 @@ def _run_inline(tasks: list[tuple[str, str]], init: tuple, handle) -> None:
         _STATE.clear()
 
 
+def _shut_down(pool: cf.ProcessPoolExecutor, broken: bool, grace_s: float = 10.0) -> None:
+    """Shut a pool down without ever hanging on a worker.
+
+    The executor's own shutdown joins its workers with no time limit (after a worker died it
+    first sends the others SIGTERM); one that does not exit (seen once in a loaded test run,
+    after a worker crash) would hang the run for good. Workers hold nothing to save, so one
+    still alive after `grace_s` (a second when the pool is broken) is killed, which also frees
+    the executor's thread that waits for it.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # the only handle on them
+    manager = getattr(pool, "_executor_manager_thread", None)
+    pool.shutdown(wait=False, cancel_futures=True)
+    deadline = time.monotonic() + (1.0 if broken else grace_s)
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join(5.0)
+    if manager is not None:
+        manager.join(5.0)
+
+
 def _run_pool(tasks: list[tuple[str, str]], init: tuple, workers: int, handle, task=_score_file) -> None:
     """Worker processes, at most two files each in flight.
 
@@ -467,7 +489,7 @@ def _run_pool(tasks: list[tuple[str, str]], init: tuple, workers: int, handle, t
                         outcome = Outcome(path, False, "the worker process died while scoring it")
                     handle(outcome)
         finally:
-            pool.shutdown(wait=not broken, cancel_futures=True)
+            _shut_down(pool, broken)
 
 
 def summary(report: BatchReport) -> str:

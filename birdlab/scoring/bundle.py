@@ -205,6 +205,10 @@ class ModelBundle:
         return self.meta.default_hop_s
 
     @property
+    def overlap(self) -> str:
+        return self.meta.overlap
+
+    @property
     def class_bands(self) -> dict[str, tuple[float, float]]:
         return dict(self.meta.class_bands)
 

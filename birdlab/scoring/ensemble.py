@@ -102,6 +102,10 @@ class Ensemble:
         return self.members[0].default_hop_s
 
     @property
+    def overlap(self) -> str:
+        return self.members[0].overlap
+
+    @property
     def input_specs(self) -> tuple[InputSpec, ...]:
         specs: list[InputSpec] = []
         for member in self.members:

@@ -186,7 +186,7 @@ def score_recording(path: str | Path, scorer: Scorer, settings: ScoreSettings | 
     hop_s = settings.hop_s if settings.hop_s is not None else scorer.default_hop_s
     plan = WindowPlan.make(scorer.window_s, scorer.frame_hop_s, scorer.out_frames, hop_s)
     capacity = plan.n_frames(info.duration) + plan.out_frames + plan.hop_frames + 1
-    stitcher = Stitcher(plan, len(scorer.classes), capacity, settings.max_track_bytes)
+    stitcher = Stitcher(plan, len(scorer.classes), capacity, settings.max_track_bytes, scorer.overlap)
     starts: list[float] = []
     clips: list[np.ndarray] = []
     end_sample = 0

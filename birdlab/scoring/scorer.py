@@ -45,6 +45,11 @@ class Scorer(Protocol):
         ...
 
     @property
+    def overlap(self) -> str:
+        """How the windows covering a frame combine: "mean", or "min" (one score per window)."""
+        ...
+
+    @property
     def default_hop_s(self) -> float | None:
         """The window hop to score with when the settings name none (None: no overlap)."""
         ...

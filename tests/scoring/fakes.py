@@ -28,6 +28,7 @@ class RampScorer:
     input_specs = (KEY,)
     needs_audio = False
     default_hop_s = None  # no overlap unless the settings ask for one
+    overlap = "mean"
     fingerprint = "fake:ramp"
 
     def __init__(self, hop_s: float):

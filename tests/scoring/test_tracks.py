@@ -77,3 +77,19 @@ def test_allocate_maps_big_arrays_and_stitcher_drops_frames_past_capacity():
     np.testing.assert_array_equal(out[:, 0], [1] * 5 + [2] * 5 + [3] * 2)
     with pytest.raises(ValueError):
         st.add(2, np.ones((9, 1), np.float32))
+
+
+def test_min_overlap_keeps_the_lowest_window_on_each_frame():
+    """One score per window (an embedding head): a frame is high only where every window covering it is."""
+    plan = WindowPlan.make(3.0, 1.0, 3, 1.0)
+    stitcher = Stitcher(plan, 1, capacity_frames=8, overlap="min")
+    for k, p in enumerate([0.1, 0.9, 0.9, 0.9, 0.2]):  # windows start at 0..4 s, each 3 frames long
+        stitcher.add(k, np.full((3, 1), p, np.float32))
+    track = stitcher.finish(8)[:, 0]
+    np.testing.assert_allclose(track, [0.1, 0.1, 0.1, 0.9, 0.2, 0.2, 0.2, 0.0])  # frame 7: no window
+    mean = Stitcher(plan, 1, capacity_frames=8)
+    for k, p in enumerate([0.1, 0.9, 0.9, 0.9, 0.2]):
+        mean.add(k, np.full((3, 1), p, np.float32))
+    assert mean.finish(8)[2, 0] == pytest.approx((0.1 + 0.9 + 0.9) / 3)
+    with pytest.raises(ValueError, match="overlap"):
+        Stitcher(plan, 1, 8, overlap="max")

