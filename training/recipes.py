@@ -28,7 +28,7 @@ class Recipe:
         recordings=10, duration_s=30.0, species=DEMO_SPECIES, seed=0))
     validation: int = 3  # the last N recordings are held out
     config: dict = field(default_factory=lambda: {
-        "epochs": 20, "batch_size": 16, "lr": 3e-3, "seed": 0, "device": "cpu",
+        "epochs": 20, "batch_size": 16, "lr": 3e-3, "seed": 0, "device": "cpu", "min_epoch_samples": 0,
         "model": {"backbone": "mobilenetv3_small_050", "pretrained": False, "n_mels": 64, "hidden": 128},
         "augment": {"time_masks": 1, "freq_masks": 1},
     })

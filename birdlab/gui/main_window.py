@@ -424,7 +424,7 @@ class MainWindow(QMainWindow):
         bands = project_bands(self.project)
         self._scoring_model = model_name
         self.scorer.score(ScoreRequest(rec.id, str(rec.abs_path), str(model_path), rec.duration, bands,
-                                       APP_DETECTION_THRESHOLD))
+                                       APP_DETECTION_THRESHOLD, str(self.project.cache_dir), rec.fingerprint))
         self.score_bar.setValue(0)
         self.score_bar.setFormat(f"scoring {rec.name} %p%")
         self.score_bar.show()

@@ -25,6 +25,8 @@ class ScoreRequest:
     duration: float
     class_bands: dict  # project class bands (override the model's)
     threshold: float = 0.5  # detection threshold
+    cache_root: str = ""  # the project's cache/ (an embedding-family model keeps its window embeddings there)
+    fingerprint: str = ""  # the recording's content fingerprint
 
 
 class RecordingScorer(QObject):
@@ -71,7 +73,7 @@ class RecordingScorer(QObject):
 
     def _run(self, request: ScoreRequest, token: object) -> None:
         from birdlab.scoring.detect import DetectSettings
-        from birdlab.scoring.recording import ScoreSettings, ScoringCancelled, score_recording
+        from birdlab.scoring.recording import EmbeddingStore, ScoreSettings, ScoringCancelled, score_recording
 
         def stopped() -> bool:
             return self._token is not token
@@ -86,7 +88,9 @@ class RecordingScorer(QObject):
             scorer = self._scorer(request.model_path)
             settings = ScoreSettings(detect=DetectSettings(threshold=request.threshold),
                                      class_bands=dict(request.class_bands))
-            result = score_recording(request.audio_path, scorer, settings, progress=progress, should_stop=stopped)
+            store = EmbeddingStore(Path(request.cache_root), request.fingerprint) if request.cache_root else None
+            result = score_recording(request.audio_path, scorer, settings, progress=progress, should_stop=stopped,
+                                     embeddings=store)
             self._results.put(("done", request, result, token))
         except ScoringCancelled:
             return

@@ -46,7 +46,7 @@ from birdlab.scoring.ensemble import COMBINE, load_scorer
 from birdlab.scoring.journal import DoneFiles, DoneRef, Journal, done_entries, done_event
 from birdlab.scoring.metadata import ModelFileError
 from birdlab.scoring.outputs import FORMATS, FileDone, output_names, per_file_paths, write_combined, write_per_file
-from birdlab.scoring.recording import ScoreSettings, redetect, score_recording
+from birdlab.scoring.recording import EmbeddingStore, ScoreSettings, redetect, score_recording
 from birdlab.scoring.store import APP_DETECTION_THRESHOLD
 from birdlab.scoring.scorer import Scorer
 from birdlab.scoring.tracks import WindowPlan
@@ -114,10 +114,12 @@ _STATE: dict[str, Any] = {}
 
 def _init_worker(models: list[str], weights: list[float] | None, combine: str, threads: int,
                  settings: ScoreSettings, out: str, formats: tuple[str, ...], tracks: bool,
-                 project_settings: ScoreSettings | None = None) -> None:
-    """Load this worker's own session(s) once."""
+                 project_settings: ScoreSettings | None = None, cache_root: str | None = None) -> None:
+    """Load this worker's own session(s) once. cache_root: the project's cache/, where an
+    embedding-family model's window embeddings are kept (scored into a project only)."""
     _STATE.update(scorer=load_scorer(models, weights, combine, threads, verify=False), settings=settings,
-                  out=Path(out), formats=formats, tracks=tracks, project_settings=project_settings)
+                  out=Path(out), formats=formats, tracks=tracks, project_settings=project_settings,
+                  cache_root=cache_root)
 
 
 def project_settings(settings: ScoreSettings) -> ScoreSettings:
@@ -135,7 +137,9 @@ def _score_file(path: str, rel: str) -> Outcome:
     t0 = time.perf_counter()
     scorer: Scorer = _STATE["scorer"]
     try:
-        scores = score_recording(path, scorer, _STATE["settings"])
+        store = EmbeddingStore(Path(_STATE["cache_root"]), _safe_fingerprint(Path(path))) \
+            if _STATE.get("cache_root") else None
+        scores = score_recording(path, scorer, _STATE["settings"], embeddings=store)
         write_per_file(scores, per_file_paths(_STATE["out"], rel, _STATE["formats"], _STATE["tracks"]), path)
         boxes = None
         if _STATE.get("project_settings") is not None:
@@ -304,6 +308,10 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
         scorer = load_scorer(cfg.models, cfg.weights, cfg.combine, threads=1)  # checks, before any write
     except ValueError as exc:
         raise BatchUsageError(str(exc)) from None
+    for member in getattr(scorer, "members", [scorer]):
+        meta = getattr(member, "meta", None)
+        if meta is not None and meta.license:  # named wherever a user picks such a model
+            print(f"note: {member.path} runs on weights licensed {meta.license}", file=err, flush=True)
     try:
         WindowPlan.make(scorer.window_s, scorer.frame_hop_s, scorer.out_frames, cfg.settings.hop_s)
     except ValueError as exc:
@@ -374,7 +382,8 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
 
         tasks = [(str(p), names[p]) for p in todo]
         init = (list(cfg.models), cfg.weights, cfg.combine, threads, settings, str(cfg.out),
-                tuple(cfg.formats), cfg.tracks, project_settings(settings) if sink is not None else None)
+                tuple(cfg.formats), cfg.tracks, project_settings(settings) if sink is not None else None,
+                str(sink.project.cache_dir) if sink is not None else None)
         try:
             if workers == 1 or len(tasks) <= 1:
                 _run_inline(tasks, init, handle)

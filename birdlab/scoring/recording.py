@@ -17,9 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from birdlab.core.audio import MIX, iter_windows, probe
+from birdlab.core.embedding_cache import WindowEmbeddingCache
 from birdlab.scoring.detect import DetectSettings, Event, find_events
 from birdlab.scoring.postprocess import PostProcessor, PostSettings
 from birdlab.scoring.prefetch import Prefetcher
+from birdlab.scoring.embedders import EmbeddingSpec
 from birdlab.scoring.scorer import Features, Scorer
 from birdlab.scoring.tracks import DEFAULT_MAX_TRACK_BYTES, Stitcher, WindowPlan
 
@@ -168,14 +170,43 @@ def redetect(scores: RecordingScores, scorer_bands: Mapping[str, tuple[float, fl
     return detect(scores.tracks, scores.classes, scores.frame_hop_s, scores.duration, bands, settings)
 
 
+@dataclass(frozen=True)
+class EmbeddingStore:
+    """Where an embedding-family model's window embeddings of this recording are cached
+    (a project's cache/ and the recording's content fingerprint). With every window there,
+    scoring runs only the head (no audio is decoded): a retrained head rescores at once."""
+
+    cache_root: Path
+    fingerprint: str
+
+
+def _embedding_cache(scorer: Scorer, plan: WindowPlan, store: EmbeddingStore | None):
+    """The cache of the scorer's one embedder on this plan's grid, or None when not applicable."""
+    specs = scorer.input_specs
+    if store is None or not store.fingerprint or scorer.needs_audio or len(specs) != 1 \
+            or not isinstance(specs[0], EmbeddingSpec):
+        return None
+    return WindowEmbeddingCache(store.cache_root, specs[0].embedder, specs[0].sha256, plan.hop_s)
+
+
+def _cached_batches(spec: EmbeddingSpec, cached: dict[int, np.ndarray], n_windows: int, hop_s: float,
+                    duration: float, rate: int, batch_size: int) -> Iterator[_Batch]:
+    for first in range(0, n_windows, batch_size):
+        idx = list(range(first, min(n_windows, first + batch_size)))
+        features: Features = {spec: np.stack([cached[i] for i in idx]).astype(np.float32)}
+        yield _Batch(first, [i * hop_s for i in idx], features, int(round(duration * rate)))
+
+
 def score_recording(path: str | Path, scorer: Scorer, settings: ScoreSettings | None = None, *,
                     progress: Callable[[float], None] | None = None,
-                    should_stop: Callable[[], bool] | None = None) -> RecordingScores:
+                    should_stop: Callable[[], bool] | None = None,
+                    embeddings: EmbeddingStore | None = None) -> RecordingScores:
     """Score one recording with a model or ensemble.
 
     progress(seconds_done) is called after each batch; should_stop() is polled between
     batches and raises ScoringCancelled when true. Unreadable audio raises
-    birdlab.core.audio.AudioError naming the file.
+    birdlab.core.audio.AudioError naming the file. `embeddings`: for an embedding-family
+    model, read the window embeddings from there when all are cached, else store them.
     """
     settings = settings or ScoreSettings()
     problems = settings.problems()
@@ -190,7 +221,17 @@ def score_recording(path: str | Path, scorer: Scorer, settings: ScoreSettings | 
     starts: list[float] = []
     clips: list[np.ndarray] = []
     end_sample = 0
-    source = _batches(path, scorer, plan, settings)
+    cache = _embedding_cache(scorer, plan, embeddings)
+    cached = cache.load(embeddings.fingerprint) if cache is not None else {}
+    n_windows = max(1, math.ceil(info.duration / plan.hop_s - 1e-9))
+    spec = scorer.input_specs[0]
+    if cache is not None and all(i in cached for i in range(n_windows)):
+        source = _cached_batches(spec, cached, n_windows, plan.hop_s, info.duration, scorer.sample_rate,
+                                 settings.batch_size)
+        cache = None  # nothing new to store
+    else:
+        source = _batches(path, scorer, plan, settings)
+    computed: dict[int, np.ndarray] = {}
     items = Prefetcher(source, settings.prefetch) if settings.prefetch > 0 else None
     try:
         batches = items.__enter__() if items is not None else source
@@ -200,6 +241,8 @@ def score_recording(path: str | Path, scorer: Scorer, settings: ScoreSettings | 
             framewise, clipwise = scorer.predict_features(batch.features)
             for i in range(len(batch.starts)):
                 stitcher.add(batch.first + i, framewise[i])
+                if cache is not None:
+                    computed[batch.first + i] = batch.features[spec][i].astype(np.float16)
             starts += batch.starts
             clips.append(clipwise)
             end_sample = max(end_sample, batch.end_sample)
@@ -210,6 +253,8 @@ def score_recording(path: str | Path, scorer: Scorer, settings: ScoreSettings | 
             items.__exit__(None, None, None)
         else:
             source.close()
+    if cache is not None and computed:
+        cache.save(embeddings.fingerprint, {**cached, **computed})
     duration = min(info.duration, end_sample / scorer.sample_rate)
     tracks = stitcher.finish(plan.n_frames(duration))
     bands = resolve_bands(scorer.classes, info.nyquist, scorer.class_bands, settings.class_bands)

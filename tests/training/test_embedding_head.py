@@ -138,6 +138,7 @@ def test_birdlab_score_and_score_recording_use_the_head_at_a_1_s_hop(trained, tm
                            str(out), "--threshold", "0.0"], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (out / "detections.csv").read_text().count("\n") > 1
+    assert "CC BY-NC-SA 4.0" in proc.stderr  # the licence is named where the model is used
 
 
 def test_an_ensemble_of_two_heads_computes_birdnet_once(trained):
@@ -151,3 +152,25 @@ def test_an_ensemble_of_two_heads_computes_birdnet_once(trained):
     framewise, clipwise = ensemble.predict(audio)
     single = load_scorer([model]).predict(audio)
     np.testing.assert_allclose(framewise, single[0], atol=1e-6)
+
+
+def test_a_recording_scored_once_is_rescored_from_its_cached_embeddings(trained, tmp_path, monkeypatch):
+    """Scoring into a project keeps the window embeddings; a retrained head then rescores without audio."""
+    from birdlab.core.fingerprint import fingerprint
+    from birdlab.scoring import ScoreSettings, recording, score_recording
+    from birdlab.scoring.ensemble import load_scorer
+
+    folder, path, events, _ = trained
+    scorer = load_scorer([str(Path(events[-1]["model_dir"]) / "model.onnx")])
+    audio = sorted((folder / "p" / "audio").glob("*.wav"))[-1]
+    store = recording.EmbeddingStore(tmp_path / "cache", fingerprint(audio))
+    first = score_recording(audio, scorer, ScoreSettings(), embeddings=store)
+    assert list((tmp_path / "cache" / "embeddings").rglob("*.npz"))
+
+    def no_audio(*args, **kwargs):
+        raise AssertionError("the audio was decoded although every window is cached")
+
+    monkeypatch.setattr(recording, "_batches", no_audio)
+    again = score_recording(audio, scorer, ScoreSettings(), embeddings=store)
+    np.testing.assert_allclose(again.tracks, first.tracks, atol=2e-3)  # embeddings are kept as float16
+    np.testing.assert_allclose(again.window_starts, first.window_starts)
