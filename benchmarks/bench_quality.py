@@ -146,13 +146,11 @@ def train(project: Project, config: dict, log: Path) -> tuple[Path, float]:
     return project.model_file(version), time.monotonic() - t0
 
 
-def tracks_of(model: Path | None, clips: list[Clip]) -> list[tuple[np.ndarray, float]]:
-    """Each clip's species score track and frame hop (BirdNET zero-shot when model is None)."""
+def tracks_of(model: Path, clips: list[Clip]) -> list[tuple[np.ndarray, float]]:
+    """Each clip's species score track and frame hop."""
     from birdlab.scoring import ScoreSettings, score_recording
     from birdlab.scoring.ensemble import load_scorer
 
-    if model is None:
-        return zero_shot_tracks(clips)
     scorer = load_scorer([str(model)])
     out = []
     for clip in clips:
@@ -161,30 +159,21 @@ def tracks_of(model: Path | None, clips: list[Clip]) -> list[tuple[np.ndarray, f
     return out
 
 
-def zero_shot_tracks(clips: list[Clip]) -> list[tuple[np.ndarray, float]]:
-    """BirdNET v2.4's own output for the species, on the same 3 s windows at a 1 s hop, frames
-    averaged over the windows that cover them (as the scorer stitches a head's windows)."""
-    from birdlab.core.audio import iter_windows
-    from birdlab.scoring.embedders import BirdnetEmbedder, birdnet_labels, match_birdnet_label
+def zero_shot_model(folder: Path) -> Path:
+    """BirdNET v2.4's own output for the species as a birdlab model file: the untrained head of the
+    birdnet start (BirdNET's row for the class), scored by the same scorer as the trained heads."""
+    from birdlab.scoring.embedders import BirdnetEmbedder, birdnet_labels
+    from training.config import ModelConfig
+    from training.embedding_head import EmbeddingHeadModel, export_head
 
+    path = folder / "zeroshot" / "model.onnx"
+    path.parent.mkdir(parents=True, exist_ok=True)
     embedder = BirdnetEmbedder(threads=2)
     weights, bias = embedder.classifier()
-    row = match_birdnet_label(SPECIES, birdnet_labels())
-    out = []
-    for clip in clips:
-        windows = list(iter_windows(clip.path, 3.0, 1.0, sample_rate=48000))
-        emb = embedder.embed(np.stack([w.samples for w in windows]))
-        p = 1 / (1 + np.exp(-(emb @ weights[row] + bias[row])))
-        n = int(np.ceil(windows[-1].start + 1e-9)) + 3
-        total, count = np.zeros(n), np.zeros(n)
-        for w, score in zip(windows, p):
-            k = int(round(w.start))
-            total[k:k + 3] += score
-            count[k:k + 3] += 1
-        import soundfile as sf
-        frames = int(np.ceil(sf.info(str(clip.path)).duration))
-        out.append(((total / np.maximum(count, 1))[:frames], 1.0))
-    return out
+    model = EmbeddingHeadModel(ModelConfig(window_s=3.0, frame_hop_s=1.0), 1, embedder.dim)
+    assert model.start_from_embedder([SPECIES], weights, bias, birdnet_labels())
+    export_head(model, [SPECIES], path, embedder)
+    return path
 
 
 def segment_ap(clips: list[Clip], tracks: list[tuple[np.ndarray, float]]) -> tuple[float, float]:
@@ -211,7 +200,7 @@ def run_starts(args, clips: list[Clip]) -> dict:
             for start in args.starts:
                 t0 = time.monotonic()
                 if start == "zeroshot":
-                    tracks, seconds = tracks_of(None, test_clips), 0.0
+                    tracks, seconds = tracks_of(zero_shot_model(args.work), test_clips), 0.0
                 else:
                     project = make_project(args.work / f"fold{fold}-{start}-{seed}", train_clips)
                     config = json.loads(json.dumps(STARTS[start]))

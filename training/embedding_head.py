@@ -323,7 +323,7 @@ def export_head(model: EmbeddingHeadModel, classes: list[str], path: Path, embed
         "window_s": repr(float(embedder.window_s)),
         "frame_hop_s": repr(float(cfg.frame_hop_s)),
         "default_hop_s": repr(float(cfg.frame_hop_s)),
-        "overlap": "min",  # one score per window: a frame is high when every window covering it is
+        "overlap": "geometric",  # one score per window: a frame is high when the windows around it agree
         "input": json.dumps(embedder.spec.to_json()),
         "frontend": json.dumps({"kind": "embedding", "embedder": embedder.name}),
         "backbone": embedder.name,

@@ -50,7 +50,7 @@ class ModelMetadata:
     embedding: EmbeddingSpec | None = None  # an embedding-family head: the frozen embedder it runs on
     default_hop_s: float | None = None  # the window hop to score with when none is asked for (None: window_s)
     license: str = ""  # the licence of the model's weights, when it is not the project's own
-    overlap: str = "mean"  # how overlapping windows combine on a frame: "mean", or "min" (one score per window)
+    overlap: str = "mean"  # how overlapping windows combine on a frame: "mean", or "geometric" (one score per window)
 
     @property
     def is_embedding_head(self) -> bool:
@@ -138,8 +138,8 @@ def parse_metadata(path: str | Path, props: dict[str, str]) -> ModelMetadata:
         if default_hop_s > window_s:
             raise ModelFileError(path, f"default_hop_s {default_hop_s:g} is longer than window_s {window_s:g}")
     overlap = props.get("overlap", "mean").strip() or "mean"
-    if overlap not in ("mean", "min"):
-        raise ModelFileError(path, f"metadata 'overlap' {overlap!r}: use 'mean' or 'min'")
+    if overlap not in ("mean", "geometric"):
+        raise ModelFileError(path, f"metadata 'overlap' {overlap!r}: use 'mean' or 'geometric'")
     if spec is not None and spec.n_frames(int(round(window_s * sample_rate))) < 1:
         raise ModelFileError(path, f"a {window_s:g} s window at {sample_rate} Hz is shorter than one "
                                    f"STFT frame (n_fft {spec.n_fft})")

@@ -46,7 +46,7 @@ class Scorer(Protocol):
 
     @property
     def overlap(self) -> str:
-        """How the windows covering a frame combine: "mean", or "min" (one score per window)."""
+        """How the windows covering a frame combine: "mean", or "geometric" (one score per window)."""
         ...
 
     @property

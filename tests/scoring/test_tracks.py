@@ -79,17 +79,20 @@ def test_allocate_maps_big_arrays_and_stitcher_drops_frames_past_capacity():
         st.add(2, np.ones((9, 1), np.float32))
 
 
-def test_min_overlap_keeps_the_lowest_window_on_each_frame():
-    """One score per window (an embedding head): a frame is high only where every window covering it is."""
+def test_geometric_overlap_averages_the_log_of_the_windows_on_each_frame():
+    """One score per window (an embedding head): one window that does not hear a call pulls its frames down."""
     plan = WindowPlan.make(3.0, 1.0, 3, 1.0)
-    stitcher = Stitcher(plan, 1, capacity_frames=8, overlap="min")
-    for k, p in enumerate([0.1, 0.9, 0.9, 0.9, 0.2]):  # windows start at 0..4 s, each 3 frames long
-        stitcher.add(k, np.full((3, 1), p, np.float32))
+    stitcher = Stitcher(plan, 1, capacity_frames=8, overlap="geometric")
+    p = [0.1, 0.9, 0.9, 0.9, 0.0]  # windows start at 0..4 s, each 3 frames long; the last says 0
+    for k, value in enumerate(p):
+        stitcher.add(k, np.full((3, 1), value, np.float32))
     track = stitcher.finish(8)[:, 0]
-    np.testing.assert_allclose(track, [0.1, 0.1, 0.1, 0.9, 0.2, 0.2, 0.2, 0.0])  # frame 7: no window
+    geo = lambda *v: float(np.exp(np.mean(np.log(np.clip(v, 1e-6, 1)))))  # noqa: E731
+    want = [0.1, geo(0.1, 0.9), geo(0.1, 0.9, 0.9), 0.9, geo(0.9, 0.9, 0.0), geo(0.9, 0.0), geo(0.0), 0.0]
+    np.testing.assert_allclose(track, want, rtol=1e-5, atol=1e-7)  # frame 7: no window
     mean = Stitcher(plan, 1, capacity_frames=8)
     for k, p in enumerate([0.1, 0.9, 0.9, 0.9, 0.2]):
         mean.add(k, np.full((3, 1), p, np.float32))
     assert mean.finish(8)[2, 0] == pytest.approx((0.1 + 0.9 + 0.9) / 3)
     with pytest.raises(ValueError, match="overlap"):
-        Stitcher(plan, 1, 8, overlap="max")
+        Stitcher(plan, 1, 8, overlap="min")
