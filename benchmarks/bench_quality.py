@@ -284,6 +284,7 @@ def plot(results: dict, rounds: list[dict], path: Path) -> None:
     chance = results[names[0]]["chance"] if names else 0
     ax1.axhline(chance, color="grey", ls="--", label=f"chance {chance:.2f}")
     ax1.set_ylim(0, 1)
+    ax1.tick_params(axis="x", labelrotation=25)
     ax1.set_ylabel("test AP (5 s segments, mean of folds x seeds)")
     ax1.set_title("Noisy Pitta: start of training")
     ax1.legend()
