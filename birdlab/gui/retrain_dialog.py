@@ -42,10 +42,13 @@ class RetrainDialog(QDialog):
         self._started = 0.0
         active = project.active_model()
         self.start_from = QComboBox()
+        no_trainer = STARTS["active"].missing()
         for version in reversed(project.model_versions()):
             if version.kind == "onnx" and version_weights(project, version) is not None:
-                self.start_from.addItem(f"continue from {version.name}" + (" (active)" if version.active else ""),
-                                        f"active:{version.id}")
+                self.start_from.addItem(f"continue from {version.name}" + (" (active)" if version.active else "")
+                                        + (f" — {no_trainer}" if no_trainer else ""), f"active:{version.id}")
+                if no_trainer:
+                    self.start_from.model().item(self.start_from.count() - 1).setEnabled(False)
         for key in ("birdnet", "imagenet", "scratch"):
             start = STARTS[key]
             missing = start.missing()
@@ -161,6 +164,10 @@ class RetrainDialog(QDialog):
         return self.project.model_version(version_id) if key == "active" else None
 
     def start(self) -> None:
+        key, _ = self.selected_start()
+        if STARTS[key].missing():
+            self.status.setText(f"This start {STARTS[key].missing()}.")
+            return
         if not any(lab.polarity.value != "uncertain" for lab in self.project.labels()):
             self.status.setText("There are no positive or negative labels to train on yet.")
             return
