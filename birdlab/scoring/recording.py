@@ -19,9 +19,9 @@ import numpy as np
 from birdlab.core.audio import MIX, iter_windows, probe
 from birdlab.core.embedding_cache import WindowEmbeddingCache
 from birdlab.scoring.detect import DetectSettings, Event, find_events
+from birdlab.scoring.embedders import EmbeddingSpec
 from birdlab.scoring.postprocess import PostProcessor, PostSettings
 from birdlab.scoring.prefetch import Prefetcher
-from birdlab.scoring.embedders import EmbeddingSpec
 from birdlab.scoring.scorer import Features, Scorer
 from birdlab.scoring.tracks import DEFAULT_MAX_TRACK_BYTES, Stitcher, WindowPlan
 
