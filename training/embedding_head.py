@@ -203,7 +203,8 @@ def evaluate_head(model: EmbeddingHeadModel, x: torch.Tensor, y: np.ndarray, m: 
 
 def fit_embedding_head(trainer, resume: bool = False):
     """Train the head of an embedding-family job; returns the trainer's FitResult."""
-    from training.loop import FitResult, lr_factor
+    from training.head_mode import train_on_cached
+    from training.loop import FitResult
 
     cfg = trainer.cfg
     trainer.data.check_audio()
@@ -239,43 +240,12 @@ def fit_embedding_head(trainer, resume: bool = False):
             if (cfg.model.init_model or matched) else None
         if trainer.parent_metrics is not None:
             trainer.events.emit("metric", split="val", epoch=0, parent=True, **trainer.parent_metrics)
-    optimizer = torch.optim.AdamW(model.delta.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(xt) / cfg.batch_size)
-    total, warmup = steps_per_epoch * cfg.epochs, int(cfg.warmup_epochs * steps_per_epoch)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    history: list[dict] = []
-    best, best_state = -float("inf"), None
-    step, t0 = 0, time.monotonic()
-    for epoch in range(cfg.epochs):
-        model.train()
-        order = torch.randperm(len(xt), generator=gen)
-        losses = []
-        for i in range(0, len(order), cfg.batch_size):
-            idx = order[i:i + cfg.batch_size]
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * lr_factor(step, total, warmup)
-            loss = masked_bce(model(xt[idx]), yt[idx], mt[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            losses.append(loss.item())
-        rate = step * cfg.batch_size / max(time.monotonic() - t0, 1e-9)
-        trainer.events.progress(phase="train", epoch=epoch + 1, epochs=cfg.epochs, step=steps_per_epoch,
-                                steps=steps_per_epoch, loss=float(np.mean(losses)), samples_per_s=rate,
-                                eta_s=(total - step) * cfg.batch_size / max(rate, 1e-9))
-        if trainer.cancelled():
-            return FitResult("cancelled", epochs_done=epoch)
-        metrics = evaluate_head(model, xv, val.targets, val.masks, classes) if xv is not None and len(xv) else {}
-        record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), **metrics}
-        history.append(record)
-        trainer.events.emit("metric", split="val" if metrics else "train", **record)
-        score = metrics.get("cmap", float("nan"))
-        score = score if score is not None and np.isfinite(score) else -record["train_loss"]
-        if score >= best:
-            best, best_state = score, {k: v.detach().clone() for k, v in model.state_dict().items()}
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    history = train_on_cached(
+        trainer, model, len(xt), 0.0, loss_of=lambda idx: masked_bce(model(xt[idx]), yt[idx], mt[idx]),
+        evaluate=lambda: evaluate_head(model, xv, val.targets, val.masks, classes) if xv is not None and len(xv)
+        else {})
+    if history is None:
+        return FitResult("cancelled")
     return trainer.finish(model, history, embedder=embedder)
 
 

@@ -13,6 +13,7 @@ import hashlib
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -182,6 +183,55 @@ def targets_of(trainer: Trainer, instances: list[tuple[Crop, float]]) -> tuple[t
     return torch.from_numpy(np.stack([t for t, _ in pairs])), torch.from_numpy(np.stack([m for _, m in pairs]))
 
 
+def train_on_cached(trainer: Trainer, module: torch.nn.Module, n: int, grad_clip: float,
+                    loss_of: Callable[[torch.Tensor], torch.Tensor], evaluate: Callable[[], dict]) -> list[dict] | None:
+    """The quick loops' training on `n` cached inputs: AdamW over `module` (warmup + cosine),
+    shuffled batches whose loss `loss_of(indices)` gives, progress and a metric event per epoch,
+    and `module` left at its best epoch (validation cmAP, else train loss). Returns the history,
+    or None when cancelled."""
+    cfg = trainer.cfg
+    params = [p for p in module.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    total, warmup = steps_per_epoch * cfg.epochs, int(cfg.warmup_epochs * steps_per_epoch)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history: list[dict] = []
+    best, best_state = -float("inf"), None
+    step, t0 = 0, time.monotonic()
+    for epoch in range(cfg.epochs):
+        module.train()
+        order = torch.randperm(n, generator=gen)
+        losses = []
+        for i in range(0, n, cfg.batch_size):
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.lr * lr_factor(step, total, warmup)
+            loss = loss_of(order[i:i + cfg.batch_size])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(params, grad_clip)
+            optimizer.step()
+            step += 1
+            losses.append(loss.item())
+            rate = step * cfg.batch_size / max(time.monotonic() - t0, 1e-9)
+            trainer.events.progress(phase="train", epoch=epoch + 1, epochs=cfg.epochs, step=i // cfg.batch_size + 1,
+                                    steps=steps_per_epoch, loss=float(np.mean(losses[-20:])), samples_per_s=rate,
+                                    eta_s=(total - step) * cfg.batch_size / max(rate, 1e-9))
+            if trainer.cancelled():
+                return None
+        metrics = evaluate()
+        record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), **metrics}
+        history.append(record)
+        trainer.events.emit("metric", split="val" if metrics else "train", **record)
+        score = metrics.get("cmap")
+        score = score if score is not None and np.isfinite(score) else -record["train_loss"]
+        if score >= best:
+            best, best_state = score, {k: v.detach().clone() for k, v in module.state_dict().items()}
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    return history
+
+
 def fit_head(trainer: Trainer, resume: bool = False) -> FitResult:
     cfg, device = trainer.cfg, trainer.device
     trainer.data.check_audio()
@@ -207,46 +257,11 @@ def fit_head(trainer: Trainer, resume: bool = False) -> FitResult:
 
     if x_val is not None:
         trainer.evaluate_parent(model, embeddings=x_val, targets=val_targets)
-    head_params = list(model.head.parameters())
-    optimizer = torch.optim.AdamW(head_params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(x_train) / cfg.batch_size)
-    total, warmup = steps_per_epoch * cfg.epochs, int(cfg.warmup_epochs * steps_per_epoch)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    history: list[dict] = []
-    best, best_state = -float("inf"), None
-    step, t0 = 0, time.monotonic()
-    for epoch in range(cfg.epochs):
-        model.head.train()
-        order = torch.randperm(len(x_train), generator=gen)
-        losses = []
-        for i in range(0, len(order), cfg.batch_size):
-            idx = order[i:i + cfg.batch_size]
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.lr * lr_factor(step, total, warmup)
-            frame_logits, clipwise = model.forward_head(x_train[idx].to(device))
-            loss = sed_loss(frame_logits, clipwise, y_train[idx].to(device), m_train[idx].to(device),
-                            cfg.clip_weight, cfg.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(head_params, cfg.grad_clip)
-            optimizer.step()
-            step += 1
-            losses.append(loss.item())
-            rate = step * cfg.batch_size / max(time.monotonic() - t0, 1e-9)
-            trainer.events.progress(phase="train", epoch=epoch + 1, epochs=cfg.epochs, step=i // cfg.batch_size + 1,
-                                    steps=steps_per_epoch, loss=float(np.mean(losses[-20:])), samples_per_s=rate,
-                                    eta_s=(total - step) * cfg.batch_size / max(rate, 1e-9))
-            if trainer.cancelled():
-                return FitResult("cancelled", epochs_done=epoch)
-        metrics = trainer.evaluate(model, embeddings=x_val, targets=val_targets) if x_val is not None else {}
-        record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)), **metrics}
-        history.append(record)
-        trainer.events.emit("metric", split="val" if metrics else "train", **record)
-        score = metrics.get("cmap", float("nan"))
-        score = score if np.isfinite(score) else -record["train_loss"]
-        if score >= best:
-            best, best_state = score, {k: v.detach().clone() for k, v in model.head.state_dict().items()}
-    if best_state is not None:
-        model.head.load_state_dict(best_state)
+    history = train_on_cached(
+        trainer, model.head, len(x_train), cfg.grad_clip,
+        loss_of=lambda idx: sed_loss(*model.forward_head(x_train[idx].to(device)), y_train[idx].to(device),
+                                     m_train[idx].to(device), cfg.clip_weight, cfg.label_smoothing),
+        evaluate=lambda: trainer.evaluate(model, embeddings=x_val, targets=val_targets) if x_val is not None else {})
+    if history is None:
+        return FitResult("cancelled")
     return trainer.finish(model, history)
