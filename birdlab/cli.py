@@ -7,8 +7,10 @@ reason); 2 bad usage or bad input, nothing written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 EXIT_OK, EXIT_PARTIAL, EXIT_BAD_INPUT = 0, 1, 2
@@ -26,6 +28,7 @@ def _err(message: str) -> None:
 def cmd_init(args: argparse.Namespace) -> int:
     from birdlab.core.audio import AudioError
     from birdlab.core.formats.common import TableError
+    from birdlab.core.paths import check_output
     from birdlab.core.progress import ProgressBar
     from birdlab.core.project import Project, ProjectError, iter_audio_files
 
@@ -34,6 +37,7 @@ def cmd_init(args: argparse.Namespace) -> int:
             raise UsageError(f"{folder}: audio folder or file not found")
     if args.species and not Path(args.species).is_file():
         raise UsageError(f"{args.species}: species list not found")
+    check_output(args.project, folder=True, what="project folder")
     try:
         project = Project.create(args.project)
     except ProjectError as exc:
@@ -85,13 +89,21 @@ def cmd_labels_import(args: argparse.Namespace) -> int:
     with _open_project(args.project) as project:
         try:
             result = import_tables(project, args.format, args.files, recording=args.recording,
-                                   default_label=args.label, polarity=polarity, model_name=args.model)
+                                   default_label=args.label, polarity=polarity, model_name=args.model,
+                                   skip_invalid=args.skip_invalid)
         except TableError as exc:
-            raise UsageError(f"nothing imported; {exc}") from None
+            hint = ("" if args.skip_invalid else
+                    "\n(to import the valid rows and skip these, run again with --skip-invalid)")
+            raise UsageError(f"nothing imported; {exc}{hint}") from None
+    for row in result.skipped:
+        _err(f"skipped {row}")
     what = (f"{result.detections} detections into model version {result.model_version!r}"
             if result.model_version else f"{result.labels} labels")
     new = f", new classes: {', '.join(result.classes_added)}" if result.classes_added else ""
     print(f"imported {what} from {len(args.files)} file(s){new}")
+    if result.skipped:
+        _err(f"{len(result.skipped)} invalid row(s) skipped (listed above)")
+        return EXIT_PARTIAL
     return EXIT_OK
 
 
@@ -157,6 +169,26 @@ def _floats(text: str, what: str) -> list[float]:
         raise UsageError(f"{what} {text!r}: expected numbers separated by commas") from None
 
 
+@contextlib.contextmanager
+def _cancel_on_sigterm() -> Iterator[None]:
+    """SIGTERM (the app's Cancel, `kill`) stops a run like Ctrl+C: workers are shut down,
+    the journal keeps every finished file, and `--resume` goes on from there."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def cancel(signum, frame):
+        raise KeyboardInterrupt
+    previous = signal.signal(signal.SIGTERM, cancel)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     from birdlab.scoring.batch import BatchConfig, BatchUsageError, parse_shard, run_batch, summary
     from birdlab.scoring.detect import DetectSettings
@@ -179,7 +211,8 @@ def cmd_score(args: argparse.Namespace) -> int:
             shard=parse_shard(args.shard) if args.shard else None, tracks=args.tracks,
             project=Path(args.project) if args.project else None, settings=settings,
             progress=not args.quiet)
-        report = run_batch(config)
+        with _cancel_on_sigterm():
+            report = run_batch(config)
     except (BatchUsageError, ModelFileError) as exc:
         raise UsageError(str(exc)) from None
     print(summary(report))
@@ -187,12 +220,16 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
+    from birdlab.core.paths import check_output
+
     for path in args.paths:
         if not Path(path).exists():
             raise UsageError(f"{path}: no such project folder or audio file")
-    from birdlab.gui.app import run
     if args.show and not args.screenshot:
         raise UsageError("--show goes with --screenshot")
+    if args.screenshot:
+        check_output(args.screenshot, inputs=args.paths, what="screenshot")
+    from birdlab.gui.app import run
     return run(args.paths, screenshot=args.screenshot, recording=args.recording,
                view_range=tuple(args.range) if args.range else None, show=args.show)
 
@@ -213,9 +250,13 @@ def _score_demo(project) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from birdlab.core.demo import build_demo
+    from birdlab.core.demo import build_demo, default_demo_folder
+    from birdlab.core.paths import check_output
 
-    folder = Path(args.dir)
+    folder = Path(args.dir) if args.dir else default_demo_folder()
+    check_output(folder, folder=True, what="demo folder")
+    if args.screenshot:
+        check_output(args.screenshot, what="screenshot")
     if not (folder / "project.sqlite").exists():
         print(f"building the demo project in {folder} ...", file=sys.stderr)
         try:
@@ -338,7 +379,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Per-class AP, cmAP, LWLRAP and P/R/F1 of detections against truth (files or a project)."""
     from birdlab.core.atomic import atomic_write_text
-    from birdlab.core.evaluate import EvaluationError, evaluate_files, evaluate_project
+    from birdlab.core.evaluate import SEGMENT_RANGE, EvaluationError, evaluate_files, evaluate_project
+    from birdlab.core.paths import check_output
 
     if args.project and (args.truth or args.pred):
         raise UsageError("evaluate: give --project, or --truth and --pred, not both")
@@ -348,6 +390,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UsageError("evaluate: --model needs --project")
     if args.validation and not args.project:
         raise UsageError("evaluate: --validation needs --project")
+    if not SEGMENT_RANGE[0] <= args.segment <= SEGMENT_RANGE[1]:
+        raise UsageError(f"--segment {args.segment:g}: the segment length must lie in "
+                         f"[{SEGMENT_RANGE[0]:g}, {SEGMENT_RANGE[1]:g}] s")
+    if not 0.0 <= args.threshold <= 1.0:
+        raise UsageError(f"--threshold {args.threshold:g}: must lie in [0, 1]")
+    inputs = [*(args.truth or []), *(args.pred or [])]
+    for path, option in ((args.out, "--out"), (args.json, "--json"), (args.plot, "--plot")):
+        if path:
+            check_output(path, inputs=inputs, what=f"{option} file")
     try:
         if args.project:
             with _open_project(args.project) as project:
@@ -423,6 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--label", help="class for rows that name none")
     imp.add_argument("--polarity", help="polarity for every row: positive, negative or uncertain")
     imp.add_argument("--model", help="model version name for imported detections (BirdNET)")
+    imp.add_argument("--skip-invalid", action="store_true",
+                     help="import every valid row, list each invalid one as file:line: reason, exit 1 "
+                          "(default: all or nothing)")
     imp.set_defaults(func=cmd_labels_import)
     empty = labels_sub.add_parser("empty", help="mark recordings reviewed and empty for classes",
                                   description="Marks each recording (or every recording under a folder) as "
@@ -494,7 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
     gui.set_defaults(func=cmd_gui)
 
     demo = sub.add_parser("demo", help="build the demo project (synthetic soundscapes, labels, model) and open it")
-    demo.add_argument("dir", nargs="?", default="birdlab-demo", help="where (default ./birdlab-demo)")
+    demo.add_argument("dir", nargs="?", help="where (default: birdlab/demo in your user data folder, "
+                                             "$XDG_DATA_HOME or ~/.local/share)")
     demo.add_argument("--no-gui", action="store_true", help="only build it")
     demo.add_argument("--screenshot", metavar="PNG", help="render the app offscreen to PNG and exit")
     demo.set_defaults(func=cmd_demo)
@@ -559,6 +614,23 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS = ("init", "labels", "score", "gui", "demo", "train", "evaluate")
 
 
+def _show_warnings() -> None:
+    """birdlab's warnings (a truncated file, NaN samples) as one stderr line each."""
+    import logging
+    logger = logging.getLogger("birdlab")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("birdlab: warning: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
+
+
+def _project_db(args: argparse.Namespace) -> Path | None:
+    """The database of the project a command works on, for messages."""
+    project = getattr(args, "project", None)
+    return Path(project) / "project.sqlite" if project else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -568,13 +640,25 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
         return int(exc.code or 0)
+    _show_warnings()
+    import sqlite3
+
+    from birdlab.core.failures import os_reason, sqlite_reason
+    from birdlab.core.paths import OutputRefused
+    from birdlab.core.project import ProjectError
     try:
         return args.func(args)
-    except UsageError as exc:
+    except (UsageError, OutputRefused, ProjectError) as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT
     except ValueError as exc:  # e.g. an unknown polarity
         _err(str(exc))
+        return EXIT_BAD_INPUT
+    except sqlite3.Error as exc:  # a locked, read-only or full project; SQLite rolled back
+        _err(sqlite_reason(exc, _project_db(args)))
+        return EXIT_BAD_INPUT
+    except OSError as exc:  # disk full, permission denied, ...: atomic writes left the old files
+        _err(f"{os_reason(exc)}; nothing half-written was left")
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         _err("interrupted")

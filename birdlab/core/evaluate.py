@@ -44,6 +44,8 @@ CSV_FORMAT = "csv"  # birdlab's own table: the detections CSV of `birdlab score`
 SUMMARY_CLASS = "(all classes)"
 CSV_HEADER = ("class", "n_pos", "n_neg", "ap", "precision", "recall", "f1", "tp", "fp", "fn", "lwlrap")
 
+SEGMENT_RANGE = (0.1, 3600.0)  # seconds; shorter cuts an hour into tens of millions of segments
+
 
 class EvaluationError(Exception):
     """Input that cannot be evaluated; the message names the file (and row) and the reason."""
@@ -291,8 +293,8 @@ def evaluate(truth: Sequence[Annotation], predictions: Sequence[Annotation], *, 
     every class of truth or predictions, sorted); truth of other classes is listed in
     `ignored_truth_classes`. ValueError on a bad segment length, threshold or bin count.
     """
-    if not (segment_s > 0 and math.isfinite(segment_s)):
-        raise ValueError(f"segment length {segment_s!r} s: must be a positive number")
+    if not SEGMENT_RANGE[0] <= segment_s <= SEGMENT_RANGE[1]:  # also refuses NaN
+        raise ValueError(f"segment length {segment_s!r} s: must lie in [{SEGMENT_RANGE[0]:g}, {SEGMENT_RANGE[1]:g}] s")
     if not math.isfinite(threshold):
         raise ValueError(f"threshold {threshold!r}: must be a number")
     if bins < 1:

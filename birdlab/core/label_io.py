@@ -8,12 +8,16 @@ reported as file:line with its reason.
 
 from __future__ import annotations
 
+import os
+import stat
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from birdlab.core.formats import get_format
 from birdlab.core.formats.common import Annotation, RecordingRef, RowError, TableError, table_stem
+from birdlab.core.failures import os_reason
+from birdlab.core.paths import check_output, shown
 from birdlab.core.model import Box, Polarity, Recording, Source
 from birdlab.core.project import NewLabel, Project, ProjectError
 
@@ -24,6 +28,7 @@ class ImportResult:
     detections: int = 0
     classes_added: list[str] = field(default_factory=list)
     model_version: str = ""
+    skipped: list[RowError] = field(default_factory=list)  # with skip_invalid: the rows left out
 
 
 def _resolve_recordings(project: Project, annotations: list[Annotation], table: Path,
@@ -45,6 +50,10 @@ def _resolve_recordings(project: Project, annotations: list[Annotation], table: 
                                    f"recording {key!r} is not in the project (add it with "
                                    f"`birdlab init PROJECT --audio DIR`)"))
             continue
+        if ann.score is not None and not 0.0 <= ann.score <= 1.0:
+            errors.append(RowError(ann.file or str(table), ann.line,
+                                   f"score {ann.score:g} lies outside [0, 1] (a confidence is a probability)"))
+            continue
         box = Box(ann.t_min, ann.t_max, 0.0 if ann.f_min is None else ann.f_min,
                   rec.nyquist if ann.f_max is None else ann.f_max)
         problems = box.problems(rec.duration, rec.nyquist)
@@ -58,8 +67,9 @@ def _resolve_recordings(project: Project, annotations: list[Annotation], table: 
 def import_tables(project: Project, format_name: str, files: list[str | Path], *,
                   recording: str | None = None, default_label: str | None = None,
                   polarity: Polarity | None = None, model_name: str | None = None,
-                  author: str | None = None) -> ImportResult:
-    """Import tables of one format; raises TableError (and writes nothing) if any row is bad.
+                  author: str | None = None, skip_invalid: bool = False) -> ImportResult:
+    """Import tables of one format; raises TableError (and writes nothing) if any row is bad,
+    or with `skip_invalid` imports every valid row and lists the others in `result.skipped`.
 
     recording: the recording a single-recording table belongs to, when its file name does
     not say (default: the table's stem, e.g. `rec.Table.1.selections.txt` -> `rec`).
@@ -71,8 +81,9 @@ def import_tables(project: Project, format_name: str, files: list[str | Path], *
     rows: list[tuple[Annotation, Recording, Box]] = []
     cache: dict[str, Recording | None] = {}
     for file in map(Path, files):
-        if not file.is_file():
-            errors.append(RowError(str(file), 0, "file not found"))
+        problem = _unreadable(file)
+        if problem:
+            errors.append(RowError(shown(file), 0, problem))
             continue
         try:
             annotations = fmt.read(file, default_label=default_label, polarity=polarity)
@@ -82,11 +93,17 @@ def import_tables(project: Project, format_name: str, files: list[str | Path], *
             # run reports every problem of the import
             annotations = getattr(exc, "annotations", [])
         rows += _resolve_recordings(project, annotations, file, recording, errors, cache)
-    if errors:
-        raise TableError(sorted(errors, key=lambda e: (e.file, e.line)))
+    errors.sort(key=lambda e: (e.file, e.line))
+    if errors and not (skip_invalid and rows):
+        raise TableError(errors)
 
-    result = ImportResult()
+    result = ImportResult(skipped=errors)
     detections = getattr(fmt, "DETECTIONS", False)
+    if detections:  # checked before any write: imports create or extend an external version only
+        existing = project.model_by_name(model_name or f"{fmt.NAME} import")
+        if existing is not None and existing.kind != "external":
+            raise ProjectError(f"model version {existing.name!r} is a {existing.kind} model of the project; "
+                               f"imported detections never replace its own: give --model a new name")
     with project.transaction():
         known = {c.name for c in project.classes()}
         class_ids = {}
@@ -110,6 +127,23 @@ def import_tables(project: Project, format_name: str, files: list[str | Path], *
                    for ann, rec, box in rows]
             result.labels = len(project.add_labels(new))
     return result
+
+
+def _unreadable(file: Path) -> str | None:
+    """Why a table cannot be read at all, in words (a pipe such as <(cat T) is readable)."""
+    try:
+        st = file.stat()
+    except FileNotFoundError:
+        return "file not found"
+    except OSError as exc:
+        return os_reason(exc)
+    if file.is_dir():
+        return "is a folder, not a table"
+    if not os.access(file, os.R_OK):
+        return "permission denied (the file is not readable by this user)"
+    if stat.S_ISREG(st.st_mode) and st.st_size == 0:
+        return "the file is empty (0 bytes)"
+    return None
 
 
 def _ref(rec: Recording) -> RecordingRef:
@@ -142,4 +176,12 @@ def export_tables(project: Project, format_name: str, out: str | Path, *,
             annotations.append(Annotation(str(rec.abs_path), label.t_min, label.t_max, label.f_min,
                                           label.f_max, names[label.class_id], label.polarity))
     refs = {str(r.abs_path): _ref(r) for r in recordings.values()}
+    check_output(out, inputs=[r.abs_path for r in recordings.values()], folder=not writes_one_file(fmt.NAME, out),
+                 what="export")
     return fmt.write(annotations, Path(out), refs)
+
+
+def writes_one_file(format_name: str, out: str | Path) -> bool:
+    """Whether an export in this format to `out` is one file (else a folder of tables)."""
+    suffix = Path(out).suffix.lower()
+    return format_name == "aoef" or (format_name, suffix) in (("raven", ".txt"), ("birdnet", ".csv"))

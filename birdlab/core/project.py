@@ -22,13 +22,20 @@ from pathlib import Path
 from birdlab.core.audio import AudioError, probe
 from birdlab.core.box_match import match_boxes
 from birdlab.core.events import Change, ChangeHub
+from birdlab.core.failures import sqlite_reason
 from birdlab.core.fingerprint import fingerprint
 from birdlab.core.model import (Box, ClassInfo, Detection, Label, ModelVersion, Polarity, Recording,
                                 ReviewedExtent, Source, TrainingRun)
 from birdlab.core.schema import MIGRATIONS, SCHEMA_VERSION
 
 DB_NAME = "project.sqlite"
+BUSY_TIMEOUT_S = 10.0  # a project another process is writing: wait this long, then say who holds it
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".w64", ".rf64"}
+
+
+def writable(root: Path) -> bool:
+    """Whether this user may change the project (its database, and the folder for SQLite's journal)."""
+    return os.access(root / DB_NAME, os.W_OK) and os.access(root, os.W_OK)
 
 
 class ProjectError(Exception):
@@ -63,9 +70,10 @@ class NewLabel:
 class Project:
     """Open with `Project.create(folder)` or `Project.open(folder)`; close when done."""
 
-    def __init__(self, root: Path, conn: sqlite3.Connection):
+    def __init__(self, root: Path, conn: sqlite3.Connection, read_only: bool = False):
         self.root = root
         self._conn = conn
+        self.read_only = read_only  # opened for viewing: every write raises ProjectError
         self._lock = threading.RLock()
         self._batch_depth = 0
         self._pending: list[Change] = []
@@ -84,23 +92,47 @@ class Project:
         return cls._connect(root)
 
     @classmethod
-    def open(cls, folder: str | Path) -> "Project":
-        """Open an existing project; migrates an older schema in place."""
+    def open(cls, folder: str | Path, read_only: bool = False) -> "Project":
+        """Open an existing project; migrates an older schema in place. A project this user
+        cannot write (a read-only folder or database) opens read-only, for viewing."""
         root = Path(folder).expanduser().resolve()
         if not (root / DB_NAME).is_file():
             raise ProjectError(f"{root}: not a birdlab project (no {DB_NAME})")
+        if read_only or not writable(root):
+            return cls._connect_read_only(root)
         return cls._connect(root)
+
+    @classmethod
+    def _connect_read_only(cls, root: Path) -> "Project":
+        """SQLite's read-only mode; `immutable` when the folder cannot even hold WAL's shared-memory file."""
+        uri = (root / DB_NAME).as_uri()
+        last: sqlite3.Error | None = None
+        for query in ("?mode=ro", "?immutable=1"):
+            try:
+                conn = sqlite3.connect(uri + query, uri=True, isolation_level=None, check_same_thread=False,
+                                       timeout=BUSY_TIMEOUT_S)
+                conn.row_factory = sqlite3.Row
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+            except sqlite3.Error as exc:
+                last = exc
+                continue
+            if version != SCHEMA_VERSION:
+                conn.close()
+                raise ProjectError(f"{root}: the project is read-only (permission denied) and its schema "
+                                   f"({version}) needs migrating to {SCHEMA_VERSION}; open it once with write access")
+            return cls(root, conn, read_only=True)
+        raise ProjectError(f"cannot open the project: {sqlite_reason(last, root / DB_NAME)}")
 
     @classmethod
     def _connect(cls, root: Path) -> "Project":
         for sub in ("models", "runs", "cache"):
             (root / sub).mkdir(exist_ok=True)
-        def failed(exc: Exception) -> ProjectError:
-            return ProjectError(f"{root / DB_NAME}: cannot open the project database ({exc})")
+        def failed(exc: sqlite3.Error) -> ProjectError:
+            return ProjectError(f"cannot open the project: {sqlite_reason(exc, root / DB_NAME)}")
 
         try:
             conn = sqlite3.connect(root / DB_NAME, isolation_level=None, check_same_thread=False,
-                                   timeout=10.0)
+                                   timeout=BUSY_TIMEOUT_S)
         except sqlite3.DatabaseError as exc:
             raise failed(exc) from None
         try:
@@ -184,21 +216,28 @@ class Project:
         """One atomic write; nested calls join the outer one. Changes are announced after commit."""
         with self._lock:
             outer = self._batch_depth == 0
+            if self.read_only:
+                raise ProjectError(f"{self.root}: the project is read-only (permission denied), so edits "
+                                   f"are refused; it can still be viewed (copy it, or ask for write access)")
             if outer:
                 self._conn.execute("BEGIN IMMEDIATE")
             self._batch_depth += 1
             try:
                 yield self._conn
-            except BaseException:
-                self._batch_depth -= 1
                 if outer:
-                    self._conn.execute("ROLLBACK")
+                    self._conn.execute("COMMIT")
+            except BaseException:
+                if outer:
+                    # SQLite may have rolled back already (disk full, I/O error): then there is
+                    # nothing to roll back, and the original error is the one to report
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
                     self._pending.clear()
                 raise
-            self._batch_depth -= 1
+            finally:
+                self._batch_depth -= 1
             if not outer:
                 return
-            self._conn.execute("COMMIT")
             pending, self._pending = self._pending, []
         for change in pending:
             self.changes.emit(change)

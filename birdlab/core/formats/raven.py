@@ -129,6 +129,10 @@ def parse_selections(table: TextTable, *, label_of: Callable[[Row], str], label_
     for rows in groups.values():
         line, row = next(((ln, r) for ln, r in rows if not _is_waveform(r)), rows[0])
         problems: list[str] = []
+        clash = _clashing_views(rows, low_col, high_col)
+        if clash:
+            errors.append(RowError(file, line, clash))
+            continue
 
         def number(col: str, what: str, scale: float = 1.0) -> float | None:
             try:
@@ -195,6 +199,29 @@ def parse_selections(table: TextTable, *, label_of: Callable[[Row], str], label_
     if errors:
         raise rows_error(errors, out)
     return out
+
+
+def _clashing_views(rows: list[tuple[int, Row]], low_col: str | None, high_col: str | None) -> str | None:
+    """Rows sharing a Selection number must be views of one box: the same times (and, among
+    spectrogram views, the same band). Different boxes under one number is a broken table."""
+    if len(rows) < 2:
+        return None
+    first_line, first = rows[0]
+    cols = ["begin time (s)", "end time (s)", "file offset (s)", "begin path", "begin file"]
+    spectral = [(ln, r) for ln, r in rows if not _is_waveform(r)]
+    for line, row in rows[1:]:
+        for col in cols:
+            if row.get(col, "").strip() != first.get(col, "").strip():
+                return (f"Selection {first.get('selection')} is on lines {first_line} and {line} with different "
+                        f"boxes ({col}: {first.get(col, '')!r} and {row.get(col, '')!r}); give each box its own "
+                        f"Selection number")
+    for (line_a, a), (line_b, b) in zip(spectral, spectral[1:]):
+        for col in (c for c in (low_col, high_col) if c):
+            if a.get(col, "").strip() != b.get(col, "").strip():
+                return (f"Selection {a.get('selection')} is on lines {line_a} and {line_b} with different "
+                        f"boxes ({col}: {a.get(col, '')!r} and {b.get(col, '')!r}); give each box its own "
+                        f"Selection number")
+    return None
 
 
 def _fmt_t(value: float) -> str:

@@ -1,0 +1,265 @@
+"""Outputs never overwrite inputs; failures of the system get plain words (issue: nothing lost).
+
+Each test checks both the exit code 2 and that what the user had is byte for byte unchanged.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from birdlab.cli import main
+from birdlab.core.model import Box, Polarity
+from birdlab.core.project import Project
+
+RAVEN = ("Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tSpecies\n"
+         "1\tSpectrogram 1\t1\t1.0\t2.5\t500\t4000\tA\n")
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def counts(folder) -> dict[str, int]:
+    """Rows of every table, and SQLite's own integrity verdict."""
+    with sqlite3.connect(folder / "project.sqlite") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: db.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+@pytest.fixture
+def project(tmp_path, make_wav):
+    """A project with one recording, one label and an ONNX-kind model version with a detection."""
+    audio = tmp_path / "audio"
+    make_wav("rec1.wav", duration=10.0, sample_rate=32000, folder=audio)
+    folder = tmp_path / "p"
+    assert main(["init", str(folder), "--audio", str(audio)]) == 0
+    with Project.open(folder) as p:
+        cls = p.add_class("A")
+        rec = p.recordings()[0]
+        p.add_label(rec.id, cls.id, Box(1.0, 2.0, 500.0, 4000.0), Polarity.POSITIVE)
+        model = p.add_model_version("v1", "onnx", "models/v1/model.onnx", activate=True)
+        p.set_detections(model.id, rec.id, [(cls.id, 1.0, 2.0, 0.0, 16000.0, 0.9)])
+    (folder / "models" / "v1").mkdir(parents=True)
+    (folder / "models" / "v1" / "card.json").write_text("{}")
+    return folder
+
+
+def refused(capsys, argv, *needles) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    for needle in needles:
+        assert needle in err, err
+    return err
+
+
+@pytest.mark.parametrize("fmt, name", [("raven", "project.sqlite"), ("aoef", "project.sqlite"),
+                                        ("birdnet", "project.sqlite-wal"), ("raven", "models/v1/card.json"),
+                                        ("rfcx", "runs"), ("audacity", "models")])
+def test_labels_export_refuses_the_project_itself(project, capsys, fmt, name):
+    before, db = counts(project), digest(project / "project.sqlite")
+    refused(capsys, ["labels", "export", str(project), "--format", fmt, "--out", str(project / name)],
+            "refused", str(project))
+    assert digest(project / "project.sqlite") == db and counts(project) == before
+    assert (project / "models" / "v1" / "card.json").read_text() == "{}"
+
+
+def test_labels_export_refuses_a_recording_and_any_audio_file(project, tmp_path, make_wav, capsys):
+    recording = tmp_path / "audio" / "rec1.wav"
+    kept = digest(recording)
+    refused(capsys, ["labels", "export", str(project), "--format", "aoef", "--out", str(recording)], "inputs")
+    other = make_wav("other.wav", folder=tmp_path / "elsewhere")
+    refused(capsys, ["labels", "export", str(project), "--format", "aoef", "--out", str(other)], "audio file")
+    assert digest(recording) == kept
+
+
+def test_export_onto_a_folder_or_under_a_file_says_so(project, tmp_path, capsys):
+    (tmp_path / "adir").mkdir()
+    refused(capsys, ["labels", "export", str(project), "--format", "aoef", "--out", str(tmp_path / "adir")],
+            "is a folder")
+    (tmp_path / "plain").write_text("x")
+    refused(capsys, ["labels", "export", str(project), "--format", "raven", "--out",
+                     str(tmp_path / "plain" / "out.txt")], "is a file, not a folder")
+    refused(capsys, ["init", str(tmp_path / "plain" / "proj")], "is a file, not a folder")
+    refused(capsys, ["labels", "export", str(project), "--format", "aoef", "--out",
+                     str(tmp_path / ("x" * 300 + ".json"))], "too long")
+
+
+def test_evaluate_refuses_the_project_database_and_its_inputs(project, tmp_path, capsys):
+    truth = tmp_path / "truth.csv"
+    truth.write_text("file,t_min,t_max,class\nrec1,1,2,A\n")
+    pred = tmp_path / "pred.csv"
+    pred.write_text("file,t_min,t_max,class,score\nrec1,1,2,A,0.9\n")
+    db = digest(project / "project.sqlite")
+    for option in ("--json", "--out", "--plot"):
+        refused(capsys, ["evaluate", "--truth", str(truth), "--pred", str(pred), option,
+                         str(project / "project.sqlite")], "database of project")
+    refused(capsys, ["evaluate", "--truth", str(truth), "--pred", str(pred), "--out", str(pred)], "inputs")
+    assert digest(project / "project.sqlite") == db
+    assert pred.read_text().startswith("file,t_min")
+
+
+def test_evaluate_refuses_absurd_parameters_with_the_range(tmp_path, capsys):
+    refused(capsys, ["evaluate", "--truth", "t.csv", "--pred", "p.csv", "--segment", "0.0001"], "[0.1, 3600]")
+    refused(capsys, ["evaluate", "--truth", "t.csv", "--pred", "p.csv", "--threshold", "7"], "[0, 1]")
+
+
+def test_score_refuses_outputs_in_the_project_and_onto_an_input(project, tmp_path, capsys):
+    recording = tmp_path / "audio" / "rec1.wav"
+    for out in (project / "models", project / "runs" / "x", project / "project.sqlite", recording):
+        refused(capsys, ["score", str(recording), "--model", "m.onnx", "--out", str(out)], "refused")
+    assert counts(project)["detections"] == 1
+
+
+def test_birdnet_import_never_replaces_a_birdlab_versions_detections(project, tmp_path, capsys):
+    table = tmp_path / "rec1.BirdNET.results.csv"
+    table.write_text("Start (s),End (s),Scientific name,Common name,Confidence\n3.0,6.0,A,A,0.8\n")
+    before = counts(project)
+    refused(capsys, ["labels", "import", str(project), "--format", "birdnet", "--model", "v1", str(table)],
+            "never replace")
+    assert counts(project) == before
+    assert main(["labels", "import", str(project), "--format", "birdnet", "--model", "BirdNET", str(table)]) == 0
+    with Project.open(project) as p:
+        assert [d.score for d in p.detections(p.model_by_name("v1").id)] == [0.9]
+        assert len(p.detections(p.model_by_name("BirdNET").id)) == 1
+
+
+def test_a_full_disk_during_export_is_one_line_and_leaves_no_half_file(project, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "labels.txt"
+    out.write_text("the previous export\n")
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "fsync", no_space)
+    refused(capsys, ["labels", "export", str(project), "--format", "raven", "--out", str(out)], "disk full")
+    assert out.read_text() == "the previous export\n"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".labels")] == []
+
+
+def test_a_full_disk_during_import_rolls_back_and_says_so(project, tmp_path, capsys, monkeypatch):
+    table = tmp_path / "rec1.Table.1.selections.txt"
+    table.write_text(RAVEN)
+    before = counts(project)
+    import birdlab.core.project as project_module
+    real = project_module.Project.add_labels
+
+    def fail_midway(self, new):
+        real(self, new)  # written inside the transaction, then the disk fills
+        raise sqlite3.OperationalError("database or disk is full")
+    monkeypatch.setattr(project_module.Project, "add_labels", fail_midway)
+    refused(capsys, ["labels", "import", str(project), "--format", "raven", str(table)], "disk full")
+    assert counts(project) == before
+
+
+def test_a_locked_project_waits_then_names_the_holder(project, tmp_path, capsys, monkeypatch):
+    table = tmp_path / "rec1.Table.1.selections.txt"
+    table.write_text(RAVEN)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, sys, time\n"
+        f"db = sqlite3.connect({str(project / 'project.sqlite')!r}, isolation_level=None)\n"
+        "db.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(60)\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        monkeypatch.setattr("birdlab.core.project.BUSY_TIMEOUT_S", 0.5)
+        started = time.monotonic()
+        refused(capsys, ["labels", "import", str(project), "--format", "raven", str(table)],
+                "locked", f"pid {holder.pid}")
+        assert time.monotonic() - started < 30
+    finally:
+        holder.kill()
+        holder.wait()
+    assert counts(project)["labels"] == 1
+
+
+def test_a_read_only_project_opens_for_viewing_and_refuses_edits(project, tmp_path, capsys, monkeypatch):
+    table = tmp_path / "rec1.Table.1.selections.txt"
+    table.write_text(RAVEN)
+    before = counts(project)
+    monkeypatch.setattr("birdlab.core.project.writable", lambda root: False)  # as a read-only folder is
+    with Project.open(project) as p:
+        assert p.read_only and len(p.labels()) == 1 and p.active_model().name == "v1"
+        with pytest.raises(Exception, match="read-only"):
+            p.add_class("B")
+    refused(capsys, ["labels", "import", str(project), "--format", "raven", str(table)], "read-only",
+            "permission denied")
+    assert counts(project) == before
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores file permissions")
+def test_real_permissions_read_only_folder_and_unreadable_audio(project, tmp_path, capsys):
+    (project / "project.sqlite").chmod(0o444)
+    project.chmod(0o555)
+    try:
+        with Project.open(project) as p:
+            assert p.read_only and len(p.labels()) == 1
+    finally:
+        project.chmod(0o755)
+        (project / "project.sqlite").chmod(0o644)
+    recording = tmp_path / "audio" / "rec1.wav"
+    recording.chmod(0)
+    try:
+        assert main(["init", str(tmp_path / "q"), "--audio", str(recording)]) == 1
+        assert "permission denied" in capsys.readouterr().err
+    finally:
+        recording.chmod(0o644)
+
+
+POINT_TABLE = ("Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tSpecies\n"
+               "1\tSpectrogram 1\t1\t1.0\t2.5\t500\t4000\tA\n"
+               "2\tSpectrogram 1\t1\t3.0\t3.0\t500\t4000\tA\n"  # a point selection (legal in Raven)
+               "3\tSpectrogram 1\t1\t4.0\t5.0\t500\t4000\tB\n")
+
+
+def test_skip_invalid_imports_the_valid_rows_and_lists_the_rest(project, tmp_path, capsys):
+    table = tmp_path / "rec1.Table.1.selections.txt"
+    table.write_text(POINT_TABLE)
+    before = counts(project)
+    err = refused(capsys, ["labels", "import", str(project), "--format", "raven", str(table)],
+                  f"{table}:3:", "--skip-invalid")
+    assert "nothing imported" in err and counts(project) == before
+    assert main(["labels", "import", str(project), "--format", "raven", "--skip-invalid", str(table)]) == 1
+    captured = capsys.readouterr()
+    assert f"skipped {table}:3:" in captured.err and "1 invalid row(s) skipped" in captured.err
+    assert "imported 2 labels" in captured.out
+    assert counts(project)["labels"] == before["labels"] + 2
+
+
+def test_duplicate_selection_numbers_with_different_boxes_are_a_listed_error(project, tmp_path, capsys):
+    table = tmp_path / "rec1.Table.1.selections.txt"
+    table.write_text(RAVEN + "1\tSpectrogram 1\t1\t6.0\t7.0\t500\t4000\tA\n"
+                     "2\tWaveform 1\t1\t8.0\t9.0\t0\t0\tA\n2\tSpectrogram 1\t1\t8.0\t9.0\t300\t900\tA\n")
+    refused(capsys, ["labels", "import", str(project), "--format", "raven", str(table)],
+            f"{table}:2: Selection 1 is on lines 2 and 3 with different boxes")
+    assert counts(project)["labels"] == 1
+
+
+def test_imported_scores_outside_0_1_and_empty_files_are_errors(project, tmp_path, capsys):
+    table = tmp_path / "rec1.BirdNET.results.csv"
+    table.write_text("Start (s),End (s),Scientific name,Common name,Confidence\n"
+                     "0.0,3.0,A,A,7.5\n3.0,6.0,A,A,-3\n6.0,9.0,A,A,0.5\n")
+    refused(capsys, ["labels", "import", str(project), "--format", "birdnet", str(table)],
+            f"{table}:2: score 7.5 lies outside [0, 1]", f"{table}:3: score -3")
+    empty = tmp_path / "rec1.txt"
+    empty.write_text("")
+    refused(capsys, ["labels", "import", str(project), "--format", "audacity", str(empty)], "empty")
+
+
+def test_a_table_through_a_pipe_imports(project, tmp_path, capsys):
+    read_end, write_end = os.pipe()
+    os.write(write_end, RAVEN.encode())
+    os.close(write_end)
+    try:
+        assert main(["labels", "import", str(project), "--format", "raven", "--recording", "rec1",
+                     f"/dev/fd/{read_end}"]) == 0
+    finally:
+        os.close(read_end)
+    assert counts(project)["labels"] == 2
