@@ -8,6 +8,8 @@ Every failure is an `AudioError` that names the file and the reason.
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
+
+from birdlab.core.failures import OS_REASONS
+from birdlab.core.paths import shown
+
+log = logging.getLogger("birdlab.audio")
 
 # Channel choice: an index (0-based) or MIX for the mean of all channels.
 MIX = -1
@@ -26,7 +33,7 @@ class AudioError(Exception):
     def __init__(self, path: str | Path, reason: str):
         self.path = str(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        super().__init__(f"{shown(path)}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -60,14 +67,21 @@ def readable_formats() -> dict[str, str]:
 
 def _open(path: str | Path) -> sf.SoundFile:
     path = Path(path)
-    if not path.exists():
-        raise AudioError(path, "file not found")
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise AudioError(path, "file not found") from None
+    except OSError as exc:
+        raise AudioError(path, OS_REASONS.get(exc.errno, exc.strerror or str(exc))) from None
     if path.is_dir():
         raise AudioError(path, "is a folder, not an audio file")
-    if path.stat().st_size == 0:
+    if st.st_size == 0:
         raise AudioError(path, "file is empty (0 bytes)")
+    if not os.access(path, os.R_OK):
+        raise AudioError(path, "permission denied (the file is not readable by this user)")
     try:
-        return sf.SoundFile(str(path))
+        # bytes as the OS gives them: a name that is not valid UTF-8 still opens
+        return sf.SoundFile(os.fsencode(path) if os.name == "posix" else str(path))
     except sf.LibsndfileError as exc:
         raise AudioError(path, f"not a readable audio file ({_reason(exc)})") from None
     except (RuntimeError, TypeError, ValueError) as exc:
@@ -80,16 +94,67 @@ def _reason(exc: Exception) -> str:
     return text.split(": ", 1)[-1] if ": " in text else text
 
 
+def _reads_at(path: str | Path, position: int, count: int) -> bool:
+    """Whether `count` frames decode from `position`. A fresh handle each time: after a failed
+    seek libsndfile's FLAC decoder has lost sync and fails every later call."""
+    try:
+        with sf.SoundFile(os.fsencode(path) if os.name == "posix" else str(path)) as f:
+            f.seek(position)
+            return len(f.read(count, dtype="float32", always_2d=True)) == count
+    except (sf.LibsndfileError, RuntimeError, ValueError, OSError):
+        return False
+
+
+def decodable_frames(path: str | Path, frames: int, tail: int = 1024) -> int:
+    """The frames that really decode: the header's count, or less for a truncated file.
+
+    A cut-off FLAC or MP3 keeps the header of the whole file. Checking the last `tail` frames
+    costs one seek; only a file that fails there is searched (about 20 seeks, some 50 ms),
+    never decoded whole.
+    """
+    if frames <= 0 or _reads_at(path, max(0, frames - tail), min(tail, frames)):
+        return frames
+    if not _reads_at(path, 0, 1):
+        return 0
+    good, bad = 0, frames  # frame `good` decodes, frame `bad` does not
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        if _reads_at(path, mid, 1):
+            good = mid
+        else:
+            bad = mid
+    return good + 1
+
+
 def probe(path: str | Path) -> AudioInfo:
-    """Read the header only: sample rate, channels, frames, container and sample format."""
+    """Read the header: sample rate, channels, frames (those that decode), container and sample format."""
     with _open(path) as f:
-        info = AudioInfo(str(path), int(f.samplerate), int(f.channels), int(f.frames),
+        frames = int(f.frames)
+        real = decodable_frames(path, frames) if f.seekable() else frames
+        if real < frames:
+            log.warning("%s: truncated: the header says %.2f s but only %.2f s decode; using %.2f s",
+                        shown(path), frames / f.samplerate, real / f.samplerate, real / f.samplerate)
+        info = AudioInfo(str(path), int(f.samplerate), int(f.channels), real,
                          str(f.format), str(f.subtype))
     if info.sample_rate <= 0 or info.channels <= 0:
         raise AudioError(path, f"header says {info.sample_rate} Hz, {info.channels} channels")
     if info.frames <= 0:
         raise AudioError(path, "holds no audio frames (empty or truncated before the data)")
     return info
+
+
+FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")  # only these can hold NaN or infinity
+
+
+def _silence_non_finite(block: np.ndarray, path: str | Path, start_s: float, rate: int) -> np.ndarray:
+    """Replace NaN/Inf samples by silence, with a warning naming the file and the time range."""
+    bad = ~np.isfinite(block)
+    if not bad.any():
+        return block
+    rows = np.flatnonzero(bad.any(axis=1) if block.ndim == 2 else bad)
+    log.warning("%s: %d NaN/infinite sample(s) between %.3f and %.3f s replaced by silence", shown(path),
+                int(bad.sum()), start_s + rows[0] / rate, start_s + (rows[-1] + 1) / rate)
+    return np.where(bad, np.float32(0.0), block)
 
 
 def _select_channel(block: np.ndarray, channel: int, path: str | Path) -> np.ndarray:
@@ -121,6 +186,8 @@ def read_window(path: str | Path, t0: float = 0.0, t1: float | None = None, *,
                 data = f.read(stop - start, dtype="float32", always_2d=True)
             except (sf.LibsndfileError, RuntimeError) as exc:
                 raise AudioError(path, f"could not read {t0:g}-{t1} s ({_reason(exc)})") from None
+            if f.subtype in FLOAT_SUBTYPES:
+                data = _silence_non_finite(data, path, start / sr, sr)
     samples = data if channel is None else _select_channel(data, channel, path)
     if sample_rate and sample_rate != sr:
         samples = resample(samples, sr, sample_rate)
@@ -167,14 +234,20 @@ def iter_windows(path: str | Path, window_s: float, hop_s: float, *, sample_rate
         buf = np.zeros(0, dtype=np.float32)
         offset = 0  # absolute index (at `rate`) of buf[0]
         next_start = 0
+        read_frames = 0  # frames of the file read so far (at rate_in)
+        limit = decodable_frames(path, int(f.frames)) if f.seekable() else int(f.frames)  # a cut-off file
         done = False
         while True:
             if not done:
+                want = min(block, limit - read_frames)
                 try:
-                    raw = f.read(block, dtype="int16" if as_int16 else "float32", always_2d=True)
+                    raw = f.read(want, dtype="int16" if as_int16 else "float32", always_2d=True)
                 except (sf.LibsndfileError, RuntimeError) as exc:
                     raise AudioError(path, f"read failed near {offset / rate:.1f} s ({_reason(exc)})") from None
-                done = len(raw) < block
+                done = len(raw) < want or read_frames + len(raw) >= limit
+                if f.subtype in FLOAT_SUBTYPES:
+                    raw = _silence_non_finite(raw, path, read_frames / rate_in, rate_in)
+                read_frames += len(raw)
                 if as_int16:
                     raw = np.multiply(raw, np.float32(1.0 / 32768.0), dtype=np.float32)
                 mono = _select_channel(raw, channel, path) if len(raw) else np.zeros(0, np.float32)

@@ -93,6 +93,8 @@ class Tile:
 
 
 def _mono(block: np.ndarray, channel: int) -> np.ndarray:
+    if not np.isfinite(block).all():  # NaN/Inf samples show as silence (scoring warns about them)
+        block = np.nan_to_num(block, nan=0.0, posinf=0.0, neginf=0.0)
     if channel == MIX:
         return block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
     return block[:, min(channel, block.shape[1] - 1)]

@@ -56,6 +56,19 @@ def _check_dims(path: Path, what: str, shape: list, expected: list[int | None]) 
             raise ModelFileError(path, f"{what} axis {axis} is {got}, expected {want} (shape {shape})")
 
 
+def probability_problem(*outputs: np.ndarray, slack: float = 1e-4) -> str | None:
+    """What is wrong with outputs that must be probabilities: NaN/infinity, or values outside [0, 1]."""
+    for out in outputs:
+        if out.size == 0:
+            continue
+        if not np.isfinite(out).all():
+            return f"holds {int((~np.isfinite(out)).sum())} NaN or infinite value(s)"
+        low, high = float(out.min()), float(out.max())
+        if low < -slack or high > 1 + slack:
+            return f"lies outside [0, 1] (from {low:.3g} to {high:.3g}: not probabilities)"
+    return None
+
+
 class ModelBundle:
     """A loaded model file; implements `Scorer`. Make one with `ModelBundle.load(path)`."""
 
@@ -269,6 +282,9 @@ class ModelBundle:
         if clipwise.shape != (batch, n):
             raise ModelFileError(self.path, f"output 'clipwise' has shape {list(clipwise.shape)}, "
                                             f"expected [{batch}, {n}] (batch, number of classes)")
+        problem = probability_problem(framewise, clipwise)
+        if problem:
+            raise ModelFileError(self.path, f"its output {problem} (a broken model or export)")
 
     def predict_power(self, power: np.ndarray, audio: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Run the graph on STFT power [batch, frames, bins] (and the windows [batch, samples] for

@@ -18,8 +18,10 @@ import numpy as np
 
 from birdlab.core.audio import MIX, iter_windows, probe
 from birdlab.core.embedding_cache import WindowEmbeddingCache
+from birdlab.core.paths import shown
 from birdlab.scoring.detect import DetectSettings, Event, find_events
 from birdlab.scoring.embedders import EmbeddingSpec
+from birdlab.scoring.metadata import ModelFileError
 from birdlab.scoring.postprocess import PostProcessor, PostSettings
 from birdlab.scoring.prefetch import Prefetcher
 from birdlab.scoring.scorer import Features, Scorer
@@ -238,7 +240,11 @@ def score_recording(path: str | Path, scorer: Scorer, settings: ScoreSettings | 
         for batch in batches:
             if should_stop is not None and should_stop():
                 raise ScoringCancelled(f"{path}: scoring cancelled")
-            framewise, clipwise = scorer.predict_features(batch.features)
+            try:
+                framewise, clipwise = scorer.predict_features(batch.features)
+            except ModelFileError as exc:  # e.g. NaN outputs: this file fails, named with the place
+                raise ModelFileError(exc.path, f"{exc.reason}, scoring {shown(path)} at {batch.starts[0]:.1f} s; "
+                                               f"the file is not scored") from None
             for i in range(len(batch.starts)):
                 stitcher.add(batch.first + i, framewise[i])
                 if cache is not None:

@@ -67,9 +67,10 @@ def band_model(path: Path, classes: list[str], bands: list[tuple[float, float]],
                window_s: float = 2.0, frame_hop_s: float = 0.1, spec: StftSpec = StftSpec(512, 160),
                scale: float = 1.0, bias: float = 0.0, slow: int = 0,
                metadata: dict[str, str | None] | None = None, input_name: str = "power",
-               out_classes: int | None = None, static_dims: bool = True) -> Path:
+               out_classes: int | None = None, static_dims: bool = True, activation: str = "sigmoid") -> Path:
     """Write a band model to `path`. metadata: overrides (None deletes a key).
-    out_classes: make the graph output this many classes (to test the size check)."""
+    out_classes: make the graph output this many classes (to test the size check).
+    activation: "sigmoid" (probabilities), or a broken model's "identity" (raw logits) or "nan"."""
     n_out = out_classes or len(classes)
     bands_out = (bands * n_out)[:n_out] if n_out != len(bands) else bands
     w = _band_weights(spec, sample_rate, bands_out)
@@ -101,7 +102,13 @@ def band_model(path: Path, classes: list[str], bands: list[tuple[float, float]],
                   helper.make_node("Mul", ["slow_mean", "zero"], ["slow_zero"]),
                   helper.make_node("Add", ["z0", "slow_zero"], ["z1"])]
         z = "z1"
-    nodes += [helper.make_node("Sigmoid", [z], ["framewise"]),
+    if activation == "nan":  # sqrt(-(|z| + 1)) is NaN everywhere
+        inits.append(numpy_helper.from_array(np.array(1.0, np.float32), "one"))
+        nodes += [helper.make_node("Abs", [z], ["z_abs"]), helper.make_node("Add", ["z_abs", "one"], ["z_pos"]),
+                  helper.make_node("Neg", ["z_pos"], ["z_neg"]), helper.make_node("Sqrt", ["z_neg"], ["z_nan"])]
+    activation_node = (helper.make_node("Sigmoid", [z], ["framewise"]) if activation == "sigmoid" else
+                       helper.make_node("Identity", ["z_nan" if activation == "nan" else z], ["framewise"]))
+    nodes += [activation_node,
               helper.make_node("ReduceMax", ["framewise"], ["clipwise"], axes=[1], keepdims=0)]
     dims_in = ["batch", t_frames, spec.n_bins] if static_dims else ["batch", "frames", "bins"]
     dims_fw = ["batch", out_frames, n_out] if static_dims else ["batch", "out_frames", "classes"]
