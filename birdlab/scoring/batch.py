@@ -39,6 +39,7 @@ from typing import Any, TextIO
 
 from birdlab.core.audio import AudioError
 from birdlab.core.fingerprint import fingerprint
+from birdlab.core.paths import OutputRefused, check_output
 from birdlab.core.progress import ProgressBar, format_duration
 from birdlab.core.project import iter_audio_files
 from birdlab.scoring.bundle import available_cores
@@ -114,12 +115,54 @@ _STATE: dict[str, Any] = {}
 
 def _init_worker(models: list[str], weights: list[float] | None, combine: str, threads: int,
                  settings: ScoreSettings, out: str, formats: tuple[str, ...], tracks: bool,
-                 project_settings: ScoreSettings | None = None, cache_root: str | None = None) -> None:
+                 project_settings: ScoreSettings | None = None, cache_root: str | None = None,
+                 run_pid: int | None = None) -> None:
     """Load this worker's own session(s) once. cache_root: the project's cache/, where an
-    embedding-family model's window embeddings are kept (scored into a project only)."""
+    embedding-family model's window embeddings are kept (scored into a project only).
+    run_pid: the run's main process; a worker process exits when it is gone."""
+    if run_pid is not None and multiprocessing.parent_process() is not None:
+        _exit_with_run(run_pid)
     _STATE.update(scorer=load_scorer(models, weights, combine, threads, verify=False), settings=settings,
                   out=Path(out), formats=formats, tracks=tracks, project_settings=project_settings,
                   cache_root=cache_root)
+
+
+def _process_state(pid: int) -> str | None:
+    """'alive', 'gone' or a start-time token that tells a reused pid apart (Linux: /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return None if fields[0] in ("Z", "X") else fields[19]  # a zombie has exited; field 22: start time
+    except FileNotFoundError:
+        return None
+    except OSError:  # no /proc (macOS): existence is all we can ask
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return "alive"
+
+
+def _exit_with_run(run_pid: int, poll_s: float = 0.5) -> None:
+    """End this worker as soon as the `birdlab score` process that started the run is gone.
+
+    A killed run (SIGKILL, or SIGTERM from the app's Cancel) cannot tell its workers. They
+    would wait on their task queue for ever, and as each holds the forkserver's "alive" pipe
+    and the resource tracker's pipe, those stay alive too and keep the caller's output pipes
+    open (a caller waiting on them hangs). So a watchdog thread exits the worker when the
+    run's process ends; the forkserver and the tracker then see their pipes close and exit.
+    """
+    token = _process_state(run_pid)
+
+    def watch() -> None:
+        while _process_state(run_pid) == token:
+            time.sleep(poll_s)
+        os._exit(1)
+    if token is None:
+        os._exit(1)
+    import threading
+    threading.Thread(target=watch, name="run-watchdog", daemon=True).start()
 
 
 def project_settings(settings: ScoreSettings) -> ScoreSettings:
@@ -288,8 +331,10 @@ def _check(cfg: BatchConfig) -> None:
     problems = cfg.settings.problems()
     if problems:
         raise BatchUsageError("; ".join(problems))
-    if cfg.out.exists() and not cfg.out.is_dir():
-        raise BatchUsageError(f"{cfg.out}: exists and is not a folder")
+    try:
+        check_output(cfg.out, inputs=[*cfg.inputs, *cfg.models], folder=True, what="output folder")
+    except OutputRefused as exc:
+        raise BatchUsageError(str(exc)) from None
 
 
 def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
@@ -383,7 +428,7 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
         tasks = [(str(p), names[p]) for p in todo]
         init = (list(cfg.models), cfg.weights, cfg.combine, threads, settings, str(cfg.out),
                 tuple(cfg.formats), cfg.tracks, project_settings(settings) if sink is not None else None,
-                str(sink.project.cache_dir) if sink is not None else None)
+                str(sink.project.cache_dir) if sink is not None else None, os.getpid())
         try:
             if workers == 1 or len(tasks) <= 1:
                 _run_inline(tasks, init, handle)
@@ -497,8 +542,10 @@ def _run_pool(tasks: list[tuple[str, str]], init: tuple, workers: int, handle, t
                             continue
                         outcome = Outcome(path, False, "the worker process died while scoring it")
                     handle(outcome)
-        finally:
-            _shut_down(pool, broken)
+        except BaseException:  # cancelled (Ctrl+C, SIGTERM): the files in flight are abandoned
+            _shut_down(pool, broken=True)
+            raise
+        _shut_down(pool, broken)
 
 
 def summary(report: BatchReport) -> str:

@@ -310,3 +310,78 @@ def test_a_dying_worker_is_replaced_and_only_its_file_fails(tmp_path, model):
                               ("/x/crash2.wav", "the worker process died while scoring it")]
     assert ok == sorted(f"/x/ok{i}.wav" for i in range(7))  # innocent files in flight were rerun
     assert len(seen) == len(tasks)
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below `pid` (children of children included), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z":  # a zombie has exited; only its parent's wait is missing
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killing_the_run_takes_every_worker_down_with_it(tmp_path, sig):
+    """Only the main process is killed (as the app's Cancel or `kill PID` does): the workers,
+    the forkserver and the resource tracker must follow within seconds, and the caller's pipe closes."""
+    make_folder(tmp_path / "audio", n=8, duration=20.0)
+    slow = band_model(tmp_path / "slow.onnx", CLASSES, BANDS, **MODEL, slow=100)
+    cmd = [sys.executable, "-m", "birdlab", "score", str(tmp_path / "audio"), "--model", str(slow),
+           "--out", str(tmp_path / "out"), "--workers", "2", "--threads", "1", "--quiet"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while len(descendants(proc.pid)) < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # forkserver, resource tracker, workers
+    below = descendants(proc.pid)
+    assert proc.poll() is None and len(below) >= 3, proc.stderr.read().decode() if proc.poll() is not None else below
+    os.kill(proc.pid, sig)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 15
+    while any(alive(p) for p in below) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in below if alive(p)], "processes outlived the killed run"
+    proc.stderr.read()  # EOF: no straggler holds the caller's pipe open
+    if sig == signal.SIGTERM:
+        assert proc.returncode == 130
+
+
+@pytest.mark.parametrize("activation, reason", [("nan", "NaN or infinite"), ("identity", "outside [0, 1]")])
+def test_a_model_whose_outputs_are_not_probabilities_is_refused(tmp_path, capsys, activation, reason):
+    """Refused up front (its check run fails: exit 2, nothing written); a model that only goes
+    wrong on some audio fails each such file, named with the model, the file and the time."""
+    from birdlab.scoring.ensemble import load_scorer
+    from birdlab.scoring.metadata import ModelFileError
+    from birdlab.scoring.recording import score_recording
+
+    make_folder(tmp_path / "audio", n=2)
+    broken = band_model(tmp_path / "broken.onnx", CLASSES, BANDS, **MODEL, activation=activation)
+    assert main(["score", str(tmp_path / "audio"), "--model", str(broken), "--out", str(tmp_path / "out"),
+                 "--workers", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert reason in err and "broken.onnx" in err
+    assert not (tmp_path / "out").exists()
+    scorer = load_scorer([str(broken)], verify=False)
+    with pytest.raises(ModelFileError, match=rf"broken.onnx: its output .*{reason[:8]}.*rec0.wav at 0.0 s"):
+        score_recording(tmp_path / "audio" / "rec0.wav", scorer)
