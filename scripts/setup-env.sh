@@ -6,8 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRAS="${BIRDLAB_EXTRAS:-gui,test}"
 
-PACKAGES=(libportaudio2 libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1
-          libglib2.0-0 libdbus-1-3 libxcb-cursor0)
+# PortAudio for playback; what PySide6's xcb plugin links against (checked with ldd below);
+# a font, so that text renders on a machine that has none.
+PACKAGES=(libportaudio2 libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 fonts-dejavu-core
+          libglib2.0-0 libdbus-1-3 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0
+          libxcb-image0 libxcb-render-util0 libxcb-randr0 libxcb-xkb1 libxcb-xinerama0 libxcb-xfixes0
+          libsm6 libice6)
 if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then PACKAGES+=(python3-venv); fi
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -24,3 +28,16 @@ fi
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[${EXTRAS}]"
+
+# Qt aborts at start when its X11 plugin lacks a library: check every one it links against now.
+if [[ ",${EXTRAS}," == *",gui,"* ]]; then
+    .venv/bin/python - <<'PY'
+import sys
+from birdlab.gui.display import missing_libraries, xcb_plugin
+plugin = xcb_plugin()
+missing = missing_libraries(plugin) if plugin else []
+if missing:
+    sys.exit(f"setup-env: {plugin} cannot load, missing: {', '.join(missing)}")
+print(f"setup-env: Qt's xcb plugin finds every library it needs ({plugin.name})")
+PY
+fi

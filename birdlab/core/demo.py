@@ -8,6 +8,7 @@ recordings, labels and a model within the first minute. The model comes from
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -16,6 +17,13 @@ from birdlab.core.synth_project import SyntheticProjectSpec, make_synthetic_proj
 
 RESOURCES = Path(__file__).resolve().parents[1] / "resources"  # package data: wheels carry it
 DEMO_MODEL = RESOURCES / "demo_model"
+
+
+def default_demo_folder() -> Path:
+    """Where `birdlab demo` builds the demo without a folder: the user's data folder, never the
+    current one (a demo must not litter a repository or a home folder)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "birdlab" / "demo"
 
 
 def demo_classes() -> list[str]:

@@ -15,7 +15,12 @@ from pathlib import Path
 def run(paths: list[str], screenshot: str | None = None, recording: str | None = None,
         view_range: tuple[float, float] | None = None, size: tuple[int, int] = (1500, 900),
         show: str | None = None) -> int:
-    from PySide6.QtCore import QSettings, QTimer
+    from birdlab.gui.display import choose_platform
+    problem = choose_platform(screenshot=bool(screenshot))
+    if problem:
+        print(f"birdlab: {problem}", file=sys.stderr)
+        return 2
+    from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -27,6 +32,7 @@ def run(paths: list[str], screenshot: str | None = None, recording: str | None =
     settings = QSettings(str(Path(tempfile.mkdtemp()) / "screenshot.ini"), QSettings.Format.IniFormat) \
         if screenshot else None
     window = MainWindow(settings)
+    window.interactive = not screenshot
     window.resize(*size)
     window.show()
     app.processEvents()
@@ -45,6 +51,10 @@ def run(paths: list[str], screenshot: str | None = None, recording: str | None =
     if view_range:
         window.view.set_visible_range(*view_range)
     if screenshot:
+        if window.problems:  # already named on stderr
+            _wait(app, lambda: window.scorer.busy_with is None and not window.view.loader.busy, timeout_s=5.0)
+            window.close()
+            return 2
         return _screenshot(app, window, screenshot, show)
     return app.exec()
 

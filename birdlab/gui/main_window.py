@@ -7,6 +7,8 @@ class box and P / N / U); selected labels take a new class or polarity the same 
 
 from __future__ import annotations
 
+import sys
+
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
@@ -40,6 +42,8 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None):
         super().__init__()
         self.settings = settings or QSettings("birdlab", "birdlab")
+        self.interactive = True  # False for --screenshot: problems go to stderr, no modal dialog waits
+        self.problems: list[str] = []
         self.project: Project | None = None
         self.bridge: ProjectBridge | None = None
         self.recording: Recording | None = None
@@ -249,12 +253,20 @@ class MainWindow(QMainWindow):
         self.speed_box.setToolTip("playback speed (below 1x: time expansion, for bats)")
         play.addWidget(self.speed_box)
 
+    def warn(self, text: str) -> None:
+        """A problem the user must see: a dialog, or stderr when nobody is there to click (--screenshot)."""
+        self.problems.append(text)
+        if self.interactive:
+            QMessageBox.warning(self, "birdlab", text)
+        else:
+            print(f"birdlab: {text}", file=sys.stderr)
+
     # ---- project ---------------------------------------------------------------------------
     def open_project(self, folder: str | Path) -> None:
         try:
             project = Project.open(folder)
         except ProjectError as exc:
-            QMessageBox.warning(self, "birdlab", str(exc))
+            self.warn(str(exc))
             return
         self.set_project(project)
 
@@ -263,7 +275,10 @@ class MainWindow(QMainWindow):
         self.project = project
         self.bridge = ProjectBridge(project, self)
         self.bridge.changed.connect(self._project_changed)
-        self.setWindowTitle(f"birdlab — {project.root}")
+        self.setWindowTitle(f"birdlab — {project.root}" + (" [read-only]" if project.read_only else ""))
+        if project.read_only:
+            self.statusBar().showMessage("This project is read-only (permission denied): you can view and play it, "
+                                         "but labels and scores cannot be saved. Copy it to a folder you can write.")
         self._remember_recent(str(project.root))
         self._fill_classes()
         self._refresh_recordings()
@@ -305,8 +320,7 @@ class MainWindow(QMainWindow):
         project = Project.create(project_folder)
         added, failed = project.add_audio(files)
         if failed:
-            QMessageBox.warning(self, "birdlab", "Some files could not be opened:\n" +
-                                "\n".join(str(e) for e in failed[:20]))
+            self.warn("Some files could not be opened:\n" + "\n".join(str(e) for e in failed[:20]))
         self.set_project(project)
 
     def _fill_classes(self) -> None:
@@ -343,8 +357,8 @@ class MainWindow(QMainWindow):
         try:
             info = probe(rec.abs_path)
         except AudioError as exc:
-            QMessageBox.warning(self, "birdlab", f"{exc}\n\nIf the file moved, open its new folder with "
-                                                 "File > Open audio files or `birdlab init` to relink it.")
+            self.warn(f"{exc}\n\nIf the file moved, open its new folder with "
+                      "File > Open audio files or `birdlab init` to relink it.")
             return
         self.recording = rec
         self.settings.setValue(f"last-recording/{self.project.root}", rec.id)
