@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -277,8 +276,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from birdlab.core.jobs import JobError
     from birdlab.core.progress import format_duration
     from birdlab.core.jobs import no_negative_warnings
-    from birdlab.core.runs import (iter_events, new_run, register_model, should_activate, start_child,
-                                   version_weights)
+    from birdlab.core.runs import (iter_events, new_run, read_card, register_model, should_activate,
+                                   start_child, version_weights)
 
     from birdlab.core.starts import STARTS, default_start, merge_config
 
@@ -361,7 +360,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             _err(f"training {status}: {reason}" if status != "cancelled" else "training cancelled; "
                  f"the previous model stays active")
             return EXIT_PARTIAL if status == "cancelled" else EXIT_BAD_INPUT
-        card = json.loads((Path(done["model_dir"]) / "card.json").read_text())
+        card = read_card(Path(done["model_dir"]) / "card.json")
         activate, why_not = should_activate(project, card)
         version = register_model(project, run, Path(done["model_dir"]), activate=activate or args.activate)
         cm = version.card.get("metrics", {}).get("cmap")

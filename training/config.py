@@ -87,6 +87,26 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
 
+def _check_type(value: object, f: dataclasses.Field, where: str) -> None:
+    """A setting must have its default's type (an int where the default is an int, ...): a job
+    file written by hand or by another tool fails here with the setting's name, not later."""
+    if f.default is not dataclasses.MISSING:
+        default = f.default
+    elif f.default_factory is not dataclasses.MISSING:
+        default = f.default_factory()
+    else:
+        return
+    if default is None or value is None or dataclasses.is_dataclass(default):
+        return
+    kind = type(default)
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = {bool: isinstance(value, bool), int: number and isinstance(value, int), float: number,
+          str: isinstance(value, str), tuple: isinstance(value, (list, tuple)),
+          list: isinstance(value, (list, tuple)), dict: isinstance(value, dict)}.get(kind, True)
+    if not ok:
+        raise ValueError(f"{where}.{f.name} should be {kind.__name__}, not {type(value).__name__} ({value!r})")
+
+
 def _build(cls, data: dict, where: str):
     if not isinstance(data, dict):
         raise ValueError(f"{where} should be an object")
@@ -97,6 +117,7 @@ def _build(cls, data: dict, where: str):
                          f"(known: {', '.join(fields)})")
     kwargs = {}
     for key, value in data.items():
+        _check_type(value, fields[key], where)
         if key == "model":
             value = _build(ModelConfig, value, f"{where}.model")
         elif key == "augment":

@@ -11,6 +11,7 @@ Uncertain labels are left out of the snapshot: they are never trained on.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,7 +20,9 @@ import numpy as np
 
 from birdlab.core.atomic import atomic_write_text
 from birdlab.core.model import Polarity
+from birdlab.core.paths import confine
 from birdlab.core.project import Project, now
+from birdlab.core.validate import SchemaError, load_json
 
 JOB_FORMAT = 1
 
@@ -110,75 +113,75 @@ def write_job(job: Job, path: str | Path) -> Path:
     return path
 
 
-def _need(data: dict, key: str, kind: type, where: str) -> object:
-    if key not in data:
-        raise JobError(f"{where}: missing {key!r}")
-    value = data[key]
-    if kind is float and isinstance(value, int):
-        value = float(value)
-    if not isinstance(value, kind):
-        raise JobError(f"{where}: {key!r} should be {kind.__name__}, got {type(value).__name__}")
-    return value
-
-
 def read_job(path: str | Path, audio_root: str | Path | None = None) -> Job:
-    """Read and check a job file; JobError naming the file (and the item) on any problem.
+    """Read and check a job file; JobError naming the file and the JSON path on any problem.
 
     audio_root: recordings are looked up there by their path relative to the project (or
-    their file name) instead of their stored absolute path (for a copy on a GPU server).
+    their file name) instead of their stored absolute path (for a copy on a GPU server). It is
+    a path jail: a recording path that climbs out of it (`../..`) is refused, as is a relative
+    path that climbs out of the job's project folder.
     """
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise JobError(f"{path}: job file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise JobError(f"{path}: cannot read the job file ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise JobError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    if not isinstance(data, dict) or data.get("format") != JOB_FORMAT:
+        return _read_job(path, audio_root)
+    except SchemaError as exc:
+        raise JobError(str(exc)) from None
+
+
+def _read_job(path: Path, audio_root: str | Path | None) -> Job:
+    if not path.exists():
+        raise JobError(f"{path}: job file not found")
+    doc = load_json(path, "job file").obj()
+    if doc.get("format") is None or doc["format"].value != JOB_FORMAT:
         raise JobError(f"{path}: not a birdlab job file of format {JOB_FORMAT}")
-    classes = _need(data, "classes", list, str(path))
+    classes = doc["classes"].strings()
     if not classes:
         raise JobError(f"{path}: the job has no classes")
+    project_node = doc.get("project")
+    project = project_node.str() if project_node is not None else None
     recordings = []
-    for i, r in enumerate(_need(data, "recordings", list, str(path))):
-        where = f"{path}: recordings[{i}]"
-        rec = JobRecording(int(_need(r, "id", int, where)), str(_need(r, "path", str, where)),
-                           float(_need(r, "duration", float, where)), int(_need(r, "sample_rate", int, where)),
-                           str(r.get("fingerprint", "")))
+    for r in doc["recordings"].items():
+        rec = JobRecording(r["id"].int(), r["path"].str(empty=False), r["duration"].float(lo=0.0),
+                           r["sample_rate"].int(lo=1), r.get("fingerprint").str() if r.get("fingerprint") else "")
+        where = r["path"]
         if audio_root is not None:
-            rec = JobRecording(rec.id, str(_relocate(rec.path, Path(audio_root), data.get("project"))),
-                               rec.duration, rec.sample_rate, rec.fingerprint)
+            located = _relocate(rec.path, Path(audio_root), project)
+            try:
+                confine(located, audio_root, "recording path")
+            except ValueError:
+                raise where.fail(f"{rec.path!r} leads outside the audio root {audio_root} (a path jail)") from None
+            rec = dataclasses.replace(rec, path=str(located))
+        elif not Path(rec.path).is_absolute():
+            if not project:
+                raise where.fail("a relative recording path needs the job's 'project' folder")
+            try:
+                rec = dataclasses.replace(rec, path=str(confine(rec.path, project, "recording path")))
+            except ValueError:
+                raise where.fail(f"{rec.path!r} leads outside the project folder {project} (a path jail)") from None
         recordings.append(rec)
     by_id = {r.id: r for r in recordings}
     labels = []
-    for i, lab in enumerate(_need(data, "labels", list, str(path))):
-        where = f"{path}: labels[{i}]"
-        item = JobLabel(int(_need(lab, "recording", int, where)), str(_need(lab, "class_name", str, where)),
-                        *(float(_need(lab, k, float, where)) for k in ("t_min", "t_max", "f_min", "f_max")),
-                        str(_need(lab, "polarity", str, where)))
+    for lab in doc["labels"].items():
+        item = JobLabel(lab["recording"].int(), lab["class_name"].str(),
+                        *(lab[k].float() for k in ("t_min", "t_max", "f_min", "f_max")), lab["polarity"].str())
         if item.recording not in by_id:
-            raise JobError(f"{where}: recording {item.recording} is not in the job's recordings")
+            raise lab.fail(f"recording {item.recording} is not in the job's recordings")
         if item.class_name not in classes:
-            raise JobError(f"{where}: class {item.class_name!r} is not in the job's classes")
+            raise lab.fail(f"class {item.class_name!r} is not in the job's classes")
         if item.polarity not in ("positive", "negative"):
-            raise JobError(f"{where}: polarity {item.polarity!r} (only positive or negative are trained on)")
+            raise lab.fail(f"polarity {item.polarity!r} (only positive or negative are trained on)")
         if not item.t_min < item.t_max:
-            raise JobError(f"{where}: t_max {item.t_max} is not after t_min {item.t_min}")
+            raise lab.fail(f"t_max {item.t_max} is not after t_min {item.t_min}")
         labels.append(item)
-    extents = []
-    for i, ext in enumerate(data.get("extents", [])):
-        where = f"{path}: extents[{i}]"
-        extents.append(JobExtent(int(_need(ext, "recording", int, where)), float(_need(ext, "t_min", float, where)),
-                                 float(_need(ext, "t_max", float, where)),
-                                 tuple(str(c) for c in _need(ext, "classes", list, where))))
-    config = data.get("config", {})
-    if not isinstance(config, dict):
-        raise JobError(f"{path}: 'config' should be an object")
-    return Job(classes=[str(c) for c in classes], recordings=recordings, labels=labels, extents=extents,
-               config=config, validation=data.get("validation"), project=data.get("project"),
-               created=str(data.get("created", "")), path=path)
+    extents = [JobExtent(ext["recording"].int(), ext["t_min"].float(), ext["t_max"].float(),
+                         tuple(ext["classes"].strings())) for ext in doc.list_of("extents")]
+    config_node = doc.get("config")
+    config = config_node.obj().value if config_node is not None else {}
+    validation_node = doc.get("validation")
+    validation = [v.int() for v in validation_node.items()] if validation_node is not None else None
+    created = doc.get("created")
+    return Job(classes=classes, recordings=recordings, labels=labels, extents=extents, config=config,
+               validation=validation, project=project, created=created.str() if created else "", path=path)
 
 
 def _relocate(stored: str, audio_root: Path, project: str | None) -> Path:
@@ -191,6 +194,10 @@ def _relocate(stored: str, audio_root: Path, project: str | None) -> Path:
                 return candidate
         except ValueError:
             pass
+    if not stored_path.is_absolute():
+        candidate = audio_root / stored_path  # as given: the jail refuses it if it climbs out
+        if candidate.exists() or ".." in stored_path.parts:
+            return candidate
     for candidate in (audio_root / stored_path.name, *audio_root.rglob(stored_path.name)):
         if candidate.exists():
             return candidate

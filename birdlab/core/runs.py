@@ -21,6 +21,7 @@ from typing import IO
 from birdlab.core.jobs import make_job, write_job
 from birdlab.core.model import ModelVersion, TrainingRun
 from birdlab.core.project import Project, ProjectError
+from birdlab.core.validate import SchemaError, load_json
 
 
 # settings that fix a model's architecture: a run starting from a version takes them from its card
@@ -118,10 +119,35 @@ def should_activate(project: Project, card: dict) -> tuple[bool, str]:
     return True, ""
 
 
+def read_card(path: str | Path) -> dict:
+    """A model card (card.json), checked: ProjectError naming the file, the JSON path and the problem."""
+    try:
+        doc = load_json(path, "model card").obj()
+        classes = doc["classes"].items()
+        if not classes:
+            raise doc["classes"].fail("a model needs at least one class")
+        for item in classes:
+            item.str(empty=False)
+        for key in ("metrics", "parent_metrics"):
+            node = doc.get(key)
+            if node is not None:
+                cmap = node.get("cmap")
+                if cmap is not None and not (isinstance(cmap.value, float) and cmap.value != cmap.value):
+                    cmap.float()  # a number (NaN: undefined, as JSON writes it)
+        for key in ("parent", "name"):
+            if doc.get(key) is not None:
+                doc[key].str()
+        if doc.get("no_negatives") is not None:
+            doc["no_negatives"].strings()
+    except SchemaError as exc:
+        raise ProjectError(f"model card not usable: {exc}") from None
+    return doc.value
+
+
 def register_model(project: Project, run: TrainingRun, model_dir: Path, name: str | None = None,
                    activate: bool = True) -> ModelVersion:
     """Copy a run's exported model into models/<name>/ (complete before it is listed) and record it."""
-    card = json.loads((model_dir / "card.json").read_text())
+    card = read_card(model_dir / "card.json")
     if not (model_dir / "model.onnx").exists():
         raise ProjectError(f"{model_dir}: the run exported no model.onnx")
     name = name or f"v{len(project.model_versions()) + 1}-{run.folder}"

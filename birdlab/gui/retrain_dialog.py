@@ -18,9 +18,10 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout
                                QPushButton, QSpinBox, QVBoxLayout)
 
 from birdlab.core.model import ModelVersion, TrainingRun
-from birdlab.core.project import Project
+from birdlab.core.project import Project, ProjectError
 from birdlab.core.jobs import no_negative_warnings
-from birdlab.core.runs import child_command, new_run, register_model, should_activate, version_weights
+from birdlab.core.runs import (child_command, new_run, read_card, register_model, should_activate,
+                               version_weights)
 from birdlab.core.starts import STARTS, default_start, merge_config
 
 
@@ -238,9 +239,15 @@ class RetrainDialog(QDialog):
         self.cancel_button.setEnabled(False)
         status = self.final_event.get("status")
         if status == "ok":
-            card = json.loads((self._model_dir() / "card.json").read_text())
-            activate, why_not = should_activate(self.project, card)
-            self.version = register_model(self.project, self.run, self._model_dir(), activate=activate)
+            try:
+                card = read_card(self._model_dir() / "card.json")
+                activate, why_not = should_activate(self.project, card)
+                self.version = register_model(self.project, self.run, self._model_dir(), activate=activate)
+            except ProjectError as exc:  # a broken card or a read-only project: said, not raised
+                if not self.project.read_only:
+                    self.project.finish_training_run(self.run.id, "failed")
+                self.status.setText(f"The run finished, but its model was not registered: {exc}")
+                return
             seconds = time.monotonic() - self._started
             cm = self.version.card.get("metrics", {}).get("cmap")
             shown = f"validation cmAP {cm:.3f}" if cm is not None and cm == cm else "validation cmAP n/a"

@@ -9,6 +9,8 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 from birdlab.core.model import Polarity
 from birdlab.core.project import Project
 
@@ -69,3 +71,28 @@ def test_sigkill_during_edits_keeps_every_committed_edit(tmp_path, make_wav):
         assert len(set(stored) - set(expected)) <= 1
         deleted = {i for a, i in reported if a == "del"}
         assert not deleted & set(stored)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("null", "should be an object, not null"),
+    ("{not json", "not valid JSON (Expecting property name enclosed in double quotes at line 1, column 2)"),
+    ('{"classes": "a"}', "$.classes: should be a list, not a text"),
+    ('{"classes": []}', "$.classes: a model needs at least one class"),
+    ('{"classes": ["a"], "metrics": {"cmap": "high"}}', "$.metrics.cmap: should be a number"),
+    ('{"classes": ["a"], "metrics": []}', "$.metrics: should be an object"),
+])
+def test_a_broken_model_card_is_named_with_its_place(tmp_path, text, message):
+    from birdlab.core.project import ProjectError
+    from birdlab.core.runs import read_card
+    card = tmp_path / "card.json"
+    card.write_text(text)
+    with pytest.raises(ProjectError) as info:
+        read_card(card)
+    assert str(card) in str(info.value) and message in str(info.value)
+
+
+def test_a_card_with_nan_metrics_reads(tmp_path):
+    from birdlab.core.runs import read_card
+    card = tmp_path / "card.json"
+    card.write_text('{"classes": ["a"], "metrics": {"cmap": NaN}}')
+    assert read_card(card)["classes"] == ["a"]

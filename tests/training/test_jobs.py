@@ -85,3 +85,62 @@ def test_not_json_names_the_file(tmp_path):
     bad.write_text("{oops")
     with pytest.raises(JobError, match="job.json: not valid JSON"):
         read_job(bad)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.__setitem__("recordings", {"not": "a list"}), "$.recordings: should be a list, not an object"),
+    (lambda d: d["labels"].__setitem__(0, "not an object"), "$.labels[0]: should be an object, not a text"),
+    (lambda d: d["labels"][0].__setitem__("t_min", "early"), "$.labels[0].t_min: should be a number"),
+    (lambda d: d["recordings"][0].__setitem__("id", [1]), "$.recordings[0].id: should be an integer"),
+    (lambda d: d["recordings"][0].__setitem__("path", "caf\ud800.wav"), "unpaired surrogate"),
+    (lambda d: d.__setitem__("config", None), None),  # null config: the defaults
+    (lambda d: d.__setitem__("config", []), "$.config: should be an object"),
+])
+def test_job_files_of_the_wrong_shape_name_the_json_path(project, tmp_path, change, message):
+    data = make_job(project, {}).to_json()
+    change(data)
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(data))
+    if message is None:
+        assert read_job(path).config == {}
+        return
+    with pytest.raises(JobError) as info:
+        read_job(path)
+    assert str(path) in str(info.value) and message in str(info.value)
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"epochs": "ten"}, "config.epochs should be int, not str"),
+    ({"lr": True}, "config.lr should be float, not bool"),
+    ({"model": {"pretrained": "yes"}}, "config.model.pretrained should be bool, not str"),
+])
+def test_config_fields_of_the_wrong_type_are_named(setting, message):
+    from training.config import config_from_dict
+    with pytest.raises(ValueError, match=message):
+        config_from_dict(setting)
+
+
+def test_deeply_nested_json_is_refused_without_a_recursion_error(tmp_path):
+    path = tmp_path / "job.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(JobError, match="nested deeper than 64 levels"):
+        read_job(path)
+
+
+def test_the_audio_root_is_a_path_jail(project, tmp_path):
+    outside = tmp_path / "secret.wav"
+    outside.write_bytes(b"RIFF")
+    root = tmp_path / "root" / "copy"
+    root.mkdir(parents=True)
+    data = make_job(project, {}).to_json()
+    data["project"] = None
+    data["recordings"][0]["path"] = "../../secret.wav"  # climbs out of root/copy to tmp_path
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(JobError, match=r"\$\.recordings\[0\]\.path: '\.\./\.\./secret\.wav' leads outside the "
+                                       r"audio root .*copy \(a path jail\)"):
+        read_job(path, audio_root=root)
+    data["project"] = str(root)  # without an audio root, relative paths stay inside the project
+    path.write_text(json.dumps(data))
+    with pytest.raises(JobError, match="leads outside the project folder"):
+        read_job(path)

@@ -63,6 +63,7 @@ from birdlab.core.formats.common import (
     rows_error,
 )
 from birdlab.core.model import Polarity
+from birdlab.core.validate import Node, SchemaError, parse_json
 
 NAME = "aoef"
 DETECTIONS = False  # rows are labels (not a model's detections)
@@ -91,52 +92,65 @@ def _number(value: Any, what: str) -> float:
     return float(value)
 
 
-def _by_uuid(items: Any) -> dict[str, dict]:
-    return {str(item.get("uuid")): item for item in items or [] if isinstance(item, dict)}
+def _by_uuid(data: Node, name: str) -> dict[str, dict]:
+    """The objects of the list `name`, by their uuid (an id: a text or an integer)."""
+    return {item.obj()["uuid"].key(): item.value for item in data.list_of(name)}
+
+
+def _document(path: Path) -> Node:
+    """The AOEF `data` object; TableError naming the file and the JSON path on a wrong shape."""
+    file = str(path)
+    try:
+        doc = parse_json(read_table_text(path), path)
+        data = doc.get("data") if isinstance(doc.value, dict) else None
+        if data is None or not isinstance(data.value, dict) or "collection_type" not in data.value:
+            raise TableError([RowError(file, 0, "not an AOEF file (no 'data' object with a 'collection_type')")])
+        ctype = data["collection_type"].value
+        if ctype not in COLLECTION_TYPES:
+            raise TableError([RowError(file, 0, f"AOEF collection type {ctype!r} holds no annotations birdlab "
+                                                f"can import (supported: {', '.join(COLLECTION_TYPES)})")])
+        return data
+    except SchemaError as exc:
+        raise TableError([RowError(file, 0, f"{exc.where}: {exc.reason}" if exc.where != "$" else exc.reason)]) \
+            from None
 
 
 def read(path: Path, *, default_label: str | None = None,
          polarity: Polarity | None = None) -> list[Annotation]:
     """Boxes of an AOEF annotation set or project; TableError listing every bad annotation."""
     file = str(path)
+    root = _document(path)
     try:
-        doc = json.loads(read_table_text(path))
-    except json.JSONDecodeError as exc:
-        raise TableError([RowError(file, 0, f"not valid JSON ({exc.msg} at line {exc.lineno}, "
-                                            f"column {exc.colno})")]) from None
-    data = doc.get("data") if isinstance(doc, dict) else None
-    if not isinstance(data, dict) or "collection_type" not in data:
-        raise TableError([RowError(file, 0, "not an AOEF file (no 'data' object with a 'collection_type')")])
-    ctype = data["collection_type"]
-    if ctype not in COLLECTION_TYPES:
-        raise TableError([RowError(file, 0, f"AOEF collection type {ctype!r} holds no annotations birdlab "
-                                            f"can import (supported: {', '.join(COLLECTION_TYPES)})")])
-
-    tags: dict[Any, tuple[str, str]] = {}
-    for tag in data.get("tags") or []:
-        if isinstance(tag, dict) and "id" in tag:
-            tags[tag["id"]] = (str(tag.get("key", "")), str(tag.get("value", "")))
-    recordings = _by_uuid(data.get("recordings"))
-    clips = _by_uuid(data.get("clips"))
-    events = _by_uuid(data.get("sound_events"))
-    # recording of each sound event annotation through its clip (for sound events without one)
-    recording_of_sea: dict[str, str] = {}
-    for clip_ann in data.get("clip_annotations") or []:
-        if not isinstance(clip_ann, dict):
-            continue
-        clip = clips.get(str(clip_ann.get("clip")))
-        for sea_id in clip_ann.get("sound_events") or []:
-            if clip is not None:
-                recording_of_sea[str(sea_id)] = str(clip.get("recording"))
+        tags: dict[str, tuple[str, str]] = {}
+        for tag in root.list_of("tags"):
+            key, value = tag.obj().get("key"), tag.get("value")
+            tags[tag["id"].key()] = (key.str() if key else "", value.str() if value else "")
+        recordings = _by_uuid(root, "recordings")
+        clips = _by_uuid(root, "clips")
+        events = _by_uuid(root, "sound_events")
+        # recording of each sound event annotation through its clip (for sound events without one)
+        recording_of_sea: dict[str, str] = {}
+        for clip_ann in root.list_of("clip_annotations"):
+            clip_id = clip_ann.obj().get("clip")
+            clip = clips.get(clip_id.key()) if clip_id is not None else None
+            for sea_id in clip_ann.list_of("sound_events"):
+                if clip is not None:
+                    recording_of_sea[sea_id.key()] = str(clip.get("recording"))
+        annotations = root.list_of("sound_event_annotations")
+    except SchemaError as exc:
+        raise TableError([RowError(file, 0, f"{exc.where}: {exc.reason}")]) from None
 
     errors: list[RowError] = []
     out: list[Annotation] = []
-    for index, sea in enumerate(data.get("sound_event_annotations") or [], 1):
+    for index, sea_node in enumerate(annotations, 1):
         problems: list[str] = []
+        sea = sea_node.value
         if not isinstance(sea, dict):
             errors.append(RowError(file, index, f"sound event annotation {index}: not an object"))
             continue
         event = events.get(str(sea.get("sound_event")))
+        if event is not None and not isinstance(event, dict):
+            event = None
         t_min = t_max = 0.0
         f_min = f_max = None
         recording = ""
@@ -149,7 +163,7 @@ def read(path: Path, *, default_label: str | None = None,
             if rec is None:
                 problems.append(f"its recording {rec_id!r} is not in 'recordings'")
             else:
-                recording = str(rec.get("path") or "")
+                recording = rec.get("path") if isinstance(rec.get("path"), str) else ""
                 if not recording:
                     problems.append(f"recording {rec_id!r} has no path")
             geometry = event.get("geometry")
@@ -179,7 +193,12 @@ def read(path: Path, *, default_label: str | None = None,
                     problems.append(str(exc))
 
         sea_tags: list[tuple[str, str]] = []
-        for tag_id in sea.get("tags") or []:
+        try:
+            tag_ids = [tag.key() for tag in sea_node.list_of("tags")]
+        except SchemaError as exc:
+            problems.append(f"{exc.where}: {exc.reason}")
+            tag_ids = []
+        for tag_id in tag_ids:
             if tag_id not in tags:
                 problems.append(f"tag id {tag_id!r} is not in 'tags'")
             else:

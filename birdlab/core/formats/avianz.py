@@ -49,6 +49,7 @@ from birdlab.core.formats.common import (
     unique_names,
 )
 from birdlab.core.model import Polarity
+from birdlab.core.validate import SchemaError, parse_json
 
 NAME = "avianz"
 DETECTIONS = False  # rows are labels (not a model's detections)
@@ -128,10 +129,9 @@ def read(path: Path, *, default_label: str | None = None,
     file = str(path)
     text = read_table_text(path)
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise TableError([RowError(file, 0, f"not valid JSON ({exc.msg} at line {exc.lineno}, "
-                                            f"column {exc.colno})")]) from None
+        doc = parse_json(text, path).value  # depth-limited; the checks below read it item by item
+    except SchemaError as exc:
+        raise TableError([RowError(file, 0, exc.reason)]) from None
     if not isinstance(doc, list):
         raise TableError([RowError(file, 0, "an AviaNZ .data file is a JSON list "
                                             f"(metadata, then segments), not {type(doc).__name__}")])
