@@ -437,7 +437,7 @@ def _first_line(path: Path) -> str:
             data = handle.read(65536)
     except OSError as exc:
         raise EvaluationError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    text = decode_table_bytes(data)
+    text = decode_table_bytes(data, strict=False)  # the first 64 KiB may end inside a character
     return next((line for line in text.splitlines() if line.strip()), "")
 
 

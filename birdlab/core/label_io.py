@@ -37,6 +37,12 @@ def _resolve_recordings(project: Project, annotations: list[Annotation], table: 
     """Match each row to a recording and a full box; bad rows go to `errors`."""
     out = []
     for ann in annotations:
+        bad_text = next((what for what, text in (("label", ann.label), ("recording", ann.recording))
+                         if not _is_text(text)), None)
+        if bad_text:
+            errors.append(RowError(ann.file or str(table), ann.line,
+                                   f"the {bad_text} holds an unpaired surrogate, which is not text"))
+            continue
         key = ann.recording or recording or table_stem(table)
         if key not in cache:
             try:
@@ -127,6 +133,15 @@ def import_tables(project: Project, format_name: str, files: list[str | Path], *
                    for ann, rec, box in rows]
             result.labels = len(project.add_labels(new))
     return result
+
+
+def _is_text(text: str) -> bool:
+    """Whether `text` is real Unicode (JSON can spell a lone surrogate, '\\ud800', which is not)."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _unreadable(file: Path) -> str | None:

@@ -136,13 +136,14 @@ class RecordingRef:
 # ---------------------------------------------------------------------------------------------
 
 
-def decode_table_bytes(data: bytes) -> str:
+def decode_table_bytes(data: bytes, strict: bool = True) -> str:
     """Text of a table file: UTF-8 (with or without BOM), UTF-16 with BOM, else Windows-1252.
 
     Raven and Excel on Windows write cp1252 or UTF-16; Latin-1 is the last resort (never fails).
+    UnicodeDecodeError only for broken UTF-16 when `strict` (else U+FFFD, e.g. to sniff a header).
     """
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+        return data.decode("utf-16", errors="strict" if strict else "replace")
     for encoding in ("utf-8-sig", "cp1252", "latin-1"):
         try:
             return data.decode(encoding)
@@ -160,7 +161,11 @@ def read_table_text(path: str | Path) -> str:
         raise TableError([RowError(file, 0, f"cannot read the file: {exc.strerror or exc}")]) from None
     if b"\x00" in data and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise TableError([RowError(file, 0, "not a text table (the file holds binary data)")])
-    return decode_table_bytes(data)
+    try:
+        return decode_table_bytes(data)
+    except UnicodeDecodeError as exc:
+        raise TableError([RowError(file, 0, f"not valid UTF-16 text (its byte-order mark says UTF-16; "
+                                            f"{exc.reason} at byte {exc.start})")]) from None
 
 
 def split_lines(text: str) -> list[str]:
