@@ -263,3 +263,58 @@ def test_a_table_through_a_pipe_imports(project, tmp_path, capsys):
     finally:
         os.close(read_end)
     assert counts(project)["labels"] == 2
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 3 MB tmpfs (root only), to be filled by the test: a real ENOSPC, not an injected one."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def fill(folder, leave: int) -> None:
+    """Fill the file system of `folder` until about `leave` bytes are free."""
+    with open(folder / "filler", "ab", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 4096)
+        except OSError:
+            pass
+    os.truncate(folder / "filler", max(0, (folder / "filler").stat().st_size - leave))
+
+
+def test_a_really_full_disk_in_import_export_and_score_leaves_the_project_intact(full_disk, tmp_path, make_wav,
+                                                                                   capsys):
+    audio = tmp_path / "audio"
+    make_wav("rec1.wav", duration=60.0, sample_rate=32000, folder=audio)
+    project = full_disk / "p"
+    assert main(["init", str(project), "--audio", str(audio)]) == 0
+    table = tmp_path / "rec1.Table.1.selections.txt"
+    rows = [f"{i}\tSpectrogram 1\t1\t{i * 0.01:.2f}\t{i * 0.01 + 0.5:.2f}\t500\t4000\tA long class name {i}"
+            for i in range(1, 5000)]
+    table.write_text(RAVEN.splitlines()[0] + "\n" + "\n".join(rows) + "\n")
+    capsys.readouterr()
+    before = counts(project)
+    fill(full_disk, leave=16 * 1024)
+    refused(capsys, ["labels", "import", str(project), "--format", "raven", str(table)], "disk full")
+    assert counts(project) == before
+    fill(full_disk, leave=0)
+    refused(capsys, ["labels", "export", str(project), "--format", "aoef", "--out", str(full_disk / "x.json")],
+            "disk full")
+    assert not [p for p in full_disk.iterdir() if p.name.endswith(".tmp")]
+    from tests.scoring.onnx_models import band_model
+    model = band_model(tmp_path / "m.onnx", ["A"], [(900.0, 1100.0)], scale=1.0, bias=8.0)
+    code = main(["score", str(audio), "--model", str(model), "--out", str(full_disk / "out"), "--project",
+                 str(project), "--workers", "1", "--quiet"])
+    assert code in (1, 2) and "disk full" in capsys.readouterr().err
+    assert counts(project)["labels"] == before["labels"]  # and SQLite's integrity check passed
+    (full_disk / "filler").unlink()
+    assert main(["labels", "import", str(project), "--format", "raven", str(table)]) == 0  # room again: it works
+    assert counts(project)["labels"] == 4999

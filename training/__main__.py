@@ -50,6 +50,11 @@ def fit(args: argparse.Namespace, out) -> int:
         events.emit("done", status=result.status, model_dir=str(result.model_dir) if result.model_dir else None,
                     metrics=result.metrics, epochs_done=result.epochs_done)
         return 0
+    except OSError as exc:  # a full disk, a permission: the words, not a traceback, reach the user
+        from birdlab.core.failures import os_reason
+        traceback.print_exc()
+        events.emit("done", status="failed", error=f"{os_reason(exc)} (the run's folder keeps its last checkpoint)")
+        return 1
     except Exception as exc:  # report every failure through the protocol, with the traceback on stderr
         traceback.print_exc()
         events.emit("done", status="failed", error=f"{type(exc).__name__}: {exc}")

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from birdlab.core.audio import AudioError
+from birdlab.core.failures import os_reason
 from birdlab.core.fingerprint import fingerprint
 from birdlab.core.paths import OutputRefused, check_output
 from birdlab.core.progress import ProgressBar, format_duration
@@ -193,7 +194,7 @@ def _score_file(path: str, rel: str) -> Outcome:
     except ModelFileError as exc:
         return Outcome(path, False, f"model failed on this file: {exc}")
     except OSError as exc:
-        return Outcome(path, False, f"could not write its outputs ({exc})")
+        return Outcome(path, False, f"could not write its outputs ({os_reason(exc)})")
     except Exception as exc:  # one bad file must not stop the run
         return Outcome(path, False, f"{type(exc).__name__}: {exc}")
     detections = tuple((b.t_min, b.t_max, b.f_min, b.f_max, b.label, round(b.score, 6)) for b in scores.detections)
@@ -326,8 +327,8 @@ def _check(cfg: BatchConfig) -> None:
     if cfg.weights is not None and len(cfg.weights) != len(cfg.models):
         raise BatchUsageError(f"{len(cfg.weights)} weights for {len(cfg.models)} models")
     for name, value in (("workers", cfg.workers), ("threads", cfg.threads)):
-        if value is not None and value < 1:
-            raise BatchUsageError(f"--{name} must be >= 1")
+        if value is not None and not 1 <= value <= 256:
+            raise BatchUsageError(f"--{name} {value} must be in [1, 256]")
     problems = cfg.settings.problems()
     if problems:
         raise BatchUsageError("; ".join(problems))
@@ -410,7 +411,8 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
                         sink.write(outcome.path, outcome.project_boxes if outcome.project_boxes is not None
                                    else outcome.done.detections)
                 except Exception as exc:  # e.g. the project's disk is full
-                    outcome = Outcome(outcome.path, False, f"could not write it into the project ({exc})")
+                    reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
+                    outcome = Outcome(outcome.path, False, f"could not write it into the project ({reason})")
             if outcome.ok and outcome.done is not None:
                 fp = _safe_fingerprint(Path(outcome.path))
                 offset = journal.append(done_event(outcome.done, fp, params, outcome.seconds))

@@ -47,8 +47,8 @@ class DetectSettings:
             out.append(f"off threshold {self.off_threshold!r} must be in [0, threshold {self.threshold:g}]")
         for name in ("min_duration_s", "merge_gap_s"):
             value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                out.append(f"{name} {value!r} must be >= 0")
+            if not (math.isfinite(value) and 0 <= value <= 3600):
+                out.append(f"{name} {value!r} s must be in [0, 3600]")
         return out
 
 

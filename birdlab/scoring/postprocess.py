@@ -41,8 +41,8 @@ class PostSettings:
 
     def problems(self) -> list[str]:
         out = []
-        if not (math.isfinite(self.smooth_s) and self.smooth_s >= 0):
-            out.append(f"smoothing {self.smooth_s!r} s must be >= 0")
+        if not (math.isfinite(self.smooth_s) and 0 <= self.smooth_s <= 600):
+            out.append(f"smoothing {self.smooth_s!r} s must be in [0, 600]")
         for name in ("suppress_below", "boost_above"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and 0 <= value <= 1):

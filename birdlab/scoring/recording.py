@@ -50,8 +50,8 @@ class ScoreSettings:
         out = self.detect.problems() + self.post.problems()
         if self.hop_s is not None and not (math.isfinite(self.hop_s) and self.hop_s > 0):
             out.append(f"hop {self.hop_s!r} s must be > 0")
-        if self.batch_size < 1:
-            out.append(f"batch size {self.batch_size} must be >= 1")
+        if not 1 <= self.batch_size <= MAX_BATCH:
+            out.append(f"batch size {self.batch_size} must be in [1, {MAX_BATCH}] (windows held in memory at once)")
         for name, (lo, hi) in self.class_bands.items():
             if not (0 <= lo < hi):
                 out.append(f"band of {name!r} [{lo:g}, {hi:g}] Hz needs 0 <= f_min < f_max")
@@ -64,6 +64,9 @@ class ScoreSettings:
         for key in ("prefetch", "max_track_bytes", "batch_size"):  # speed only
             data.pop(key)
         return data
+
+
+MAX_BATCH = 1024
 
 
 @dataclass(frozen=True)

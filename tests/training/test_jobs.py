@@ -144,3 +144,17 @@ def test_the_audio_root_is_a_path_jail(project, tmp_path):
     path.write_text(json.dumps(data))
     with pytest.raises(JobError, match="leads outside the project folder"):
         read_job(path)
+
+
+def test_a_full_disk_during_training_ends_the_run_with_plain_words(project, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import torch
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(torch, "save", no_space)
+    job = make_job(project, {"epochs": 1, "model": {"backbone": "mobilenetv3_small_050", "pretrained": False}})
+    code, done = _fit(write_job(job, tmp_path / "job.json"), capsys)
+    assert code == 1 and done["status"] == "failed"
+    assert "disk full" in done["error"] and "Errno" not in done["error"]
