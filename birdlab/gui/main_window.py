@@ -629,10 +629,26 @@ class MainWindow(QMainWindow):
         if self.review.autoplay.isChecked():
             self._play(det.t_min, det.t_max, band=(det.f_min, det.f_max))
 
+    def on_screen(self, det: Detection) -> bool:
+        """Whether a detection is in the view now: its recording shown and its box in the visible range."""
+        if self.recording is None or self.recording.id != det.recording_id:
+            return False
+        t0, t1 = self.view.visible_range()
+        return t0 <= det.t_min and det.t_max <= t1
+
+    def _shown_first(self, det: Detection) -> bool:
+        """A decision is never blind: a detection not on screen is first shown (and played);
+        the next key press decides. True when it had to be shown."""
+        if self.on_screen(det):
+            return False
+        self.go_to_detection(det)
+        self.statusBar().showMessage("Showing the detection first: press the key again to decide.", 4000)
+        return True
+
     def decide(self, polarity: Polarity, class_id: int | None = None) -> None:
         """The current detection becomes a label (source review); the queue moves on."""
         det = self.review.current()
-        if det is None or not self.project:
+        if det is None or not self.project or self._shown_first(det):
             return
         nxt = self.review.next_after(det.id)
         box = Box(det.t_min, det.t_max, det.f_min, det.f_max)
@@ -657,7 +673,7 @@ class MainWindow(QMainWindow):
         and a positive for the other, as one undo step."""
         det = self.review.current()
         cls_id = self.current_class_id()
-        if det is None or cls_id is None or cls_id == det.class_id:
+        if det is None or cls_id is None or cls_id == det.class_id or self._shown_first(det):
             return
         nxt = self.review.next_after(det.id)
         box = Box(det.t_min, det.t_max, det.f_min, det.f_max)

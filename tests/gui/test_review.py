@@ -63,6 +63,7 @@ def test_keyboard_review_makes_review_labels_and_moves_on(window):
 def test_relabel_makes_a_negative_and_a_positive_in_one_undo_step(window):
     project = window.project
     det = window.review.current()
+    window.go_to_detection(det)  # on screen: a decision is never blind
     other = next(c for c in project.classes() if c.id != det.class_id)
     window.class_box.setCurrentText(other.name)
     n = len(project.labels())
@@ -141,3 +142,19 @@ def test_rescoring_with_the_same_version_keeps_the_review_done(window, qtbot):
     assert after == on_screen  # the same model on the same audio: the same rows
     assert reviewed == {lab.detection_id for lab in project.labels() if lab.source == Source.REVIEW}
     assert not reviewed & {d.id for d in window.review.model.items}
+
+
+def test_a_decision_is_never_blind_the_first_key_shows_the_detection(window):
+    """The queue highlights a detection the view does not show: A first shows it, the next A decides."""
+    project = window.project
+    queue = list(window.review.model.items)
+    target = next(d for d in queue if d.t_min > 12.0)
+    window.review.select(target.id)
+    window.view.set_visible_range(0.0, 5.0)
+    assert not window.on_screen(target)
+    QTest.keyClick(window, Qt.Key.Key_A)
+    assert target.id not in {lab.detection_id for lab in project.labels()}  # nothing decided blind
+    assert window.on_screen(target) and window.review.current().id == target.id
+    QTest.keyClick(window, Qt.Key.Key_A)
+    made = {lab.detection_id: lab for lab in project.labels() if lab.source == Source.REVIEW}
+    assert made[target.id].polarity == Polarity.POSITIVE
