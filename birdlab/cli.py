@@ -1,6 +1,6 @@
-"""The `birdlab` command (DESIGN.md section 6).
+"""birdlab: review, label, retrain and batch-score field recordings (run without a command: the app).
 
-Exit codes: 0 all done; 1 done but some inputs failed (each named on stderr with its
+The command line of the design contract's section 6. Exit codes: 0 all done; 1 done but some inputs failed (each named on stderr with its
 reason); 2 bad usage or bad input, nothing written.
 """
 
@@ -208,7 +208,8 @@ def cmd_score(args: argparse.Namespace) -> int:
             formats=tuple(f.strip().lower() for f in args.format.split(",") if f.strip()),
             workers=args.workers, threads=args.threads, resume=args.resume,
             shard=parse_shard(args.shard) if args.shard else None, tracks=args.tracks,
-            project=Path(args.project) if args.project else None, settings=settings,
+            project=Path(args.project) if args.project else None, version=args.version, activate=args.activate,
+            settings=settings,
             progress=not args.quiet)
         with _cancel_on_sigterm():
             report = run_batch(config)
@@ -233,19 +234,55 @@ def cmd_gui(args: argparse.Namespace) -> int:
                view_range=tuple(args.range) if args.range else None, show=args.show)
 
 
-def _score_demo(project) -> None:
-    """Score every demo recording with the demo model, so the app opens onto detections."""
+def _score_into(project, model, recordings, progress: bool = False) -> None:
+    """Score recordings with a model version of the project and store the detections the app
+    would (its lower threshold), so the app and `evaluate --project` see them."""
+    from birdlab.core.audio import AudioError
     from birdlab.scoring.detect import DetectSettings
     from birdlab.scoring.ensemble import load_scorer
     from birdlab.scoring.recording import ScoreSettings, score_recording
     from birdlab.scoring.store import APP_DETECTION_THRESHOLD, project_bands, store_scores
 
-    model = project.active_model()
     scorer = load_scorer([str(project.model_file(model))])
     settings = ScoreSettings(detect=DetectSettings(threshold=APP_DETECTION_THRESHOLD),
                              class_bands=project_bands(project))
-    for rec in project.recordings():
-        store_scores(project, model.id, rec.id, score_recording(rec.abs_path, scorer, settings))
+    for i, rec in enumerate(recordings, 1):
+        if progress:
+            print(f"\rscoring {i}/{len(recordings)}: {rec.name}" + " " * 10, end="", file=sys.stderr, flush=True)
+        try:
+            store_scores(project, model.id, rec.id, score_recording(rec.abs_path, scorer, settings))
+        except AudioError as exc:
+            _err(f"skipped {exc}")
+    if progress and recordings:
+        print(file=sys.stderr)
+
+
+def _score_demo(project) -> None:
+    """Score every demo recording with the demo model, so the app opens onto detections."""
+    _score_into(project, project.active_model(), project.recordings())
+
+
+def _score_for_evaluation(project, model_name: str | None, validation: bool) -> None:
+    """Score the recordings `evaluate --project` needs when the version has no detections on
+    them yet (e.g. right after `birdlab train`); a version without a model file cannot be."""
+    from birdlab.core.evaluate import EvaluationError, find_model, validation_recordings
+
+    try:
+        model = find_model(project, model_name)
+        wanted = validation_recordings(project, model) if validation else {r.id for r in project.recordings()}
+    except EvaluationError:
+        return  # evaluate_project says it with the same words
+    if any(d.recording_id in wanted for d in project.detections(model.id)):
+        return
+    file = project.model_file(model)
+    if file is None or not file.exists():
+        raise UsageError(f"model version {model.name!r} has no detections on these recordings and no model file "
+                         f"to score them with (import its detections: birdlab labels import ... --model "
+                         f"{model.name!r})")
+    recordings = [r for r in project.recordings() if r.id in wanted]
+    print(f"model version {model.name!r} has not scored these {len(recordings)} recording(s) yet; scoring them "
+          f"first", file=sys.stderr)
+    _score_into(project, model, recordings, progress=True)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -387,6 +424,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UsageError("evaluate: give --truth T and --pred P (tables), or --project P")
     if args.model and not args.project:
         raise UsageError("evaluate: --model needs --project")
+    if args.label and args.project:
+        raise UsageError("evaluate: --label goes with --truth/--pred tables (a project's labels all name a class)")
     if args.validation and not args.project:
         raise UsageError("evaluate: --validation needs --project")
     if not SEGMENT_RANGE[0] <= args.segment <= SEGMENT_RANGE[1]:
@@ -401,12 +440,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         if args.project:
             with _open_project(args.project) as project:
+                _score_for_evaluation(project, args.model, args.validation)
                 report = evaluate_project(project, args.model, validation_only=args.validation,
                                           segment_s=args.segment, threshold=args.threshold, complete=args.complete)
         else:
             report = evaluate_files(args.truth, args.pred, truth_format=args.truth_format,
                                     pred_format=args.pred_format, segment_s=args.segment,
-                                    threshold=args.threshold, complete=args.complete)
+                                    threshold=args.threshold, complete=args.complete, default_label=args.label)
     except EvaluationError as exc:
         raise UsageError(f"nothing evaluated; {exc}") from None
     if report.unmatched_predictions:
@@ -517,6 +557,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--resume", action="store_true", help="skip files the journal in DIR lists as done")
     score.add_argument("--shard", metavar="k/n", help="score only files k, k+n, ... of the sorted list")
     score.add_argument("--project", metavar="P", help="also store recordings and detections in project P")
+    score.add_argument("--version", metavar="NAME", help="with --project: the model version's name (default: "
+                                                         "the model's training run from its card, or its file name)")
+    score.add_argument("--activate", action="store_true", help="with --project: make that version the active one")
     score.add_argument("--hop", type=float, metavar="S",
                        help="window hop in seconds (default: the model's window, no overlap)")
     score.add_argument("--threshold", type=float, default=0.5, metavar="T", help="detection threshold")
@@ -594,6 +637,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--pred", nargs="+", metavar="P", help="detections with scores (the detections.csv "
                           "of `birdlab score`, or a table with a score column)")
     evaluate.add_argument("--pred-format", metavar="F", help="format of the detections (default: told by header)")
+    evaluate.add_argument("--label", metavar="CLASS", help="class of table rows that name none (e.g. a Raven "
+                                                           "table of one species without a class column)")
     evaluate.add_argument("--project", metavar="P", help="evaluate a model version of project P against its labels")
     evaluate.add_argument("--model", metavar="NAME", help="with --project: the model version (default: active)")
     evaluate.add_argument("--validation", action="store_true",

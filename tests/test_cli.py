@@ -144,3 +144,11 @@ def test_labels_empty_with_a_bad_class_or_recording_marks_nothing(tmp_path, audi
     assert words in capsys.readouterr().err
     with Project.open(tmp_path / "p") as project:
         assert project.extents() == [] and [c.name for c in project.classes()] == ["A"]
+
+
+def test_help_texts_cite_nothing_outside_the_repository(capsys):
+    for command in ([], ["init"], ["labels", "import"], ["labels", "export"], ["labels", "empty"], ["score"],
+                    ["gui"], ["demo"], ["train"], ["evaluate"]):
+        assert main([*command, "--help"]) == 0
+        text = capsys.readouterr().out
+        assert "usage: birdlab" in text and "DESIGN" not in text and "../shared" not in text

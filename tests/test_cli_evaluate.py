@@ -112,3 +112,34 @@ def test_project_mode(project, tmp_path, capsys):  # noqa: F811 (the fixture)
     assert "no model version named 'nope'" in capsys.readouterr().err
     assert main(["evaluate", "--project", str(project.root), "--validation"]) == 2
     assert "was not trained in this project" in capsys.readouterr().err
+
+
+def test_evaluate_project_scores_what_it_needs_itself(tmp_path, capsys):
+    """Right after training (or an import of audio), the version has no detections yet: evaluate
+    scores the recordings it needs first instead of failing with 'score the recordings first'."""
+    from birdlab.core.project import Project
+    folder = tmp_path / "demo"
+    assert main(["demo", str(folder), "--no-gui"]) == 0
+    with Project.open(folder) as project:
+        model = project.active_model()
+        for rec in project.recordings():
+            project.set_detections(model.id, rec.id, [])
+    capsys.readouterr()
+    assert main(["evaluate", "--project", str(folder), "--label", "x"]) == 2  # --label is for tables
+    assert main(["evaluate", "--project", str(folder)]) == 0
+    captured = capsys.readouterr()
+    assert "has not scored these 6 recording(s) yet; scoring them first" in captured.err
+    assert "cmAP" in captured.out
+    with Project.open(folder) as project:
+        assert project.detections(project.active_model().id)
+
+
+def test_evaluate_label_gives_tables_without_a_class_column_their_class(tmp_path, capsys):
+    truth = tmp_path / "truth.csv"
+    truth.write_text("file,t_min,t_max\nrec1,1,2\nrec1,20,21\n")
+    pred = tmp_path / "pred.csv"
+    pred.write_text("file,t_min,t_max,score\nrec1,1,2,0.9\nrec1,10,11,0.8\nrec1,20,21,0.7\n")
+    assert main(["evaluate", "--truth", str(truth), "--pred", str(pred), "--complete"]) == 2
+    assert "--label" in capsys.readouterr().err
+    assert main(["evaluate", "--truth", str(truth), "--pred", str(pred), "--complete", "--label", "Parus"]) == 0
+    assert "Parus" in capsys.readouterr().out

@@ -465,21 +465,25 @@ def guess_format(path: str | Path) -> str:
             return "rfcx"
         if {"start (s)", "confidence"} <= cells or "filepath" in cells or "in file" in cells:
             return "birdnet"
-        if {"t_min", "t_max"} <= cells and cells & {"class", "label"}:
+        if {"t_min", "t_max"} <= cells and cells & {"class", "label", "file", "recording", "recording_id"}:
             return CSV_FORMAT
     raise EvaluationError(f"{path}: cannot tell the table's format from its header; name it "
                           f"({CSV_FORMAT}, raven, rfcx, audacity, avianz, aoef or birdnet)")
 
 
-def read_csv_table(path: str | Path, *, need_score: bool) -> list[Annotation]:
+def read_csv_table(path: str | Path, *, need_score: bool, default_label: str | None = None) -> list[Annotation]:
     """birdlab's CSV: `file,t_min,t_max[,f_min,f_max],class[,score][,polarity]` (`recording` may
-    replace `file`, `label` may replace `class`). Without a polarity column every row is positive."""
+    replace `file`, `label` may replace `class`). Without a polarity column every row is positive.
+    `default_label`: the class of rows that name none (a table without a class column)."""
     table = read_text_table(path, ",")
     rec_col = table.first_of("file", "recording", "recording_id")
     cls_col = table.first_of("class", "label")
     errors = list(table.errors)
-    missing = [name for name, col in (("file", rec_col), ("class", cls_col)) if col is None]
+    missing = ["file"] if rec_col is None else []
     errors += table.missing(*missing, "t_min", "t_max", *(["score"] if need_score else []))
+    if cls_col is None and not default_label:
+        errors.append(RowError(table.file, table.header_line, "no 'class' (or 'label') column; give the class of "
+                                                              "every row with --label CLASS"))
     if errors and any(e.line == table.header_line for e in errors):
         raise TableError(errors)
     has_polarity, has_score = table.has("polarity"), table.has("score")
@@ -505,21 +509,24 @@ def read_csv_table(path: str | Path, *, need_score: bool) -> list[Annotation]:
                 problems.append(str(exc))
         if not row[rec_col]:
             problems.append(f"column {table.original(rec_col)!r} is empty")
-        if not row[cls_col]:
-            problems.append(f"column {table.original(cls_col)!r} is empty")
+        label = (row[cls_col] if cls_col else "") or default_label or ""
+        if not label:
+            problems.append(f"column {table.original(cls_col)!r} is empty (or give a default class: --label)")
         if problems:
             errors.append(RowError(table.file, line, "; ".join(problems)))
             continue
         out.append(Annotation(recording=row[rec_col], t_min=values["t_min"], t_max=values["t_max"], f_min=None,
-                              f_max=None, label=row[cls_col], polarity=polarity, score=values.get("score"),
+                              f_max=None, label=label, polarity=polarity, score=values.get("score"),
                               file=table.file, line=line))
     if errors:
         raise rows_error(errors, out)
     return out
 
 
-def read_tables(paths: Sequence[str | Path], fmt: str | None, *, predictions: bool) -> list[Annotation]:
-    """Annotations of every table (format given or guessed per file), recordings named as written.
+def read_tables(paths: Sequence[str | Path], fmt: str | None, *, predictions: bool,
+                default_label: str | None = None) -> list[Annotation]:
+    """Annotations of every table (format given or guessed per file), recordings named as written;
+    `default_label` is the class of rows that name none.
 
     EvaluationError listing every bad row of every file (file:line: reason).
     """
@@ -533,13 +540,13 @@ def read_tables(paths: Sequence[str | Path], fmt: str | None, *, predictions: bo
                 raise EvaluationError(f"{path}: {what} file not found")
             name = (fmt or guess_format(path)).strip().lower()
             if name == CSV_FORMAT:
-                rows = read_csv_table(path, need_score=predictions)
+                rows = read_csv_table(path, need_score=predictions, default_label=default_label)
             else:
                 try:
                     module = get_format(name)
                 except ValueError as exc:
                     raise EvaluationError(f"{exc}; or {CSV_FORMAT}") from None
-                rows = module.read(path)
+                rows = module.read(path, default_label=default_label)
         except TableError as exc:
             errors += [str(e) for e in exc.errors]
             continue
@@ -579,13 +586,15 @@ def audio_durations(items: Iterable[Annotation]) -> dict[str, float]:
 
 def evaluate_files(truth_paths: Sequence[str | Path], pred_paths: Sequence[str | Path], *,
                    truth_format: str | None = None, pred_format: str | None = None, segment_s: float = 5.0,
-                   threshold: float = 0.5, complete: bool = False) -> EvaluationReport:
+                   threshold: float = 0.5, complete: bool = False, default_label: str | None = None
+                   ) -> EvaluationReport:
     """Read truth and detection tables and evaluate. With `complete`, recording lengths come from
-    the audio where the tables' paths lead to it (else each recording ends with its last box)."""
+    the audio where the tables' paths lead to it (else each recording ends with its last box).
+    `default_label`: the class of rows (truth or detections) that name none."""
     if not truth_paths or not pred_paths:
         raise EvaluationError("evaluation needs at least one truth table and one detection table")
-    raw_preds = read_tables(pred_paths, pred_format, predictions=True)
-    raw_truth = read_tables(truth_paths, truth_format, predictions=False)
+    raw_preds = read_tables(pred_paths, pred_format, predictions=True, default_label=default_label)
+    raw_truth = read_tables(truth_paths, truth_format, predictions=False, default_label=default_label)
     durations = audio_durations([*raw_preds, *raw_truth]) if complete else {}
     for a in [*raw_truth, *raw_preds]:
         a.recording = recording_key(a)

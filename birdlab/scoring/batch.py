@@ -75,6 +75,8 @@ class BatchConfig:
     shard: tuple[int, int] | None = None  # (k, n), 1 <= k <= n
     tracks: bool = False
     project: Path | None = None
+    version: str | None = None  # the project's version name for the model (default: from its card or file)
+    activate: bool = False  # make that version the project's active one
     settings: ScoreSettings = field(default_factory=ScoreSettings)
     progress: bool = True
 
@@ -91,6 +93,9 @@ class BatchReport:
     workers: int = 0
     threads: int = 0
     combined: list[Path] = field(default_factory=list)
+    project: str = ""  # with --project: where, as which version, and whether it is the active one
+    version: str = ""
+    version_active: bool = False
 
     @property
     def exit_code(self) -> int:
@@ -267,14 +272,19 @@ def _start_forkserver() -> None:
 class _ProjectSink:
     """Writes results into a project (in the parent only: one SQLite writer)."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, version: str | None = None, activate: bool = False):
         from birdlab.core.project import Project, ProjectError
         try:
             self.project = Project.open(folder)
         except ProjectError as exc:
             raise BatchUsageError(str(exc)) from None
+        if self.project.read_only:
+            self.project.close()
+            raise BatchUsageError(f"{folder}: the project is read-only (permission denied); nothing scored")
         self.class_ids: dict[str, int] = {}
         self.model_id = 0
+        self.version, self.activate = version, activate
+        self.version_name = ""
 
     def bands(self) -> dict[str, tuple[float, float]]:
         """The project's known class bands (they override the model's)."""
@@ -288,22 +298,29 @@ class _ProjectSink:
         card = {"fingerprint": scorer.fingerprint, "models": paths, "classes": list(scorer.classes),
                 "sample_rate": scorer.sample_rate, "window_s": scorer.window_s,
                 "frame_hop_s": scorer.frame_hop_s, "scorer": scorer.describe()}
-        if len(paths) == 1:  # a version of this project (models/<name>/model.onnx): its detections
+        self.model_id, self.version_name = self._version(scorer, models, paths, card)
+        if self.activate:
+            self.project.set_active_model(self.model_id)
+
+    def _version(self, scorer: Scorer, models: list[str], paths: list[str], card: dict) -> tuple[int, str]:
+        """The project's version for these model files: the one that is this file, else one made
+        (named `version`, or after the model's card or file), reusing one of the same name and model."""
+        if len(paths) == 1 and self.version is None:  # a version of this project: its detections
             for version in self.project.model_versions():
                 file = self.project.model_file(version)
                 if file is not None and file.exists() and file.resolve() == Path(paths[0]):
-                    self.model_id = version.id
-                    return
-        base = "+".join(Path(m).stem for m in models)
+                    return version.id, version.name
+        base = self.version or "+".join(model_name(Path(m)) for m in models)
         name, n = base, 1
         while True:
             existing = self.project.model_by_name(name)
             if existing is None:
-                self.model_id = self.project.add_model_version(name, "onnx", paths[0], card=card).id
-                return
+                return self.project.add_model_version(name, "onnx", paths[0], card=card).id, name
             if existing.card.get("fingerprint") == scorer.fingerprint:
-                self.model_id = existing.id
-                return
+                return existing.id, name
+            if self.version is not None:
+                raise BatchUsageError(f"--version {name!r}: the project has a version of that name for another "
+                                      f"model; choose another name")
             n += 1
             name = f"{base} ({n})"
 
@@ -314,6 +331,23 @@ class _ProjectSink:
 
     def close(self) -> None:
         self.project.close()
+
+
+def model_name(path: Path) -> str:
+    """A readable version name for a model file: its stem, or for birdlab's `model.onnx` the
+    training run (from the card beside it) or the folder it is in."""
+    if path.stem != "model":
+        return path.stem
+    try:
+        card = json.loads((path.parent / "card.json").read_text())
+        run = card.get("training_run") if isinstance(card, dict) else None
+        if isinstance(run, str) and run:
+            backbone = card.get("backbone") if isinstance(card.get("backbone"), str) else ""
+            return f"{backbone} {run}".strip()
+    except (OSError, ValueError):
+        pass
+    folder = path.resolve().parent
+    return folder.parent.name if folder.name == "model" else folder.name
 
 
 def _check(cfg: BatchConfig) -> None:
@@ -362,7 +396,9 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
         WindowPlan.make(scorer.window_s, scorer.frame_hop_s, scorer.out_frames, cfg.settings.hop_s)
     except ValueError as exc:
         raise BatchUsageError(f"--hop: {exc}") from None
-    sink = _ProjectSink(cfg.project) if cfg.project else None
+    if (cfg.version or cfg.activate) and not cfg.project:
+        raise BatchUsageError("--version and --activate go with --project")
+    sink = _ProjectSink(cfg.project, cfg.version, cfg.activate) if cfg.project else None
     try:
         settings = cfg.settings
         if sink is not None:
@@ -385,6 +421,9 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
                         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
         if sink is not None:
             sink.prepare(scorer, cfg.models)
+            active = sink.project.active_model()
+            report.project, report.version = str(sink.project.root), sink.version_name
+            report.version_active = active is not None and active.id == sink.model_id
 
         finished: dict[str, DoneRef] = {}  # detections stay in the journal (memory bound)
         todo: list[Path] = []
@@ -559,4 +598,9 @@ def summary(report: BatchReport) -> str:
         text += f"; {report.skipped} already done"
     if report.failed:
         text += f"; {len(report.failed)} file(s) failed (listed above)"
+    if report.project:
+        text += f"\ndetections stored in {report.project} as model version {report.version!r}"
+        text += (" (the active version)" if report.version_active else
+                 "; it is not the project's active version: pass --activate, or make it active in the app's "
+                 "Model versions panel")
     return text

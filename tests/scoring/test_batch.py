@@ -385,3 +385,26 @@ def test_a_model_whose_outputs_are_not_probabilities_is_refused(tmp_path, capsys
     scorer = load_scorer([str(broken)], verify=False)
     with pytest.raises(ModelFileError, match=rf"broken.onnx: its output .*{reason[:8]}.*rec0.wav at 0.0 s"):
         score_recording(tmp_path / "audio" / "rec0.wav", scorer)
+
+
+def test_an_outside_model_is_named_after_its_card_or_version_and_can_be_made_active(tmp_path, model, capsys):
+    make_folder(tmp_path / "audio", n=1)
+    run_model = tmp_path / "runs" / "20261201-0930" / "model" / "model.onnx"
+    run_model.parent.mkdir(parents=True)
+    run_model.write_bytes(model.read_bytes())
+    (run_model.parent / "card.json").write_text('{"classes": ["low", "high"], "backbone": "efficientnet_lite0", '
+                                               '"training_run": "20261201-0930"}')
+    Project.create(tmp_path / "proj").close()
+    base = ["score", str(tmp_path / "audio"), "--out", str(tmp_path / "out"), "--project", str(tmp_path / "proj"),
+            "--workers", "1", "--quiet"]
+    assert main(base + ["--model", str(run_model)]) == 0
+    out = capsys.readouterr().out
+    assert "as model version 'efficientnet_lite0 20261201-0930'" in out and "pass --activate" in out
+    assert main(base + ["--model", str(model), "--version", "band model", "--activate"]) == 0
+    assert "as model version 'band model' (the active version)" in capsys.readouterr().out
+    with Project.open(tmp_path / "proj") as project:
+        assert project.active_model().name == "band model"
+        assert {v.name for v in project.model_versions()} == {"efficientnet_lite0 20261201-0930", "band model"}
+    assert main(["score", str(tmp_path / "audio"), "--model", str(model), "--out", str(tmp_path / "o2"),
+                 "--activate"]) == 2
+    assert "go with --project" in capsys.readouterr().err
