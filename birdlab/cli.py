@@ -37,6 +37,12 @@ def cmd_init(args: argparse.Namespace) -> int:
     if args.species and not Path(args.species).is_file():
         raise UsageError(f"{args.species}: species list not found")
     check_output(args.project, folder=True, what="project folder")
+    if args.species:  # checked before the project is made: a bad list writes nothing
+        from birdlab.core.species import read_species_list
+        try:
+            read_species_list(args.species)
+        except TableError as exc:
+            raise UsageError(f"species list not imported; nothing written:\n{exc}") from None
     try:
         project = Project.create(args.project)
     except ProjectError as exc:
@@ -685,6 +691,9 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse exits 2 on bad usage, 0 on --help
         return int(exc.code or 0)
     _show_warnings()
+    for stream in (sys.stdout, sys.stderr):  # a non-UTF-8 file name prints with U+FFFD, never crashes
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     import sqlite3
 
     from birdlab.core.failures import os_reason, sqlite_reason

@@ -318,3 +318,35 @@ def test_a_really_full_disk_in_import_export_and_score_leaves_the_project_intact
     (full_disk / "filler").unlink()
     assert main(["labels", "import", str(project), "--format", "raven", str(table)]) == 0  # room again: it works
     assert counts(project)["labels"] == 4999
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="Linux file names are bytes")
+def test_a_non_utf8_file_name_goes_through_init_score_export_and_a_job(tmp_path, make_wav, capsys):
+    from birdlab.core.demo import DEMO_MODEL
+    from birdlab.core.jobs import make_job, read_job, write_job
+    audio = tmp_path / "audio"
+    source = make_wav("plain.wav", duration=3.0, sample_rate=32000, folder=audio)
+    raw = os.path.join(os.fsencode(audio), b"caf\xe9.wav")  # Latin-1 bytes: not UTF-8
+    os.rename(os.fsencode(source), raw)
+    assert main(["init", str(tmp_path / "p"), "--audio", str(audio)]) == 0
+    assert main(["score", str(audio), "--model", str(DEMO_MODEL / "model.onnx"), "--out", str(tmp_path / "out"),
+                 "--project", str(tmp_path / "p"), "--workers", "1", "--quiet"]) == 0
+    assert b"caf\xe9.wav" in (tmp_path / "out" / "detections.csv").read_bytes()  # the OS's own bytes
+    with Project.open(tmp_path / "p") as p:
+        rec = p.recordings()[0]
+        assert os.fsencode(rec.abs_path) == raw and rec.duration == pytest.approx(3.0)
+        cls = p.classes()[0]
+        p.add_label(rec.id, cls.id, Box(0.5, 1.5, 100.0, 8000.0), Polarity.POSITIVE)
+        job = read_job(write_job(make_job(p, {}), tmp_path / "job.json"))
+        assert os.fsencode(job.recordings[0].path) == raw
+    assert main(["labels", "export", str(tmp_path / "p"), "--format", "raven", "--out", str(tmp_path / "t.txt")]) == 0
+    shown = capsys.readouterr()
+    assert "\udce9" not in shown.out + shown.err
+
+
+def test_a_bad_species_list_writes_nothing_not_even_the_project(tmp_path, make_wav, capsys):
+    species = tmp_path / "species.csv"
+    species.write_text("notes,remark\nx,y\n")  # no name column
+    refused(capsys, ["init", str(tmp_path / "p"), "--audio", str(make_wav("a.wav")), "--species", str(species)],
+            "nothing written")
+    assert not (tmp_path / "p").exists()

@@ -23,8 +23,9 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions of a new file
     binary = "b" in mode
     try:
-        with os.fdopen(fd, mode, encoding=None if binary else encoding,
-                       newline=None if binary else newline) as handle:
+        # surrogateescape: a path from a non-UTF-8 file name is written as the OS's bytes
+        with os.fdopen(fd, mode, encoding=None if binary else encoding, newline=None if binary else newline,
+                       errors=None if binary else "surrogateescape") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

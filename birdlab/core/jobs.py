@@ -141,7 +141,7 @@ def _read_job(path: Path, audio_root: str | Path | None) -> Job:
     project = project_node.str() if project_node is not None else None
     recordings = []
     for r in doc["recordings"].items():
-        rec = JobRecording(r["id"].int(), r["path"].str(empty=False), r["duration"].float(lo=0.0),
+        rec = JobRecording(r["id"].int(), r["path"].path(), r["duration"].float(lo=0.0),
                            r["sample_rate"].int(lo=1), r.get("fingerprint").str() if r.get("fingerprint") else "")
         where = r["path"]
         if audio_root is not None:

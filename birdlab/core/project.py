@@ -33,6 +33,20 @@ BUSY_TIMEOUT_S = 10.0  # a project another process is writing: wait this long, t
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".w64", ".rf64"}
 
 
+def path_to_db(text: str) -> str | bytes:
+    """A path for SQLite: text when it is UTF-8, else its OS bytes (a non-UTF-8 file name)."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return os.fsencode(text)
+
+
+def path_from_db(value: str | bytes) -> str:
+    """A stored path back as the OS's str (undecodable bytes as surrogate escapes, os.fsdecode)."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
 def writable(root: Path) -> bool:
     """Whether this user may change the project (its database, and the folder for SQLite's journal)."""
     return os.access(root / DB_NAME, os.W_OK) and os.access(root, os.W_OK)
@@ -253,19 +267,21 @@ class Project:
 
     # ---- recordings ----------------------------------------------------------------------
 
-    def _stored_path(self, path: Path) -> str:
-        """Relative to the project folder where possible, so the two can move together."""
+    def _stored_path(self, path: Path) -> str | bytes:
+        """Relative to the project folder where possible, so the two can move together. A name
+        that is not UTF-8 is stored as the OS gives it (bytes, a BLOB): SQLite text must be UTF-8."""
         try:
-            return os.path.relpath(path, self.root)
+            text = os.path.relpath(path, self.root)
         except ValueError:  # another drive (Windows)
-            return str(path)
+            text = str(path)
+        return path_to_db(text)
 
     def resolve(self, stored: str) -> Path:
         p = Path(stored)
         return p if p.is_absolute() else (self.root / p).resolve()
 
     def _recording(self, row: sqlite3.Row) -> Recording:
-        rec = Recording(row["id"], row["path"], row["size"], row["fingerprint"], row["duration"],
+        rec = Recording(row["id"], path_from_db(row["path"]), row["size"], row["fingerprint"], row["duration"],
                         row["sample_rate"], row["channels"], row["format"], row["subtype"], row["added"])
         rec.abs_path = self.resolve(rec.path)
         return rec
@@ -282,7 +298,7 @@ class Project:
             if row is not None:
                 return self._recording(row)
             for row in db.execute("SELECT * FROM recordings WHERE fingerprint = ?", (fp,)).fetchall():
-                if not self.resolve(row["path"]).exists():
+                if not self.resolve(path_from_db(row["path"])).exists():
                     db.execute("UPDATE recordings SET path = ? WHERE id = ?", (stored, row["id"]))
                     self._announce("recordings", "updated", [row["id"]])
                     return self.recording(row["id"])

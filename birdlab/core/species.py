@@ -41,6 +41,9 @@ def read_species_list(path: str | Path) -> list[SpeciesEntry]:
     name_col = next((header.index(c) for c in NAME_COLUMNS if c in header), None)
     if delimiter and name_col is not None:
         return _read_table(path, text, delimiter, header, name_col)
+    if path.suffix.lower() in (".csv", ".tsv"):  # a table, yet no column to take the names from
+        raise TableError([RowError(str(path), 1, f"a species table needs a name column ({', '.join(NAME_COLUMNS)}); "
+                                                 f"found {', '.join(header) or 'no header'}")])
     entries, seen = [], set()
     for line in lines:
         name = line.strip()

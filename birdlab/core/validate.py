@@ -144,6 +144,13 @@ class Node:
             raise self.fail("should not be empty")
         return self.value
 
+    def path(self) -> str:
+        """A file path: a non-empty text, which may hold surrogate escapes (os.fsdecode of a file
+        name that is not UTF-8, as json writes them)."""
+        if not isinstance(self.value, str) or not self.value.strip():
+            raise self.fail(f"should be a file path, not {self._kind() if not isinstance(self.value, str) else 'empty'}")
+        return self.value
+
     def key(self) -> str:
         """An identifier: a text or an integer, returned as text (ids must be hashable scalars)."""
         if isinstance(self.value, bool) or not isinstance(self.value, (str, int)):

@@ -54,6 +54,8 @@ def choose_platform(screenshot: bool) -> str | None:
     """Set QT_QPA_PLATFORM where birdlab must choose; return a one-line reason when no window can open."""
     if screenshot:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a picture needs no screen
+        # the offscreen plugin's uncategorised "does not support propagateSizeHints()" is noise here
+        os.environ.setdefault("QT_LOGGING_RULES", "default.warning=false")
         return None
     if os.environ.get("QT_QPA_PLATFORM") or not sys.platform.startswith("linux"):
         return None  # the user chose, or macOS/Windows, which always have their own platform

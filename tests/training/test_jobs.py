@@ -92,7 +92,7 @@ def test_not_json_names_the_file(tmp_path):
     (lambda d: d["labels"].__setitem__(0, "not an object"), "$.labels[0]: should be an object, not a text"),
     (lambda d: d["labels"][0].__setitem__("t_min", "early"), "$.labels[0].t_min: should be a number"),
     (lambda d: d["recordings"][0].__setitem__("id", [1]), "$.recordings[0].id: should be an integer"),
-    (lambda d: d["recordings"][0].__setitem__("path", "caf\ud800.wav"), "unpaired surrogate"),
+    (lambda d: d["classes"].__setitem__(0, "caf\ud800"), "$.classes[0]: holds an unpaired surrogate"),
     (lambda d: d.__setitem__("config", None), None),  # null config: the defaults
     (lambda d: d.__setitem__("config", []), "$.config: should be an object"),
 ])
