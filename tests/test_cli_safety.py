@@ -350,3 +350,27 @@ def test_a_bad_species_list_writes_nothing_not_even_the_project(tmp_path, make_w
     refused(capsys, ["init", str(tmp_path / "p"), "--audio", str(make_wav("a.wav")), "--species", str(species)],
             "nothing written")
     assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="builds a path past PATH_MAX with directory file descriptors")
+def test_a_path_past_the_os_limit_is_skipped_with_its_reason(tmp_path, make_wav, capsys):
+    audio = tmp_path / "audio"
+    make_wav("ok.wav", duration=2.0, folder=audio)
+    fd = os.open(audio, os.O_RDONLY)
+    try:
+        for _ in range(18):  # 18 x 250 characters: past 4096
+            os.mkdir("d" * 250, dir_fd=fd)
+            deeper = os.open("d" * 250, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd = deeper
+        data = (audio / "ok.wav").read_bytes()
+        out = os.open("deep.wav", os.O_WRONLY | os.O_CREAT, dir_fd=fd)
+        os.write(out, data)
+        os.close(out)
+    finally:
+        os.close(fd)
+    assert main(["init", str(tmp_path / "p"), "--audio", str(audio)]) == 1
+    err = capsys.readouterr().err
+    assert "file name too long" in err and "..." in err and len(err) < 1200  # the path is shortened
+    with Project.open(tmp_path / "p") as p:
+        assert [r.name for r in p.recordings()] == ["ok.wav"]

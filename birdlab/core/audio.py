@@ -33,7 +33,7 @@ class AudioError(Exception):
     def __init__(self, path: str | Path, reason: str):
         self.path = str(path)
         self.reason = reason
-        super().__init__(f"{shown(path)}: {reason}")
+        super().__init__(f"{shown(path, limit=400)}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,8 @@ def _open(path: str | Path) -> sf.SoundFile:
     except OSError as exc:
         raise AudioError(path, OS_REASONS.get(exc.errno, exc.strerror or str(exc))) from None
     if path.is_dir():
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise AudioError(path, "permission denied (a folder that cannot be read; its files were not added)")
         raise AudioError(path, "is a folder, not an audio file")
     if st.st_size == 0:
         raise AudioError(path, "file is empty (0 bytes)")

@@ -32,7 +32,7 @@ def os_reason(exc: OSError) -> str:
     """The reason of an OS error in plain words, with the file when the error names one."""
     reason = OS_REASONS.get(exc.errno, exc.strerror or str(exc))
     if exc.filename is not None:
-        return f"{shown(exc.filename)}: {reason}"
+        return f"{shown(exc.filename, limit=400)}: {reason}"
     return reason
 
 

@@ -34,10 +34,14 @@ class OutputRefused(Exception):
     """An output path that would overwrite something the user has; nothing was written."""
 
 
-def shown(path: str | os.PathLike | bytes) -> str:
-    """A path as text for messages: undecodable bytes of a non-UTF-8 name become U+FFFD."""
-    raw = os.fsencode(path)
-    return raw.decode("utf-8", errors="replace")
+def shown(path: str | os.PathLike | bytes, limit: int | None = None) -> str:
+    """A path as text for messages: undecodable bytes of a non-UTF-8 name become U+FFFD; with
+    `limit`, a longer path keeps its start and its end around an ellipsis."""
+    text = os.fsencode(path).decode("utf-8", errors="replace")
+    if limit is not None and len(text) > limit:
+        head = limit // 3
+        text = f"{text[:head]}...{text[-(limit - head - 3):]}"
+    return text
 
 
 def _resolve(path: str | Path) -> Path:

@@ -759,12 +759,19 @@ class Project:
 
 
 def iter_audio_files(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Files as given, and audio files found recursively in folders, in a stable order."""
+    """Files as given, and audio files found recursively in folders, in a stable order.
+
+    A folder that cannot be listed (no permission, a path past the OS's limit) is yielded
+    itself, so that adding it fails with the reason, named like any unreadable file."""
     for item in paths:
         path = Path(item).expanduser()
-        if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                if child.is_file() and child.suffix.lower() in AUDIO_SUFFIXES and not child.name.startswith("."):
-                    yield child
-        else:
+        if not path.is_dir():
             yield path
+            continue
+        found: list[Path] = []
+        unlisted: list[Path] = []
+        for folder, dirs, files in os.walk(path, onerror=lambda exc: unlisted.append(Path(exc.filename))):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            found += [Path(folder) / f for f in files
+                      if Path(f).suffix.lower() in AUDIO_SUFFIXES and not f.startswith(".")]
+        yield from sorted(found + unlisted)
