@@ -3,10 +3,35 @@
 
 from __future__ import annotations
 
-from PySide6.QtGui import QUndoCommand
+from collections.abc import Callable
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from birdlab.core.model import Box, Label, Polarity, ReviewedExtent, Source
 from birdlab.core.project import Project
+
+
+READ_ONLY = ("This project is read-only (permission denied): the edit was not made. Copy the project to a "
+             "folder you can write to edit it.")
+
+
+class ProjectUndoStack(QUndoStack):
+    """The window's undo stack; it refuses every edit of a read-only project before the edit
+    runs (a command whose redo failed would stay on the stack, undoable though never made)."""
+
+    refused = Signal(str)
+
+    def __init__(self, project: Callable[[], Project | None], parent=None):
+        super().__init__(parent)
+        self._project = project
+
+    def push(self, command: QUndoCommand) -> None:  # noqa: D102 (Qt's)
+        project = self._project()
+        if project is not None and project.read_only:
+            self.refused.emit(READ_ONLY)
+            return
+        super().push(command)
 
 
 class AddLabel(QUndoCommand):

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence, QUndoStack
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QCompleter, QDockWidget, QDoubleSpinBox, QFileDialog, QLabel,
                                QMainWindow, QMessageBox, QProgressBar, QSlider, QSpinBox, QToolBar, QToolButton,
                                QWidget)
@@ -21,7 +21,7 @@ from birdlab.core.audio import AudioError, probe
 from birdlab.core.model import Box, Detection, Label, Polarity, Recording, Source
 from birdlab.core.project import Project, ProjectError
 from birdlab.gui.bridge import ProjectBridge
-from birdlab.gui.commands import AddExtent, AddLabel, DeleteLabels, EditLabels, MarkEmpty
+from birdlab.gui.commands import AddExtent, AddLabel, DeleteLabels, EditLabels, MarkEmpty, ProjectUndoStack
 from birdlab.gui.labels_table import LabelsTable
 from birdlab.gui.recordings_panel import RecordingsPanel
 from birdlab.gui.review_panel import ReviewPanel
@@ -48,7 +48,8 @@ class MainWindow(QMainWindow):
         self.bridge: ProjectBridge | None = None
         self.recording: Recording | None = None
         self.polarity = Polarity.POSITIVE
-        self.undo_stack = QUndoStack(self)
+        self.undo_stack = ProjectUndoStack(lambda: self.project, self)
+        self.undo_stack.refused.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.player = None  # created on first use (sounddevice loads lazily)
         self.setWindowTitle("birdlab")
         self.resize(1400, 850)
@@ -471,7 +472,11 @@ class MainWindow(QMainWindow):
         model = self.project.model_by_name(getattr(self, "_scoring_model", "")) if self.project else None
         if model is None:
             return
-        store_scores(self.project, model.id, recording_id, result)
+        try:
+            store_scores(self.project, model.id, recording_id, result)
+        except (ProjectError, OSError) as exc:  # a read-only project or a full disk: said, nothing half-kept
+            self.statusBar().showMessage(f"Scored, but the detections could not be kept: {exc}", 10000)
+            return
         self._rescore_pending = [r for r in getattr(self, "_rescore_pending", []) if r != recording_id]
         compare = getattr(self, "_compare", None)
         if compare and compare[0] == model.id:

@@ -7,12 +7,12 @@ a `ModelFileError` naming the file and exactly what is missing or wrong.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from birdlab.core.features import StftSpec
+from birdlab.core.validate import SchemaError, parse_json
 from birdlab.scoring.embedders import EMBEDDING_KIND, EmbeddingSpec
 
 FORMAT_VERSION = "1"
@@ -73,10 +73,11 @@ class ModelMetadata:
 
 
 def _json(path: str | Path, props: dict[str, str], key: str, kind: type) -> object:
+    """A JSON metadata value, parsed by the one validator (nesting and syntax limits)."""
     try:
-        value = json.loads(props[key])
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise ModelFileError(path, f"metadata {key!r} is not valid JSON ({exc})") from None
+        value = parse_json(props[key], path).value
+    except SchemaError as exc:
+        raise ModelFileError(path, f"metadata {key!r} is {exc.reason}") from None
     if not isinstance(value, kind):
         raise ModelFileError(path, f"metadata {key!r} must be a JSON {kind.__name__}, "
                                    f"got {type(value).__name__}")

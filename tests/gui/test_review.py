@@ -158,3 +158,20 @@ def test_a_decision_is_never_blind_the_first_key_shows_the_detection(window):
     QTest.keyClick(window, Qt.Key.Key_A)
     made = {lab.detection_id: lab for lab in project.labels() if lab.source == Source.REVIEW}
     assert made[target.id].polarity == Polarity.POSITIVE
+
+
+def test_a_read_only_project_opens_for_viewing_and_refuses_edits_in_the_app(qtbot, demo_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr("birdlab.core.project.writable", lambda root: False)
+    win = new_window(qtbot, tmp_path, (1400, 900))
+    open_demo(qtbot, win, demo_dir)
+    try:
+        assert win.project.read_only and "[read-only]" in win.windowTitle()
+        assert "read-only" in win.statusBar().currentMessage()
+        before = len(win.project.labels())
+        det = win.review.current()
+        win.go_to_detection(det)
+        QTest.keyClick(win, Qt.Key.Key_A)
+        assert len(win.project.labels()) == before and win.undo_stack.count() == 0
+        assert "read-only" in win.statusBar().currentMessage()
+    finally:
+        win.close()
