@@ -8,10 +8,13 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -194,23 +197,47 @@ def test_a_read_only_project_opens_for_viewing_and_refuses_edits(project, tmp_pa
     assert counts(project) == before
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores file permissions")
-def test_real_permissions_read_only_folder_and_unreadable_audio(project, tmp_path, capsys):
-    (project / "project.sqlite").chmod(0o444)
-    project.chmod(0o555)
+def as_unprivileged(argv: list[str], cwd) -> subprocess.CompletedProcess:
+    """`python -m birdlab ARGV` as a user whom file permissions bind: this user, or `nobody`
+    when the tests run as root (root reads and writes whatever the permissions say)."""
+    cmd = [sys.executable, "-m", "birdlab", *argv]
+    if os.geteuid() == 0:
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "HOME": str(cwd)}
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=cwd, env=env)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or (os.geteuid() == 0 and shutil.which("setpriv") is None),
+                    reason="needs a user whom permissions bind (setpriv to drop root)")
+def test_real_permissions_read_only_project_and_unreadable_audio(make_wav):
+    base = Path(tempfile.mkdtemp(prefix="birdlab-perm-"))  # beside /tmp's other users' files, not under root's 0700
     try:
-        with Project.open(project) as p:
-            assert p.read_only and len(p.labels()) == 1
+        base.chmod(0o777)
+        audio = base / "audio"
+        make_wav("rec1.wav", duration=5.0, folder=audio)
+        make_wav("rec2.wav", duration=5.0, folder=audio)
+        assert main(["init", str(base / "p"), "--audio", str(audio)]) == 0
+        with Project.open(base / "p") as p:
+            p.add_label(p.recordings()[0].id, p.add_class("A").id, Box(1.0, 2.0, 500.0, 4000.0), Polarity.POSITIVE)
+        for path in [base, audio, *audio.iterdir()]:
+            path.chmod(0o777 if path.is_dir() else 0o644)
+        for path in [base / "p", *(base / "p").rglob("*")]:
+            path.chmod(0o555 if path.is_dir() else 0o444)  # a project this user cannot change
+        (audio / "rec2.wav").chmod(0)
+        (base / "t.txt").write_text(RAVEN)
+        (base / "t.txt").chmod(0o644)
+        result = as_unprivileged(["labels", "import", str(base / "p"), "--format", "raven", "--recording", "rec1",
+                                  str(base / "t.txt")], base)
+        assert result.returncode == 2 and "read-only (permission denied)" in result.stderr, result.stderr
+        result = as_unprivileged(["labels", "export", str(base / "p"), "--format", "raven", "--out",
+                                  str(base / "out.txt")], base)
+        assert result.returncode == 0, result.stderr  # viewing and exporting a read-only project works
+        result = as_unprivileged(["init", str(base / "q"), "--audio", str(audio)], base)
+        assert result.returncode == 1 and "rec2.wav: permission denied" in result.stderr, result.stderr
     finally:
-        project.chmod(0o755)
-        (project / "project.sqlite").chmod(0o644)
-    recording = tmp_path / "audio" / "rec1.wav"
-    recording.chmod(0)
-    try:
-        assert main(["init", str(tmp_path / "q"), "--audio", str(recording)]) == 1
-        assert "permission denied" in capsys.readouterr().err
-    finally:
-        recording.chmod(0o644)
+        for path in [base, *base.rglob("*")]:
+            path.chmod(0o700)
+        shutil.rmtree(base)
 
 
 POINT_TABLE = ("Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tSpecies\n"
