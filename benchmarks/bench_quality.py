@@ -236,7 +236,7 @@ def _on_grid(track: np.ndarray, hop: float, new_hop: float) -> np.ndarray:
 
 def agile_loop(args, clips: list[Clip]) -> list[dict]:
     """Rounds of 10 review decisions from the truth on fold A's training clips (BirdNET start)."""
-    from birdlab.core.review import ReviewFilter, order_detections, reviewed_ids
+    from birdlab.core.review import order_detections, reviewed_ids
     from birdlab.scoring import ScoreSettings, score_recording
     from birdlab.scoring.ensemble import load_scorer
     from birdlab.scoring.store import store_scores

@@ -401,7 +401,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             project.finish_training_run(run.id, "cancelled" if status == "cancelled" else "failed")
             reason = done.get("error") or f"the training process ended with code {child.returncode}"
             _err(f"training {status}: {reason}" if status != "cancelled" else "training cancelled; "
-                 f"the previous model stays active")
+                 "the previous model stays active")
             return EXIT_PARTIAL if status == "cancelled" else EXIT_BAD_INPUT
         card = read_card(Path(done["model_dir"]) / "card.json")
         activate, why_not = should_activate(project, card)

@@ -120,18 +120,18 @@ def test_evaluate_project_scores_what_it_needs_itself(tmp_path, capsys):
     from birdlab.core.project import Project
     folder = tmp_path / "demo"
     assert main(["demo", str(folder), "--no-gui"]) == 0
-    with Project.open(folder) as project:
-        model = project.active_model()
-        for rec in project.recordings():
-            project.set_detections(model.id, rec.id, [])
+    with Project.open(folder) as demo:
+        model = demo.active_model()
+        for rec in demo.recordings():
+            demo.set_detections(model.id, rec.id, [])
     capsys.readouterr()
     assert main(["evaluate", "--project", str(folder), "--label", "x"]) == 2  # --label is for tables
     assert main(["evaluate", "--project", str(folder)]) == 0
     captured = capsys.readouterr()
     assert "has not scored these 6 recording(s) yet; scoring them first" in captured.err
     assert "cmAP" in captured.out
-    with Project.open(folder) as project:
-        assert project.detections(project.active_model().id)
+    with Project.open(folder) as demo:
+        assert demo.detections(demo.active_model().id)
 
 
 def test_evaluate_label_gives_tables_without_a_class_column_their_class(tmp_path, capsys):

@@ -77,7 +77,7 @@ def test_ogg_vorbis(tmp_path, rate, channels):
 @pytest.mark.parametrize("channels", [1, 2])  # and at 2 channels
 def test_mp3(tmp_path, rate, channels):
     path = tmp_path / "x.mp3"
-    data = _write(path, "MP3", "MPEG_LAYER_III", rate, channels, seconds=1.0)
+    _write(path, "MP3", "MPEG_LAYER_III", rate, channels, seconds=1.0)
     info = probe(path)
     assert (info.format, info.sample_rate, info.channels) == ("MP3", rate, channels)
     assert info.duration == pytest.approx(1.0, abs=0.1)

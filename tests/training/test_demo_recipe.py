@@ -10,7 +10,6 @@ The full recipe (20 epochs, about a minute unloaded and two under load) runs in
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import onnx
 import pytest
