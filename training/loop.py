@@ -231,8 +231,9 @@ class Trainer:
                 masks.append(m.amax(-1))
         s, y, mk = (torch.cat(x).numpy() for x in (scores, truth, masks))
         ap = per_class_ap(y, s, mk)
+        # plain floats: the history goes into checkpoints, which load with weights_only=True
         return {"ap": {c: (None if not np.isfinite(v) else float(v)) for c, v in zip(self.job.classes, ap)},
-                "cmap": cmap(y, s, mk), "lwlrap": lwlrap(y, s, mk), "crops": int(len(s))}
+                "cmap": float(cmap(y, s, mk)), "lwlrap": float(lwlrap(y, s, mk)), "crops": int(len(s))}
 
     # ---- the loop -------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> FitResult:

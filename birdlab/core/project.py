@@ -625,6 +625,17 @@ class Project:
                                       row["author"], row["created"]))
         return out
 
+    def restore_extents(self, extents: Iterable[ReviewedExtent]) -> None:
+        """Put deleted extents back exactly as they were, ids, authors and times included (redo)."""
+        extents = list(extents)
+        with self.transaction() as db:
+            db.executemany("INSERT INTO reviewed_extents (id, recording_id, t_min, t_max, author, created)"
+                           " VALUES (?, ?, ?, ?, ?, ?)",
+                           [(e.id, e.recording_id, e.t_min, e.t_max, e.author, e.created) for e in extents])
+            db.executemany("INSERT INTO reviewed_extent_classes (extent_id, class_id) VALUES (?, ?)",
+                           [(e.id, c) for e in extents for c in e.class_ids])
+            self._announce("extents", "added", [e.id for e in extents])
+
     def delete_extent(self, extent_id: int) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM reviewed_extents WHERE id = ?", (extent_id,))

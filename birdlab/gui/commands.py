@@ -101,7 +101,10 @@ class AddExtent(QUndoCommand):
         self.extent: ReviewedExtent | None = None
 
     def redo(self) -> None:
-        self.extent = self.project.add_extent(*self.args)
+        if self.extent is None:  # first time: a new id
+            self.extent = self.project.add_extent(*self.args)
+        else:  # redo after undo: the same row, id and time included
+            self.project.restore_extents([self.extent])
 
     def undo(self) -> None:
         assert self.extent is not None
@@ -117,7 +120,10 @@ class MarkEmpty(QUndoCommand):
         self.extents: list[ReviewedExtent] = []
 
     def redo(self) -> None:
-        self.extents = self.project.mark_empty(self.recording_ids, self.class_ids)
+        if not self.extents:  # first time
+            self.extents = self.project.mark_empty(self.recording_ids, self.class_ids)
+        else:  # redo after undo: the same rows
+            self.project.restore_extents(self.extents)
 
     def undo(self) -> None:
         with self.project.transaction():

@@ -65,7 +65,24 @@ def test_cancel_mid_epoch_leaves_a_checkpoint_and_resume_finishes(project, tmp_p
     assert events[-1]["status"] == "ok", err[-2000:]
     metrics = [e for e in events if e["event"] == "metric"]
     assert [m["epoch"] for m in metrics] == [1, 2]  # the cancelled epoch was finished, then the next
+    steps = [e for e in events if e["event"] == "progress" and e.get("phase") == "train"]
+    assert (steps[0]["epoch"], steps[0]["step"]) == (1, ckpt[-1]["step_in_epoch"] + 1)  # not from step 1
     assert (tmp_path / "run" / "model" / "model.onnx").exists()
+
+    # The weights come from the checkpoint: mark them, resume a finished run (nothing left to
+    # train), and the exported model must be exactly the marked weights.
+    import torch
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    assert state["epoch"] == 2 and state["step_in_epoch"] == 0
+    marked = {k: (v + 0.125 if v.is_floating_point() else v) for k, v in state["model"].items()}
+    torch.save({**state, "model": marked, "history": []}, last)
+    (tmp_path / "run" / "checkpoints" / "best.pt").unlink()
+    again = _start(path, "--resume")
+    out, err = again.communicate(timeout=600)
+    assert _events(out)[-1]["status"] == "ok", err[-2000:]
+    exported = torch.load(tmp_path / "run" / "model" / "model.pt", map_location="cpu", weights_only=False)
+    assert all(torch.equal(exported["state_dict"][k], v) for k, v in marked.items())
 
 
 def test_sigterm_cancels_cleanly(project, tmp_path):
