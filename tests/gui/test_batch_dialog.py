@@ -1,5 +1,8 @@
 """Batch scoring from the app runs `birdlab score` as a child, shows progress, lands in the project."""
 
+import csv
+import shutil
+
 import numpy as np
 import soundfile as sf
 
@@ -15,6 +18,7 @@ def test_batch_dialog_scores_a_folder_into_files_and_the_project(qtbot, tmp_path
     rng = np.random.default_rng(0)
     for i in range(3):
         sf.write(folder / f"rec{i}.wav", (0.05 * rng.standard_normal(32000 * 12)).astype(np.float32), 32000)
+    shutil.copy(sorted((demo / "audio").glob("*.wav"))[0], folder / "rec0.wav")  # one with the demo's calls
     (folder / "broken.wav").write_text("not audio")
     win = new_window(qtbot, tmp_path)
     win.open_project(demo)
@@ -33,5 +37,11 @@ def test_batch_dialog_scores_a_folder_into_files_and_the_project(qtbot, tmp_path
     active = win.project.active_model()
     assert [v.name for v in win.project.model_versions()] == ["demo"]  # stored under the active version
     rec = next(r for r in win.project.recordings() if r.name == "rec0.wav")
-    assert win.project.detections(active.id, rec.id) is not None
+    stored = win.project.detections(active.id, rec.id)
+    rows = [r for r in csv.DictReader(open(tmp_path / "scores" / "detections.csv")) if r["file"].endswith("rec0.wav")]
+    assert rows and len(stored) >= len(rows)  # the project keeps what the tables show, and more (threshold 0.2)
+    names = {c.id: c.name for c in win.project.classes()}
+    for row in rows:
+        assert any(names[d.class_id] == row["class"] and d.t_min <= float(row["t_min"]) + 1e-3
+                   and d.t_max >= float(row["t_max"]) - 1e-3 for d in stored)  # inside a lower-threshold event
     win.close()

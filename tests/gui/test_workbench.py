@@ -125,7 +125,9 @@ def test_moving_a_box_edits_the_label_and_undo_puts_it_back(window, project_dir)
     drag(window, centre, centre + QPoint(60, 0))
     moved = window.project.label(label.id)
     assert moved.t_min > label.t_min + 0.1 and moved.t_max - moved.t_min == pytest.approx(label.t_max - label.t_min)
-    assert box is not None
+    shown = window.view.boxes[label.id]  # the box on screen sits where the label now is
+    assert shown.pos().x() == pytest.approx(moved.t_min, abs=1e-6) and shown.label.t_min == moved.t_min
+    assert box.label.id == label.id
     window.undo_stack.undo()
     assert db_rows(project_dir) == snapshot
 

@@ -89,7 +89,10 @@ def test_rows_of_a_batch_are_independent(scorer, audio):
 
 
 def test_fingerprint_is_stable_and_tells_scorers_apart(scorer, models):
-    assert isinstance(scorer.fingerprint, str) and scorer.fingerprint == scorer.fingerprint
+    assert isinstance(scorer.fingerprint, str) and scorer.fingerprint
+    again = ModelBundle.load(models["a"], threads=2)  # the same file: the same fingerprint, threads aside
+    assert again.fingerprint == ModelBundle.load(models["a"], threads=1).fingerprint
+    assert again.fingerprint.startswith("sha256:") and len(again.fingerprint) > 20
     other = ModelBundle.load(models["b"])
     if not isinstance(scorer, Ensemble):
         assert scorer.fingerprint != other.fingerprint
