@@ -161,3 +161,44 @@ def test_switching_projects_clears_the_undo_stack(window, demo_dir, tmp_path):
     shutil.copytree(demo_dir, other, symlinks=True)
     window.open_project(other)
     assert not window.undo_stack.canUndo() and window.undo_stack.count() == 0
+
+
+class FakePlayer:
+    """Stands in for the sound card: records what the window asks to play."""
+
+    def __init__(self):
+        self.state, self.calls = "stopped", []
+
+    def play(self, path, t0, t1, channel=-1, band=None, speed=1.0):
+        self.calls.append(("play", path, round(t0, 3), round(t1, 3), band, speed))
+        self.state = "playing"
+
+    def toggle(self):
+        self.calls.append(("toggle",))
+        self.state = "paused" if self.state == "playing" else "playing"
+
+    def stop(self):
+        self.state = "stopped"
+
+
+def test_play_keys_space_shift_space_and_b(window, qtbot):
+    player = window.player = FakePlayer()
+    path = str(window.recording.abs_path)
+    window.view.set_visible_range(10.0, 20.0)
+    window.view.set_cursor(12.5)
+    QTest.keyClick(window, Qt.Key.Key_Space)  # from the cursor (inside the view) to the end
+    assert player.calls[-1] == ("play", path, 12.5, round(window.view.duration, 3), None, 1.0)
+    QTest.keyClick(window, Qt.Key.Key_Space)  # playing: pause
+    assert player.calls[-1] == ("toggle",) and player.state == "paused"
+    player.state = "stopped"
+    QTest.keyClick(window, Qt.Key.Key_Space, Qt.KeyboardModifier.ShiftModifier)  # the visible range
+    t0, t1 = window.view.visible_range()
+    assert player.calls[-1] == ("play", path, round(t0, 3), round(t1, 3), None, 1.0)
+    add = AddLabel(window.project, window.recording.id, window.project.classes()[0].id,
+                   Box(11.0, 11.5, 2000.0, 3000.0), Polarity.POSITIVE)
+    window.undo_stack.push(add)
+    qtbot.waitUntil(lambda: add.label.id in window.view.boxes, timeout=5000)
+    window.view.select_labels([add.label.id], emit=True)
+    window.speed_box.setCurrentText("0.5x")
+    QTest.keyClick(window, Qt.Key.Key_B)  # the selected box, band-limited, at the chosen speed
+    assert player.calls[-1] == ("play", path, 11.0, 11.5, (2000.0, 3000.0), 0.5)
