@@ -2,7 +2,10 @@
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_gui.py [--work bench-out]
 
-- open: from `set_recording` to every tile of the first view (30 s) on screen;
+- open project: the app's real path, from `MainWindow.open_project` on a project holding the
+  1-hour file, 2,000 labels and 10,000 detections of the active version, to the first view
+  painted with its labels, detections and score tracks and the review queue filled;
+- open: from `set_recording` to every tile of the first view (30 s) on screen (the view alone);
 - repaint: a zoom (x2 in or out) or a scroll (half a view) handled and the view repainted
   synchronously with what is available (the overview underneath, cached tiles); then the
   time until the sharp tiles of the new view are all in (computed on worker threads);
@@ -34,6 +37,55 @@ def make_files(work: Path) -> dict[str, Path]:
             print(f"generating {files[name]} (once)...", flush=True)
             write_long_recording(files[name], seconds, 48000, seed=7, truth_csv=False)
     return files
+
+
+def make_project(work: Path, audio: Path) -> Path:
+    """A project with the hour file, 2,000 labels and 10,000 detections of an active version (once)."""
+    import numpy as np
+
+    from birdlab.core.model import Box, Polarity
+    from birdlab.core.project import NewLabel, Project, Source
+    folder = work / "open-project"
+    if (folder / "project.sqlite").exists():
+        return folder
+    rng = np.random.default_rng(0)
+    with Project.create(folder) as project:
+        rec = project.add_recording(audio)
+        classes = [project.add_class(f"species_{i}").id for i in range(10)]
+        starts = np.sort(rng.uniform(0, rec.duration - 5, 2000))
+        project.add_labels([NewLabel(rec.id, classes[i % 10], Box(t, t + 2.0, 1000.0, 6000.0),
+                                     Polarity.POSITIVE if i % 3 else Polarity.NEGATIVE, Source.IMPORT, "bench")
+                            for i, t in enumerate(starts)])
+        model = project.add_model_version("bench", kind="external", activate=True)
+        boxes = [(classes[i % 10], float(t), float(t) + 3.0, 0.0, 24000.0, float(rng.uniform(0.2, 1.0)))
+                 for i, t in enumerate(np.sort(rng.uniform(0, rec.duration - 5, 10000)))]
+        project.set_detections(model.id, rec.id, boxes)
+    return folder
+
+
+def measure_open(folder: str) -> dict:
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from birdlab.gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([])
+    window = MainWindow(QSettings(str(Path(folder) / "bench-settings.ini"), QSettings.Format.IniFormat))
+    window.resize(1500, 900)
+    window.show()
+    app.processEvents()
+    t0 = time.perf_counter()
+    window.open_project(folder)
+    while time.perf_counter() - t0 < 60:
+        app.processEvents()
+        if (window.recording is not None and window.view.is_painted() and not window.view.loader.busy
+                and window.view.detection_items and window.review.model.items):
+            break
+        time.sleep(0.0005)
+    seconds = time.perf_counter() - t0
+    shown = len(window.view.detection_items)
+    window.close()
+    return {"open_project_s": seconds, "detections_drawn": shown}
 
 
 def measure(path: str) -> dict:
@@ -122,7 +174,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         what, path = args.child
-        print(json.dumps(measure(path) if what == "speed" else {"peak_rss_mib": memory(path)}))
+        result = (measure(path) if what == "speed" else measure_open(path) if what == "open"
+                  else {"peak_rss_mib": memory(path)})
+        print(json.dumps(result))
         return
     args.work.mkdir(parents=True, exist_ok=True)
     files = make_files(args.work)
@@ -133,6 +187,9 @@ def main() -> None:
             raise SystemExit(out.stderr[-3000:])
         return json.loads(out.stdout.strip().splitlines()[-1])
 
+    opened = child("open", make_project(args.work, files["1h"]))
+    print(f"open project (1-hour WAV, 2,000 labels, 10,000 detections) to first view painted with labels, "
+          f"{opened['detections_drawn']} detections and the queue: {1000 * opened['open_project_s']:7.1f} ms")
     speed = child("speed", files["1h"])
     print(f"1-hour 48 kHz WAV, view 1400 x 600 px, {os.cpu_count()} cores")
     print(f"open to first spectrogram painted: {1000 * speed['first_paint_s']:7.1f} ms")

@@ -4,7 +4,8 @@
         [--head-backbone NAME|birdnet] [--head-only] [--labels 500] [--work bench-out/training]
 
 1. Full mode: `--steps` optimiser steps of batch `--batch` on 5 s crops of a synthetic project
-   (after 2 warm-up steps), on the CPU and, when torch sees one, on the CUDA GPU.
+   (after 2 warm-up steps), through the trainer's own loop (data loading, augmentation, AMP,
+   channels_last, EMA), on the CPU and, when torch sees one, on the CUDA GPU.
 2. Head mode: `python -m training fit` as the app runs it (a child process), wall time from start
    to exported, parity-checked ONNX, cold (no embedding cache) and warm (cache filled);
    `--head-backbone birdnet` measures the BirdNET-embedding head instead.
@@ -38,46 +39,34 @@ def project_with_labels(work: Path, labels: int) -> Project:
 
 
 def full_throughput(project: Project, backbone: str, device: str, batch: int, steps: int) -> float:
+    """Samples/s of the trainer's own loop (`Trainer.fit`): data loading and augmentation, the
+    frontend, AMP and channels_last where the loop uses them, the optimiser, the EMA. Timed
+    from the end of the second step to the end of the last (progress events, one per step)."""
     from training.config import config_from_dict
     from training.events import CancelFlag, Events
-    from training.frontend import stft_power_torch
     from training.loop import Trainer
-    from training.losses import sed_loss
-    from training.data import CropDataset
 
-    job = make_job(project, {"model": {"backbone": backbone}, "device": device, "batch_size": batch})
-    job.path = Path("bench-job.json")
-    cfg = config_from_dict(job.config)
-    trainer = Trainer(job, cfg, Path("/tmp/bench-run"), Events(sys.stderr, enabled=False), CancelFlag())
-    model = trainer.build_model().to(trainer.device).train()
-    if trainer.device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    train, _ = trainer.crops()
-    ds = CropDataset(trainer.data, train, 0)
-    items = [ds[i % len(ds)] for i in range(batch)]
-    audio, targets, mask = (torch.stack(x).to(trainer.device) for x in zip(*items))
-    dtype = torch.bfloat16 if trainer.device.type == "cuda" else None
+    stamps: list[float] = []
+    cancel = CancelFlag()
 
-    def step() -> None:
-        power = stft_power_torch(audio, model.spec)
-        with torch.autocast(trainer.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            logits, clip = model(power)
-        loss = sed_loss(logits.float(), clip.float(), targets, mask)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    class StepClock(Events):
+        def progress(self, min_interval_s: float = 0.5, force: bool = False, **fields) -> None:
+            if fields.get("phase") == "train":
+                stamps.append(time.perf_counter())
+                if len(stamps) >= steps + 2:
+                    cancel.set()  # the loop stops after this step (and writes a checkpoint, not timed)
 
-    for _ in range(2):
-        step()
-    if trainer.device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if trainer.device.type == "cuda":
-        torch.cuda.synchronize()
-    return steps * batch / (time.perf_counter() - t0)
+    job = make_job(project, {"model": {"backbone": backbone}, "device": device, "batch_size": batch,
+                             "epochs": 1, "min_epoch_samples": batch * (steps + 4), "val_fraction": 0.0,
+                             "checkpoint_every_s": 1e9})
+    run = Path(f"/tmp/bench-run-{device}")
+    shutil.rmtree(run, ignore_errors=True)
+    job.path = run / "job.json"
+    trainer = Trainer(job, config_from_dict(job.config), run, StepClock(sys.stderr, enabled=False), cancel)
+    trainer.fit()
+    if len(stamps) < 3:
+        raise SystemExit(f"only {len(stamps)} training steps ran")
+    return (len(stamps) - 2) * batch / (stamps[-1] - stamps[1])
 
 
 def head_retrain(project: Project, work: Path, backbone: str, labels: int) -> tuple[float, float, int]:

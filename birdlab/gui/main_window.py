@@ -413,12 +413,15 @@ class MainWindow(QMainWindow):
         model = self.project.active_model() if self.project else None
         path = self.project.model_file(model) if model else None
         self.model_label.setText(f" model: {model.name} " if model else " no model ")
-        if not (self.recording and model and path):
+        if not (self.recording and model):
             self.view.set_detections([], {})
             self.view.set_tracks(None)
             return
         names = self._class_names()
         self.view.set_detections(self.project.detections(model.id, self.recording.id), names)
+        if path is None:  # imported detections (e.g. BirdNET's): boxes to review, no tracks, nothing to score
+            self.view.set_tracks(None)
+            return
         cached = load_tracks(tracks_path(self.project, model.name, self.recording.id))
         if cached is not None:
             tracks, hop, classes = cached

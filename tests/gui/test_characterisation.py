@@ -202,3 +202,17 @@ def test_play_keys_space_shift_space_and_b(window, qtbot):
     window.speed_box.setCurrentText("0.5x")
     QTest.keyClick(window, Qt.Key.Key_B)  # the selected box, band-limited, at the chosen speed
     assert player.calls[-1] == ("play", path, 11.0, 11.5, (2000.0, 3000.0), 0.5)
+
+
+def test_imported_detections_are_drawn_for_review(window, demo_dir, tmp_path, qtbot):
+    """An external version (imported BirdNET results) has no model file: its boxes are still drawn,
+    so its queue is reviewed with the detections on screen."""
+    table = tmp_path / f"{window.recording.abs_path.stem}.BirdNET.results.csv"
+    table.write_text("Start (s),End (s),Scientific name,Common name,Confidence\n3.0,6.0,Parus major,Great Tit,0.8\n")
+    assert main(["labels", "import", str(demo_dir), "--format", "birdnet", "--model", "BirdNET", str(table)]) == 0
+    version = window.project.model_by_name("BirdNET")
+    window.project.set_active_model(version.id)
+    window.open_project(demo_dir)
+    window.view.set_visible_range(0.0, 10.0)
+    qtbot.waitUntil(lambda: len(window.view.detection_items) == 1, timeout=5000)
+    assert window.review.model.items and window.review.current().model_version_id == version.id
