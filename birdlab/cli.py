@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 EXIT_OK, EXIT_PARTIAL, EXIT_BAD_INPUT = 0, 1, 2
-LABEL_FORMATS = ("raven", "rfcx", "audacity", "avianz", "aoef", "birdnet")
 
 
 class UsageError(Exception):
@@ -498,6 +497,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from birdlab.core.formats import format_names
+
+    label_formats = format_names()  # the format plug-ins' registry
     parser = argparse.ArgumentParser(prog="birdlab", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -512,7 +514,7 @@ def build_parser() -> argparse.ArgumentParser:
     labels_sub = labels.add_subparsers(dest="labels_command", metavar="ACTION", required=True)
     imp = labels_sub.add_parser("import", help="import tables (all rows checked first; all or nothing)")
     imp.add_argument("project")
-    imp.add_argument("--format", required=True, choices=LABEL_FORMATS)
+    imp.add_argument("--format", required=True, choices=label_formats)
     imp.add_argument("files", nargs="+", metavar="FILE")
     imp.add_argument("--recording", help="recording a single-recording table belongs to "
                                          "(default: taken from the table's file name)")
@@ -537,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     empty.set_defaults(func=cmd_labels_empty)
     exp = labels_sub.add_parser("export", help="export labels (or a model's detections)")
     exp.add_argument("project")
-    exp.add_argument("--format", required=True, choices=LABEL_FORMATS)
+    exp.add_argument("--format", required=True, choices=label_formats)
     exp.add_argument("--out", required=True, help="file or folder, depending on the format")
     exp.add_argument("--model", help="export this model version's detections instead of labels")
     exp.add_argument("--polarity", help="only these polarities, e.g. positive,negative")
@@ -639,7 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--truth", nargs="+", metavar="T", help="truth tables (e.g. a Raven table, RFCX "
                           "train_tp.csv and train_fp.csv, or a CSV file,t_min,t_max,class[,polarity])")
     evaluate.add_argument("--truth-format", metavar="F",
-                          help="csv, " + ", ".join(LABEL_FORMATS) + " (default: told by each file's header)")
+                          help=", ".join(label_formats) + " (default: told by each file's header)")
     evaluate.add_argument("--pred", nargs="+", metavar="P", help="detections with scores (the detections.csv "
                           "of `birdlab score`, or a table with a score column)")
     evaluate.add_argument("--pred-format", metavar="F", help="format of the detections (default: told by header)")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from birdlab.core.atomic import atomic_write_text
-from birdlab.core.formats import get_format
-from birdlab.core.formats.common import (Annotation, RowError, TableError, decode_table_bytes, norm_header,
-                                         parse_float, read_text_table, recording_name, rows_error, table_stem)
+from birdlab.core.formats import format_names, get_format
+from birdlab.core.formats import guess_format as guess_table_format
+from birdlab.core.formats.common import (Annotation, TableError, recording_name, table_stem)
 from birdlab.core.metrics import cmap as class_mean_ap
 from birdlab.core.metrics import lwlrap as label_weighted_lrap
 from birdlab.core.metrics import per_class_ap
@@ -40,7 +39,6 @@ from birdlab.core.project import Project
 
 EPS = 1e-6  # seconds: boxes that only touch a segment's edge do not overlap it
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".w64", ".rf64")
-CSV_FORMAT = "csv"  # birdlab's own table: the detections CSV of `birdlab score`, or truth with polarity
 SUMMARY_CLASS = "(all classes)"
 CSV_HEADER = ("class", "n_pos", "n_neg", "ap", "precision", "recall", "f1", "tp", "fp", "fn", "lwlrap")
 
@@ -431,96 +429,20 @@ def _some(names: Iterable[str], n: int = 3) -> str:
     return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
 
 
-def _first_line(path: Path) -> str:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(65536)
-    except OSError as exc:
-        raise EvaluationError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    text = decode_table_bytes(data, strict=False)  # the first 64 KiB may end inside a character
-    return next((line for line in text.splitlines() if line.strip()), "")
-
-
 def guess_format(path: str | Path) -> str:
-    """The format of a truth or detection table from its name and header; EvaluationError if unclear."""
+    """The format of a truth or detection table from its name and header (the formats' own
+    sniffers); EvaluationError if none recognises it."""
     path = Path(path)
-    name = path.name.lower()
     if not path.is_file():
         raise EvaluationError(f"{path}: file not found")
-    if name.endswith(".data"):
-        return "avianz"
-    if name.endswith(".json"):
-        return "aoef"
-    line = _first_line(path)
-    if "\t" in line:
-        cells = {norm_header(c) for c in line.split("\t")}
-        if "begin time (s)" in cells:
-            return "birdnet" if {"species code", "confidence"} <= cells else "raven"
-        parts = line.split("\t")
-        if len(parts) >= 2 and all(re.fullmatch(r"-?[\d.,]+", p.strip()) for p in parts[:2]):
-            return "birdnet" if len(parts) >= 4 and re.fullmatch(r"[\d.]+", parts[3].strip()) else "audacity"
-    else:
-        cells = {norm_header(c.strip('"')) for c in line.split(",")}
-        if {"recording_id", "species_id"} <= cells:
-            return "rfcx"
-        if {"start (s)", "confidence"} <= cells or "filepath" in cells or "in file" in cells:
-            return "birdnet"
-        if {"t_min", "t_max"} <= cells and cells & {"class", "label", "file", "recording", "recording_id"}:
-            return CSV_FORMAT
-    raise EvaluationError(f"{path}: cannot tell the table's format from its header; name it "
-                          f"({CSV_FORMAT}, raven, rfcx, audacity, avianz, aoef or birdnet)")
-
-
-def read_csv_table(path: str | Path, *, need_score: bool, default_label: str | None = None) -> list[Annotation]:
-    """birdlab's CSV: `file,t_min,t_max[,f_min,f_max],class[,score][,polarity]` (`recording` may
-    replace `file`, `label` may replace `class`). Without a polarity column every row is positive.
-    `default_label`: the class of rows that name none (a table without a class column)."""
-    table = read_text_table(path, ",")
-    rec_col = table.first_of("file", "recording", "recording_id")
-    cls_col = table.first_of("class", "label")
-    errors = list(table.errors)
-    missing = ["file"] if rec_col is None else []
-    errors += table.missing(*missing, "t_min", "t_max", *(["score"] if need_score else []))
-    if cls_col is None and not default_label:
-        errors.append(RowError(table.file, table.header_line, "no 'class' (or 'label') column; give the class of "
-                                                              "every row with --label CLASS"))
-    if errors and any(e.line == table.header_line for e in errors):
-        raise TableError(errors)
-    has_polarity, has_score = table.has("polarity"), table.has("score")
-    out: list[Annotation] = []
-    for line, row in table.rows:
-        problems: list[str] = []
-        values: dict[str, float] = {}
-        for col in ("t_min", "t_max", *(["score"] if has_score and (need_score or row.get("score")) else [])):
-            try:
-                values[col] = parse_float(row[col], col)
-            except ValueError as exc:
-                problems.append(str(exc))
-        if "t_min" in values and "t_max" in values:
-            if values["t_min"] < 0:
-                problems.append(f"t_min {values['t_min']:g} s is negative")
-            if values["t_max"] <= values["t_min"]:
-                problems.append(f"t_max {values['t_max']:g} s is not after t_min {values['t_min']:g} s")
-        polarity = Polarity.POSITIVE
-        if has_polarity and row["polarity"]:
-            try:
-                polarity = Polarity.parse(row["polarity"])
-            except ValueError as exc:
-                problems.append(str(exc))
-        if not row[rec_col]:
-            problems.append(f"column {table.original(rec_col)!r} is empty")
-        label = (row[cls_col] if cls_col else "") or default_label or ""
-        if not label:
-            problems.append(f"column {table.original(cls_col)!r} is empty (or give a default class: --label)")
-        if problems:
-            errors.append(RowError(table.file, line, "; ".join(problems)))
-            continue
-        out.append(Annotation(recording=row[rec_col], t_min=values["t_min"], t_max=values["t_max"], f_min=None,
-                              f_max=None, label=label, polarity=polarity, score=values.get("score"),
-                              file=table.file, line=line))
-    if errors:
-        raise rows_error(errors, out)
-    return out
+    try:
+        name = guess_table_format(path)
+    except OSError as exc:
+        raise EvaluationError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
+    if name is None:
+        raise EvaluationError(f"{path}: cannot tell the table's format from its header; name it "
+                              f"({', '.join(format_names())})")
+    return name
 
 
 def read_tables(paths: Sequence[str | Path], fmt: str | None, *, predictions: bool,
@@ -539,14 +461,11 @@ def read_tables(paths: Sequence[str | Path], fmt: str | None, *, predictions: bo
             if not path.is_file():
                 raise EvaluationError(f"{path}: {what} file not found")
             name = (fmt or guess_format(path)).strip().lower()
-            if name == CSV_FORMAT:
-                rows = read_csv_table(path, need_score=predictions, default_label=default_label)
-            else:
-                try:
-                    module = get_format(name)
-                except ValueError as exc:
-                    raise EvaluationError(f"{exc}; or {CSV_FORMAT}") from None
-                rows = module.read(path, default_label=default_label)
+            try:
+                module = get_format(name)
+            except ValueError as exc:
+                raise EvaluationError(str(exc)) from None
+            rows = module.read(path, default_label=default_label)
         except TableError as exc:
             errors += [str(e) for e in exc.errors]
             continue
@@ -556,8 +475,11 @@ def read_tables(paths: Sequence[str | Path], fmt: str | None, *, predictions: bo
         for a in rows:
             if not a.file:
                 a.file = str(path)
-            if predictions and a.score is None:
-                errors.append(f"{_where(a)}detection has no score (a {what} table needs a score column)")
+        unscored = [a for a in rows if a.score is None] if predictions else []
+        if unscored and len(unscored) == len(rows):
+            errors.append(f"{path}:1: missing column 'score' (a {what} table needs a score for every detection)")
+        else:
+            errors += [f"{_where(a)}detection has no score (a {what} table needs a score column)" for a in unscored]
         out += rows
     if errors:
         shown = "\n".join(errors[:50]) + (f"\n... and {len(errors) - 50} more" if len(errors) > 50 else "")

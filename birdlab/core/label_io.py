@@ -191,12 +191,6 @@ def export_tables(project: Project, format_name: str, out: str | Path, *,
             annotations.append(Annotation(str(rec.abs_path), label.t_min, label.t_max, label.f_min,
                                           label.f_max, names[label.class_id], label.polarity))
     refs = {str(r.abs_path): _ref(r) for r in recordings.values()}
-    check_output(out, inputs=[r.abs_path for r in recordings.values()], folder=not writes_one_file(fmt.NAME, out),
+    check_output(out, inputs=[r.abs_path for r in recordings.values()], folder=not fmt.writes_one_file(Path(out)),
                  what="export")
     return fmt.write(annotations, Path(out), refs)
-
-
-def writes_one_file(format_name: str, out: str | Path) -> bool:
-    """Whether an export in this format to `out` is one file (else a folder of tables)."""
-    suffix = Path(out).suffix.lower()
-    return format_name == "aoef" or (format_name, suffix) in (("raven", ".txt"), ("birdnet", ".csv"))

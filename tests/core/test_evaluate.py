@@ -175,7 +175,7 @@ def test_bad_rows_name_the_file_and_row(tmp_path):
     with pytest.raises(EvaluationError) as err:
         read_tables([pred], None, predictions=True)
     assert f"{pred}:3: score 'high' is not a number" in str(err.value)
-    assert f"{pred}:4: t_max 7 s is not after t_min 8 s" in str(err.value)
+    assert f"{pred}:4: end time 7 s is not after start time 8 s" in str(err.value)
     truth = tmp_path / "truth.csv"
     truth.write_text("file,t_min,t_max,class,polarity\nr,1,2,A,maybe-not\n")
     with pytest.raises(EvaluationError, match=rf"{truth}:2: unknown polarity 'maybe-not'"):
@@ -190,8 +190,12 @@ def test_bad_rows_name_the_file_and_row(tmp_path):
         read_tables([tp], None, predictions=False)
     unscored = tmp_path / "u.Table.1.selections.txt"
     raven.write_table([lab("u", 1, 2, "A")], unscored, RecordingRef("u", "u.wav", 10, 32000))
-    with pytest.raises(EvaluationError, match=rf"{unscored}:2: detection has no score"):
+    with pytest.raises(EvaluationError, match=rf"{unscored}:1: missing column 'score'"):
         read_tables([unscored], None, predictions=True)
+    partly = tmp_path / "partly.csv"
+    partly.write_text("file,t_min,t_max,class,score\nr,1,2,A,0.5\nr,3,4,A,\n")
+    with pytest.raises(EvaluationError, match=rf"{partly}:3: detection has no score"):
+        read_tables([partly], None, predictions=True)
     with pytest.raises(EvaluationError, match="missing.csv: prediction file not found"):
         read_tables([tmp_path / "missing.csv"], None, predictions=True)
     odd = tmp_path / "odd.csv"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 
-import pytest
 import torch
 
 from birdlab.core.jobs import make_job, read_job, write_job

@@ -67,6 +67,16 @@ from birdlab.core.validate import Node, SchemaError, parse_json
 
 NAME = "aoef"
 DETECTIONS = False  # rows are labels (not a model's detections)
+EXTENSIONS = (".json",)
+SNIFF_PRIORITY = 10
+
+
+def sniff(path: Path, first_line: str) -> bool:
+    return Path(path).name.lower().endswith(".json")
+
+
+def writes_one_file(out: Path) -> bool:
+    return True
 
 AOEF_VERSION = "1.1.0"
 COLLECTION_TYPES = ("annotation_set", "annotation_project")

@@ -44,6 +44,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from pathlib import Path
 
 from birdlab.core.atomic import atomic_write_text
@@ -55,6 +56,7 @@ from birdlab.core.formats.common import (
     TableError,
     box_problems,
     by_recording,
+    norm_header,
     parse_float,
     read_table_text,
     rows_error,
@@ -66,6 +68,24 @@ from birdlab.core.model import Polarity
 
 NAME = "birdnet"
 DETECTIONS = True  # rows are a model's detections (with scores), not labels
+EXTENSIONS = (".csv", ".txt")
+SNIFF_PRIORITY = 20  # before Raven and Audacity, whose forms it shares
+
+
+def sniff(path: Path, first_line: str) -> bool:
+    if "\t" in first_line:
+        cells = {norm_header(c) for c in first_line.split("\t")}
+        if "begin time (s)" in cells:
+            return {"species code", "confidence"} <= cells
+        parts = first_line.split("\t")  # the Audacity form: start, end, label, confidence
+        return (len(parts) >= 4 and all(re.fullmatch(r"-?[\d.,]+", p.strip()) for p in parts[:2])
+                and re.fullmatch(r"[\d.]+", parts[3].strip()) is not None)
+    cells = {norm_header(c.strip('"')) for c in first_line.split(",")}
+    return {"start (s)", "confidence"} <= cells or "filepath" in cells or "in file" in cells
+
+
+def writes_one_file(out: Path) -> bool:
+    return Path(out).suffix.lower() == ".csv"
 
 CSV_COLUMNS = ("Start (s)", "End (s)", "Scientific name", "Common name", "Confidence", "File")
 

@@ -152,6 +152,14 @@ def decode_table_bytes(data: bytes, strict: bool = True) -> str:
     raise AssertionError("unreachable: latin-1 decodes every byte string")
 
 
+def first_line(path: str | Path) -> str:
+    """The first non-empty line of a table (from its first 64 KiB), for format sniffing; OSError passes."""
+    with open(path, "rb") as handle:
+        data = handle.read(65536)
+    text = decode_table_bytes(data, strict=False)  # the first 64 KiB may end inside a character
+    return next((line for line in text.splitlines() if line.strip()), "")
+
+
 def read_table_text(path: str | Path) -> str:
     """The decoded text of a table, or TableError naming the file (unreadable, binary)."""
     file = str(path)

@@ -37,6 +37,7 @@ from birdlab.core.formats.common import (
     box_problems,
     by_recording,
     full_band,
+    norm_header,
     parse_float,
     read_text_table,
     rows_error,
@@ -45,6 +46,16 @@ from birdlab.core.model import Polarity
 
 NAME = "rfcx"
 DETECTIONS = False  # rows are labels (not a model's detections)
+EXTENSIONS = (".csv",)
+SNIFF_PRIORITY = 30
+
+
+def sniff(path: Path, first_line: str) -> bool:
+    return {"recording_id", "species_id"} <= {norm_header(c.strip('"')) for c in first_line.split(",")}
+
+
+def writes_one_file(out: Path) -> bool:
+    return False  # train_tp.csv and train_fp.csv in the folder
 
 COLUMNS = ("recording_id", "species_id", "songtype_id", "t_min", "f_min", "t_max", "f_max")
 

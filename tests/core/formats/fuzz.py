@@ -26,13 +26,14 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from birdlab.core.formats import format_names
 from birdlab.core.formats.common import TableError
 from birdlab.core.label_io import export_tables, import_tables
 from birdlab.core.model import Box, Polarity
 from birdlab.core.project import Project, ProjectError
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "formats"
-FORMATS = ("raven", "rfcx", "audacity", "avianz", "aoef", "birdnet")
+FORMATS = format_names()  # every registered format plug-in
 FIXTURE_FORMATS = {  # fixture file -> format
     "XC100.Table.1.selections.txt": "raven", "bats_khz.Table.1.selections.txt": "raven",
     "site1_sequence.selections.txt": "raven", "train_tp.csv": "rfcx", "train_fp.csv": "rfcx",
@@ -80,7 +81,7 @@ def seed_tables(project: Project, work: Path) -> list[tuple[str, Path]]:
     """(format, file) pairs: the fixtures, and every format exported from the project."""
     seeds = [(fmt, FIXTURES / name) for name, fmt in FIXTURE_FORMATS.items() if (FIXTURES / name).exists()]
     for fmt in FORMATS:
-        out = work / f"export-{fmt}" / ("set.json" if fmt == "aoef" else "")
+        out = work / f"export-{fmt}" / ("set.json" if fmt == "aoef" else "table.csv" if fmt == "csv" else "")
         written = export_tables(project, fmt, out, model_name="fuzz" if fmt == "birdnet" else None)
         seeds += [(fmt, path) for path in written]
     return seeds

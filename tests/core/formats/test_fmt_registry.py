@@ -14,14 +14,36 @@ from tests.core.formats.fmt_helpers import FIXTURES
 PACKAGE = Path(formats.__file__).parent
 
 
-def test_registry_has_the_six_formats() -> None:
-    assert sorted(FORMATS) == ["aoef", "audacity", "avianz", "birdnet", "raven", "rfcx"]
+def test_registry_has_the_seven_formats() -> None:
+    assert sorted(FORMATS) == ["aoef", "audacity", "avianz", "birdnet", "csv", "raven", "rfcx"]
     for name, module in FORMATS.items():
         assert module.NAME == name
         assert list(inspect.signature(module.read).parameters) == ["path", "default_label", "polarity"]
         assert list(inspect.signature(module.write).parameters) == ["annotations", "out", "recordings"]
     assert get_format("Raven") is FORMATS["raven"]
     assert [n for n, m in FORMATS.items() if m.DETECTIONS] == ["birdnet"]
+
+
+def test_every_module_of_the_package_is_a_registered_plug_in() -> None:
+    """Adding a format is adding its module: the registry, the CLI choices and sniffing follow."""
+    from birdlab.cli import build_parser
+    modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "common"}
+    assert {m.__name__.rsplit(".", 1)[1] for m in FORMATS.values()} == modules
+    parser = build_parser()
+    labels = next(a for a in parser._actions if a.dest == "command").choices["labels"]
+    imp = next(a for a in labels._actions if a.dest == "labels_command").choices["import"]
+    assert tuple(next(a for a in imp._actions if a.dest == "format").choices) == formats.format_names()
+
+
+def test_each_format_sniffs_its_own_exports(tmp_path: Path) -> None:
+    from tests.core.formats.fmt_helpers import make_annotations, make_recordings
+    recs = make_recordings()
+    for name, module in FORMATS.items():
+        suffix = module.EXTENSIONS[0]
+        out = tmp_path / name / f"all{suffix}"
+        written = module.write(make_annotations(recs, scores=module.DETECTIONS), out, recs)
+        for path in written:
+            assert formats.guess_format(path) == name, (name, path.name)
 
 
 def test_unknown_format_lists_the_valid_names() -> None:

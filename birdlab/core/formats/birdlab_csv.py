@@ -1,0 +1,97 @@
+"""birdlab's own table: the detections CSV of `birdlab score`, or truth with a polarity column.
+
+    file,t_min,t_max[,f_min,f_max],class[,score][,polarity]
+
+`recording` may replace `file`, `label` may replace `class`. Without a polarity column every
+row is positive (the `polarity` argument, when given, applies instead); without a class column
+every row takes `default_label`. Frequencies are optional (empty: the full band).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from birdlab.core.atomic import atomic_write_text
+from birdlab.core.formats.common import (Annotation, RecordingRef, RowError, TableError, box_problems,
+                                         norm_header, parse_float, read_text_table, rows_error)
+from birdlab.core.model import Polarity
+
+NAME = "csv"
+DETECTIONS = False  # labels, or detections when a score column is there (evaluate reads those)
+EXTENSIONS = (".csv",)
+SNIFF_PRIORITY = 90  # last: the most generic header
+
+
+def sniff(path: Path, first_line: str) -> bool:
+    cells = {norm_header(c.strip('"')) for c in first_line.split(",")}
+    return {"t_min", "t_max"} <= cells and bool(cells & {"class", "label", "file", "recording", "recording_id"})
+
+
+def writes_one_file(out: Path) -> bool:
+    return True
+
+
+def read(path: Path, *, default_label: str | None = None, polarity: Polarity | None = None) -> list[Annotation]:
+    """Rows of the table; TableError listing every bad row."""
+    table = read_text_table(path, ",")
+    rec_col = table.first_of("file", "recording", "recording_id")
+    cls_col = table.first_of("class", "label")
+    errors = list(table.errors)
+    errors += table.missing(*(["file"] if rec_col is None else []), "t_min", "t_max")
+    if cls_col is None and not default_label:
+        errors.append(RowError(table.file, table.header_line, "no 'class' (or 'label') column; give the class of "
+                                                              "every row with --label CLASS"))
+    if errors and any(e.line == table.header_line for e in errors):
+        raise TableError(errors)
+    has_polarity = table.has("polarity")
+    out: list[Annotation] = []
+    for line, row in table.rows:
+        problems: list[str] = []
+        values: dict[str, float | None] = {}
+        for col in ("t_min", "t_max", "f_min", "f_max", "score"):
+            if col in ("t_min", "t_max") or row.get(col, ""):
+                try:
+                    values[col] = parse_float(row[col], col)
+                except ValueError as exc:
+                    problems.append(str(exc))
+        t_min, t_max = values.get("t_min"), values.get("t_max")
+        if t_min is not None and t_max is not None:
+            problems += box_problems(t_min, t_max, values.get("f_min"), values.get("f_max"))
+        pol = polarity or Polarity.POSITIVE
+        if has_polarity and row["polarity"]:
+            try:
+                pol = Polarity.parse(row["polarity"])
+            except ValueError as exc:
+                problems.append(str(exc))
+        if not row[rec_col]:
+            problems.append(f"column {table.original(rec_col)!r} is empty")
+        label = (row[cls_col] if cls_col else "") or default_label or ""
+        if not label:
+            problems.append(f"column {table.original(cls_col)!r} is empty (or give a default class: --label)")
+        if problems:
+            errors.append(RowError(table.file, line, "; ".join(problems)))
+            continue
+        out.append(Annotation(recording=row[rec_col], t_min=float(t_min), t_max=float(t_max),  # type: ignore[arg-type]
+                              f_min=values.get("f_min"), f_max=values.get("f_max"), label=label, polarity=pol,
+                              score=values.get("score"), file=table.file, line=line))
+    if errors:
+        raise rows_error(errors, out)
+    return out
+
+
+def write(annotations: list[Annotation], out: Path, recordings: dict[str, RecordingRef] | None = None) -> list[Path]:
+    """One CSV with every annotation (a score column when any has a score), atomically."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    with_score = any(a.score is not None for a in annotations)
+    writer.writerow(["file", "t_min", "t_max", "f_min", "f_max", "class", *(["score"] if with_score else []),
+                     "polarity"])
+    for a in annotations:
+        writer.writerow([a.recording, f"{a.t_min:.6f}", f"{a.t_max:.6f}",
+                         "" if a.f_min is None else f"{a.f_min:.3f}", "" if a.f_max is None else f"{a.f_max:.3f}",
+                         a.label, *([("" if a.score is None else f"{a.score:.6g}")] if with_score else []),
+                         Polarity(a.polarity).value])
+    atomic_write_text(Path(out), buf.getvalue())
+    return [Path(out)]
