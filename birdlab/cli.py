@@ -315,11 +315,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Write a job from the project's labels, run the training child, register its model."""
-    from birdlab.core.jobs import JobError
-    from birdlab.core.progress import format_duration
-    from birdlab.core.jobs import no_negative_warnings
-    from birdlab.core.runs import (iter_events, new_run, read_card, register_model, should_activate,
-                                   start_child, version_weights)
+    from birdlab.core.jobs import JobError, no_negative_warnings
+    from birdlab.core.runs import TrainingRunDriver, iter_events, start_child, version_weights
 
     from birdlab.core.starts import STARTS, default_start, merge_config
 
@@ -356,65 +353,60 @@ def cmd_train(args: argparse.Namespace) -> int:
         for line in no_negative_warnings(project):
             _err(f"warning: {line}")
         try:
-            run, job_path = new_run(project, config, start_from=active if start.from_active else None)
+            driver = TrainingRunDriver.start(project, config, start_from=active if start.from_active else None)
         except JobError as exc:
             raise UsageError(str(exc)) from None
-        project.finish_training_run(run.id, "running")
-        print(f"training run {job_path.parent} (log: {job_path.parent / 'log.txt'})", file=sys.stderr)
-        child = start_child(job_path)
-        done: dict = {}
+        print(f"training run {driver.job_path.parent} (log: {driver.job_path.parent / 'log.txt'})", file=sys.stderr)
+        child = start_child(driver.job_path)
         epochs = 0
         try:
             for event in iter_events(child.stdout):
+                driver.record(event)
                 epochs = event.get("epochs", epochs)
-                if event["event"] == "progress" and event.get("phase") in ("train", "embed"):
-                    if event["phase"] == "train":
-                        what = (f"epoch {event['epoch']}/{event['epochs']} step {event['step']}/{event['steps']} "
-                                f"loss {event['loss']:.4f}")
-                    else:
-                        what = f"embedding {event['done']}/{event['total']} crops"
-                    eta = format_duration(event.get("eta_s") or 0)
-                    print(f"\r{what}  ETA {eta}   ", end="", file=sys.stderr, flush=True)
-                elif event["event"] == "metric":
-                    cm, split = event.get("cmap"), event.get("split")
-                    shown = (f", validation cmAP {cm:.3f}, LWLRAP {event.get('lwlrap', 0):.3f}" if cm is not None
-                             and cm == cm else ", validation cmAP n/a" if split == "val" else "")
-                    if event.get("parent"):
-                        line = f"the start, before training{shown}"
-                    elif event["epoch"] % max(1, epochs // 10) and event["epoch"] != epochs:
-                        continue  # about ten lines for a long run; the log has every epoch
-                    else:
-                        line = f"epoch {event['epoch']}: train loss {event.get('train_loss') or 0:.4f}{shown}"
-                    print(f"\r{line}" + " " * 20, file=sys.stderr)
-                elif event["event"] == "done":
-                    done = event
+                _show_training_event(event, epochs)
         except KeyboardInterrupt:
             child.stdin.write("cancel\n")
             child.stdin.flush()
             for event in iter_events(child.stdout):
-                if event["event"] == "done":
-                    done = event
-        child.wait()
-        status = done.get("status", "failed")
-        if status != "ok":
-            project.finish_training_run(run.id, "cancelled" if status == "cancelled" else "failed")
-            reason = done.get("error") or f"the training process ended with code {child.returncode}"
-            _err(f"training {status}: {reason}" if status != "cancelled" else "training cancelled; "
-                 "the previous model stays active")
-            return EXIT_PARTIAL if status == "cancelled" else EXIT_BAD_INPUT
-        card = read_card(Path(done["model_dir"]) / "card.json")
-        activate, why_not = should_activate(project, card)
-        version = register_model(project, run, Path(done["model_dir"]), activate=activate or args.activate)
-        cm = version.card.get("metrics", {}).get("cmap")
-        shown = f"validation cmAP {cm:.3f}" if cm is not None and cm == cm else "validation cmAP n/a"
-        for name in version.card.get("no_negatives", []):
+                driver.record(event)
+        outcome = driver.finish(child.wait(), force_activate=args.activate)
+        if outcome.status != "ok":
+            _err(f"training {outcome.status}: {outcome.error}" if outcome.status != "cancelled" else
+                 "training cancelled; the previous model stays active")
+            return EXIT_PARTIAL if outcome.status == "cancelled" else EXIT_BAD_INPUT
+        for name in outcome.no_negatives:
             _err(f"warning: {name} had no negative evidence: its AP is n/a and the model may say yes everywhere")
-        if version.active:
-            print(f"\nnew model version {version.name!r} is active ({shown})")
+        if outcome.activated:
+            print(f"\nnew model version {outcome.version.name!r} is active ({outcome.cmap_text})")
         else:
-            print(f"\nnew model version {version.name!r} is registered but not active ({shown}): {why_not}. "
-                  f"Make it active in the app's Model versions panel, or train with --activate.")
+            print(f"\nnew model version {outcome.version.name!r} is registered but not active ({outcome.cmap_text}): "
+                  f"{outcome.why_not_active}. Make it active in the app's Model versions panel, or train with "
+                  f"--activate.")
     return EXIT_OK
+
+
+def _show_training_event(event: dict, epochs: int) -> None:
+    """One line of progress on stderr: steps overwrite each other, about ten epoch lines stay."""
+    from birdlab.core.progress import format_duration
+
+    if event["event"] == "progress" and event.get("phase") in ("train", "embed"):
+        if event["phase"] == "train":
+            what = (f"epoch {event['epoch']}/{event['epochs']} step {event['step']}/{event['steps']} "
+                    f"loss {event['loss']:.4f}")
+        else:
+            what = f"embedding {event['done']}/{event['total']} crops"
+        print(f"\r{what}  ETA {format_duration(event.get('eta_s') or 0)}   ", end="", file=sys.stderr, flush=True)
+    elif event["event"] == "metric":
+        cm, split = event.get("cmap"), event.get("split")
+        shown = (f", validation cmAP {cm:.3f}, LWLRAP {event.get('lwlrap', 0):.3f}" if cm is not None
+                 and cm == cm else ", validation cmAP n/a" if split == "val" else "")
+        if event.get("parent"):
+            line = f"the start, before training{shown}"
+        elif event["epoch"] % max(1, epochs // 10) and event["epoch"] != epochs:
+            return  # about ten lines for a long run; the log has every epoch
+        else:
+            line = f"epoch {event['epoch']}: train loss {event.get('train_loss') or 0:.4f}{shown}"
+        print(f"\r{line}" + " " * 20, file=sys.stderr)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -13,7 +13,8 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -82,7 +83,7 @@ def start_child(job_path: Path, *extra: str) -> subprocess.Popen:
         stderr.close()
 
 
-def iter_events(stream: IO[str]) -> Iterator[dict]:
+def iter_events(stream: IO[str] | Iterable[str]) -> Iterator[dict]:
     """The child's events; lines that are not JSON objects are skipped (they are not protocol)."""
     for line in stream:
         line = line.strip()
@@ -166,3 +167,82 @@ def register_model(project: Project, run: TrainingRun, model_dir: Path, name: st
                                             card=card, activate=activate)
         project.finish_training_run(run.id, "ok", version.id)
     return version
+
+
+@dataclass
+class RunOutcome:
+    """How a training run ended, as the CLI and the app report it."""
+
+    status: str  # ok, cancelled or failed
+    version: ModelVersion | None = None  # the registered version (status ok)
+    activated: bool = False
+    why_not_active: str = ""  # when registered but not made active
+    error: str = ""  # why it failed (the child's words, or its exit code)
+    no_negatives: list[str] = field(default_factory=list)  # classes without negative evidence
+
+    @property
+    def cmap_text(self) -> str:
+        cm = (self.version.card.get("metrics") or {}).get("cmap") if self.version else None
+        return f"validation cmAP {cm:.3f}" if cm is not None and cm == cm else "validation cmAP n/a"
+
+
+class TrainingRunDriver:
+    """One training run's lifecycle, for the CLI (blocking) and the app (a QProcess adapter):
+    the run folder and its database row, the child's JSON-lines events, and at the end the
+    status, registration of the new version and whether it becomes active.
+
+        driver = TrainingRunDriver.start(project, config, start_from=version)
+        ... feed(line) / record(event) for each event of the child (started with driver.command) ...
+        outcome = driver.finish(returncode, force_activate=False)
+    """
+
+    def __init__(self, project: Project, run: TrainingRun, job_path: Path):
+        self.project, self.run, self.job_path = project, run, job_path
+        self.final: dict = {}
+        self._buffer = ""
+
+    @classmethod
+    def start(cls, project: Project, config: dict, start_from: ModelVersion | None = None) -> "TrainingRunDriver":
+        """Write the job (JobError when it cannot be) and mark the run running."""
+        run, job_path = new_run(project, config, start_from=start_from)
+        project.finish_training_run(run.id, "running")
+        return cls(project, run, job_path)
+
+    @property
+    def command(self) -> list[str]:
+        return child_command(self.job_path)
+
+    def feed(self, text: str) -> list[dict]:
+        """Events in a chunk of the child's stdout (partial lines are kept for the next chunk)."""
+        self._buffer += text
+        *lines, self._buffer = self._buffer.split("\n")
+        events = list(iter_events(lines))
+        for event in events:
+            self.record(event)
+        return events
+
+    def record(self, event: dict) -> None:
+        if event.get("event") == "done":
+            self.final = event
+
+    def finish(self, returncode: int, force_activate: bool = False) -> RunOutcome:
+        """The run's end: register an ok run's model (active when `should_activate` says so, or
+        forced), else record cancelled/failed; the previous model stays active in both."""
+        if self._buffer.strip():
+            self.feed("\n")
+        status = self.final.get("status", "failed")
+        if status != "ok":
+            self.project.finish_training_run(self.run.id, "cancelled" if status == "cancelled" else "failed")
+            error = self.final.get("error") or f"the training process ended with code {returncode} without finishing"
+            return RunOutcome("cancelled" if status == "cancelled" else "failed", error=error)
+        model_dir = Path(self.final["model_dir"])
+        try:
+            card = read_card(model_dir / "card.json")
+            activate, why_not = should_activate(self.project, card)
+            version = register_model(self.project, self.run, model_dir, activate=activate or force_activate)
+        except ProjectError as exc:  # a broken card or a read-only project: said, nothing half-registered
+            if not self.project.read_only:
+                self.project.finish_training_run(self.run.id, "failed")
+            return RunOutcome("failed", error=f"the run finished, but its model was not registered: {exc}")
+        return RunOutcome("ok", version, version.active, "" if version.active else why_not,
+                          no_negatives=list(version.card.get("no_negatives", [])))

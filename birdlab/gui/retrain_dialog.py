@@ -8,9 +8,7 @@ failure, a cancel or a killed child leaves the previous model active and says wh
 
 from __future__ import annotations
 
-import json
 import time
-from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import QProcess, Signal
@@ -18,10 +16,9 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout
                                QPushButton, QSpinBox, QVBoxLayout)
 
 from birdlab.core.model import ModelVersion, TrainingRun
-from birdlab.core.project import Project, ProjectError
+from birdlab.core.project import Project
 from birdlab.core.jobs import no_negative_warnings
-from birdlab.core.runs import (child_command, new_run, read_card, register_model, should_activate,
-                               version_weights)
+from birdlab.core.runs import TrainingRunDriver, version_weights
 from birdlab.core.starts import STARTS, default_start, merge_config
 
 
@@ -37,6 +34,7 @@ class RetrainDialog(QDialog):
         self.project = project
         self.process: QProcess | None = None
         self.run: TrainingRun | None = None
+        self.driver: TrainingRunDriver | None = None  # the run's lifecycle (core); this dialog is its QProcess adapter
         self.final_event: dict = {}
         self.version: ModelVersion | None = None
         self._buffer = ""
@@ -173,19 +171,19 @@ class RetrainDialog(QDialog):
             self.status.setText("There are no positive or negative labels to train on yet.")
             return
         try:
-            self.run, job_path = new_run(self.project, self.config(), start_from=self.start_version())
+            self.driver = TrainingRunDriver.start(self.project, self.config(), start_from=self.start_version())
         except Exception as exc:  # a job that cannot be written: say why, change nothing
             self.status.setText(f"Could not start: {exc}")
             return
-        self.project.finish_training_run(self.run.id, "running")
-        self.final_event, self._buffer, self.version = {}, "", None
+        self.run, job_path = self.driver.run, self.driver.job_path
+        self.final_event, self.version = {}, None
         self.loss_points, self.val_points = [], []
         self.process = QProcess(self)
         self.process.setProcessChannelMode(QProcess.ProcessChannelMode.SeparateChannels)
         self.process.setStandardErrorFile(str(job_path.parent / "stderr.txt"))
         self.process.readyReadStandardOutput.connect(self._read)
         self.process.finished.connect(self._finished)
-        command = child_command(job_path)
+        command = self.driver.command
         self._started = time.monotonic()
         self.process.start(command[0], command[1:])
         self.train_button.setEnabled(False)
@@ -198,16 +196,10 @@ class RetrainDialog(QDialog):
             self.status.setText("Cancelling (the run saves a checkpoint first) ...")
 
     def _read(self) -> None:
-        if self.process is None:
+        if self.process is None or self.driver is None:
             return
-        self._buffer += bytes(self.process.readAllStandardOutput()).decode(errors="replace")
-        *lines, self._buffer = self._buffer.split("\n")
-        for line in lines:
-            if line.startswith("{"):
-                try:
-                    self.on_event(json.loads(line))
-                except json.JSONDecodeError:
-                    continue
+        for event in self.driver.feed(bytes(self.process.readAllStandardOutput()).decode(errors="replace")):
+            self.on_event(event)
 
     def on_event(self, event: dict) -> None:
         kind = event.get("event")
@@ -237,37 +229,27 @@ class RetrainDialog(QDialog):
         self._read()
         self.train_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
-        status = self.final_event.get("status")
-        if status == "ok":
-            try:
-                card = read_card(self._model_dir() / "card.json")
-                activate, why_not = should_activate(self.project, card)
-                self.version = register_model(self.project, self.run, self._model_dir(), activate=activate)
-            except ProjectError as exc:  # a broken card or a read-only project: said, not raised
-                if not self.project.read_only:
-                    self.project.finish_training_run(self.run.id, "failed")
-                self.status.setText(f"The run finished, but its model was not registered: {exc}")
-                return
+        outcome = self.driver.finish(code)
+        self.version = outcome.version
+        if outcome.status == "ok":
             seconds = time.monotonic() - self._started
-            cm = self.version.card.get("metrics", {}).get("cmap")
-            shown = f"validation cmAP {cm:.3f}" if cm is not None and cm == cm else "validation cmAP n/a"
             self.bar.setValue(1000)
-            blind = self.version.card.get("no_negatives", [])
+            blind = outcome.no_negatives
             self.warning.setText(f"{', '.join(blind)}: no negative evidence, AP n/a; the model may say yes "
                                  "everywhere." if blind else "")
             self.warning.setVisible(bool(blind))
-            if activate:
-                self.status.setText(f"New model {self.version.name!r} is active ({seconds:.0f} s, {shown}).")
+            if outcome.activated:
+                self.status.setText(f"New model {self.version.name!r} is active ({seconds:.0f} s, "
+                                    f"{outcome.cmap_text}).")
                 self.modelReady.emit(self.version)
             else:
                 self.status.setText(f"New model {self.version.name!r} is ready but not active ({seconds:.0f} s, "
-                                    f"{shown}): {why_not}. Make it active if you want it.")
+                                    f"{outcome.cmap_text}): {outcome.why_not_active}. Make it active if you want it.")
                 self.activate_button.setVisible(True)
-            return
-        self.project.finish_training_run(self.run.id, "cancelled" if status == "cancelled" else "failed")
-        reason = self.final_event.get("error") or f"the training process ended with code {code} without finishing"
-        self.status.setText("Cancelled; the previous model stays active." if status == "cancelled"
-                            else f"Training failed; the previous model stays active.\n{reason}")
+        elif outcome.status == "cancelled":
+            self.status.setText("Cancelled; the previous model stays active.")
+        else:
+            self.status.setText(f"Training failed; the previous model stays active.\n{outcome.error}")
 
     def make_active(self) -> None:
         """The user's choice for a version that did not become active on its own."""
@@ -284,9 +266,6 @@ class RetrainDialog(QDialog):
         (replaced as more recordings are rescored)."""
         head = self.status.text().split("\nOn ", 1)[0]
         self.status.setText(head + "\n" + text)
-
-    def _model_dir(self) -> Path:
-        return Path(self.final_event["model_dir"])
 
     def stop_child(self) -> None:
         """Closing the dialog cancels a running child (it saves a checkpoint) and waits for it."""

@@ -60,18 +60,19 @@ def test_a_version_with_undefined_validation_waits_for_the_user(window, qtbot, t
     import json
     import shutil
 
-    from birdlab.core.runs import new_run
+    from birdlab.core.runs import TrainingRunDriver
 
     before = window.project.active_model()
     dialog = window.open_retrain()
     assert not dialog.activate_button.isVisible()
-    dialog.run, job_path = new_run(window.project, {"epochs": 1})
+    dialog.driver = TrainingRunDriver.start(window.project, {"epochs": 1})
+    job_path = dialog.driver.job_path
     model_dir = job_path.parent / "model"
     shutil.copytree(window.project.model_file(before).parent, model_dir)
     card = json.loads((model_dir / "card.json").read_text())
     card.update(metrics={"epoch": 1, "cmap": None}, parent="", no_negatives=["trill_frog"])
     (model_dir / "card.json").write_text(json.dumps(card))
-    dialog.final_event = {"event": "done", "status": "ok", "model_dir": str(model_dir)}
+    dialog.driver.feed(json.dumps({"event": "done", "status": "ok", "model_dir": str(model_dir)}) + "\n")
     dialog._finished(0, None)
     assert window.project.active_model().id == before.id
     assert "not active" in dialog.status.text() and "undefined" in dialog.status.text()
