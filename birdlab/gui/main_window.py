@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QCompleter, QDockWidget, QD
 from birdlab.core.audio import AudioError, probe
 from birdlab.core.model import Box, Detection, Label, Polarity, Recording, Source
 from birdlab.core.project import Project, ProjectError
+from birdlab.core.session import Session
 from birdlab.gui.bridge import ProjectBridge
 from birdlab.gui.commands import AddExtent, AddLabel, DeleteLabels, EditLabels, MarkEmpty, ProjectUndoStack
 from birdlab.gui.labels_table import LabelsTable
@@ -44,10 +45,13 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("birdlab", "birdlab")
         self.interactive = True  # False for --screenshot: problems go to stderr, no modal dialog waits
         self.problems: list[str] = []
-        self.project: Project | None = None
+        self.session = Session()  # the shared state (Qt-free): what is open and shown, the rescore plan
+        self.retrain_dialog = None
+        self.batch_dialog = None
+        self.report_panel = None
+        self.report_dock: QDockWidget | None = None
+        self.last_change_summary = ""
         self.bridge: ProjectBridge | None = None
-        self.recording: Recording | None = None
-        self.polarity = Polarity.POSITIVE
         self.undo_stack = ProjectUndoStack(lambda: self.project, self)
         self.undo_stack.refused.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.player = None  # created on first use (sounddevice loads lazily)
@@ -254,6 +258,21 @@ class MainWindow(QMainWindow):
         self.speed_box.setToolTip("playback speed (below 1x: time expansion, for bats)")
         play.addWidget(self.speed_box)
 
+    @property
+    def project(self) -> Project | None:
+        """The open project (the session's)."""
+        return self.session.project
+
+    @property
+    def polarity(self) -> Polarity:
+        """The polarity of new boxes (the session's)."""
+        return self.session.polarity
+
+    @property
+    def recording(self) -> Recording | None:
+        """The recording on screen (the session's)."""
+        return self.session.recording
+
     def warn(self, text: str) -> None:
         """A problem the user must see: a dialog, or stderr when nobody is there to click (--screenshot)."""
         self.problems.append(text)
@@ -273,7 +292,7 @@ class MainWindow(QMainWindow):
 
     def set_project(self, project: Project) -> None:
         self.close_project()
-        self.project = project
+        self.session.set_project(project)
         self.bridge = ProjectBridge(project, self)
         self.bridge.changed.connect(self._project_changed)
         self.setWindowTitle(f"birdlab — {project.root}" + (" [read-only]" if project.read_only else ""))
@@ -296,7 +315,8 @@ class MainWindow(QMainWindow):
             self.bridge.close()
         if self.project:
             self.project.close()
-        self.project, self.bridge, self.recording = None, None, None
+        self.session.set_project(None)
+        self.bridge = None
         self.undo_stack.clear()
 
     def choose_project(self) -> None:
@@ -361,7 +381,7 @@ class MainWindow(QMainWindow):
             self.warn(f"{exc}\n\nIf the file moved, open its new folder with "
                       "File > Open audio files or `birdlab init` to relink it.")
             return
-        self.recording = rec
+        self.session.set_recording(rec)
         self.settings.setValue(f"last-recording/{self.project.root}", rec.id)
         self.channel_box.blockSignals(True)
         self.channel_box.clear()
@@ -430,7 +450,7 @@ class MainWindow(QMainWindow):
             self.modelOutputShown.emit(self.recording.id)
         elif allow_scoring:
             self.view.set_tracks(None)
-            already = self.scorer.busy_with == self.recording.id and getattr(self, "_scoring_model", None) == model.name
+            already = self.scorer.busy_with == self.recording.id and self.session.scoring_model == model.name
             if not already:  # e.g. a new version and its queued "models" change both ask
                 self.score_current(model.name, path)
 
@@ -440,7 +460,7 @@ class MainWindow(QMainWindow):
 
     def score_recording(self, rec: Recording, model_name: str, model_path: Path) -> None:
         bands = project_bands(self.project)
-        self._scoring_model = model_name
+        self.session.scoring_model = model_name
         self.scorer.score(ScoreRequest(rec.id, str(rec.abs_path), str(model_path), rec.duration, bands,
                                        APP_DETECTION_THRESHOLD, str(self.project.cache_dir), rec.fingerprint))
         self.score_bar.setValue(0)
@@ -472,7 +492,7 @@ class MainWindow(QMainWindow):
     def _scored(self, recording_id: int, result) -> None:
         """Store the detections (the same rows `birdlab score --project` writes) and the tracks."""
         self._score_done(f"scored in {result.seconds:.1f} s: {len(result.detections)} detections")
-        model = self.project.model_by_name(getattr(self, "_scoring_model", "")) if self.project else None
+        model = self.project.model_by_name(self.session.scoring_model) if self.project else None
         if model is None:
             return
         try:
@@ -480,26 +500,24 @@ class MainWindow(QMainWindow):
         except (ProjectError, OSError) as exc:  # a read-only project or a full disk: said, nothing half-kept
             self.statusBar().showMessage(f"Scored, but the detections could not be kept: {exc}", 10000)
             return
-        self._rescore_pending = [r for r in getattr(self, "_rescore_pending", []) if r != recording_id]
-        compare = getattr(self, "_compare", None)
-        if compare and compare[0] == model.id:
-            self._compare_done = getattr(self, "_compare_done", set()) | {recording_id}
-            self._show_changes(model, compare[1], self._compare_done)
+        plan = self.session.rescore
+        if plan.scored(recording_id, model.id):
+            self._show_changes(model, plan.parent_id, plan.compared)
         if self.recording and self.recording.id == recording_id:
             self._show_model_output(allow_scoring=False)
         self.refresh_review()
         self._rescore_next()
 
     def _rescore_next(self) -> None:
-        """After a new version, the recordings of the review queue are rescored one after another."""
-        model = self.project.active_model() if self.project else None
-        path = self.project.model_file(model) if model else None
-        pending = getattr(self, "_rescore_pending", [])
-        if pending and model and path and self.scorer.busy_with is None:
-            self.score_recording(self.project.recording(pending[0]), model.name, path)
+        """After a new version, the recordings its parent had detections on are rescored one after another."""
+        job = self.session.rescore.next_job(self.project, busy=self.scorer.busy_with is not None) \
+            if self.project else None
+        if job is not None:
+            self.score_recording(job.recording, job.model.name, job.model_file)
 
     def _threshold_changed(self, value: int) -> None:
         self.threshold_value.setText(f"{value / 100:.2f}")
+        self.session.set_threshold(value / 100)
         self.view.set_threshold(value / 100)
 
     def _fill_track_classes(self, classes: tuple[str, ...]) -> None:
@@ -544,11 +562,11 @@ class MainWindow(QMainWindow):
         if not self.project:
             return None
         try:
-            report = evaluate_project(self.project, threshold=self.view.threshold)
+            report = evaluate_project(self.project, threshold=self.session.threshold)
         except EvaluationError as exc:
             self.statusBar().showMessage(str(exc), 10000)
             return None
-        if getattr(self, "report_panel", None) is None:
+        if self.report_panel is None:
             self.report_panel = ReportPanel()
             self.report_dock = self._dock("Model report", self.report_panel, Qt.DockWidgetArea.RightDockWidgetArea)
             self.tabifyDockWidget(self.review_dock, self.report_dock)
@@ -571,12 +589,7 @@ class MainWindow(QMainWindow):
     def _new_model(self, version) -> None:
         """A new active version: rescore what is on screen first, then the review queue follows;
         once the recording is rescored, the dialog shows what changed against the parent."""
-        self._compare = (version.id, version.parent_id) if version.parent_id else None
-        self._compare_done: set[int] = set()
-        parent_recordings = {d.recording_id for d in self.project.detections(version.parent_id)} \
-            if version.parent_id else set()
-        current = self.recording.id if self.recording else None
-        self._rescore_pending = sorted(parent_recordings - {current})
+        self.session.rescore.start(self.project, version, self.recording.id if self.recording else None)
         self.statusBar().showMessage(f"model {version.name} is active; rescoring {self.recording.name}"
                                      if self.recording else f"model {version.name} is active", 8000)
         self._show_model_output()
@@ -599,9 +612,8 @@ class MainWindow(QMainWindow):
         text = "\n".join(lines)
         self.last_change_summary = text
         self.statusBar().showMessage(lines[0], 15000)
-        dialog = getattr(self, "retrain_dialog", None)
-        if dialog is not None:
-            dialog.show_summary(text)
+        if self.retrain_dialog is not None:
+            self.retrain_dialog.show_summary(text)
 
     # ---- review ------------------------------------------------------------------------------
     def refresh_review(self, keep: int | None = None) -> None:
@@ -618,7 +630,7 @@ class MainWindow(QMainWindow):
         labels = self.project.labels()
         current = keep if keep is not None else (self.review.current().id if self.review.current() else None)
         queue = build_queue(detections, labels, self.review.review_filter(self.recording.id if self.recording else None),
-                            self.review.order, self.view.threshold)
+                            self.review.order, self.session.threshold)
         recordings = {r.id: r.name for r in self.project.recordings()}
         self.review.set_queue(queue, names, recordings, current)
         self.review.show_progress(progress(detections, labels), names)
@@ -639,10 +651,7 @@ class MainWindow(QMainWindow):
 
     def on_screen(self, det: Detection) -> bool:
         """Whether a detection is in the view now: its recording shown and its box in the visible range."""
-        if self.recording is None or self.recording.id != det.recording_id:
-            return False
-        t0, t1 = self.view.visible_range()
-        return t0 <= det.t_min and det.t_max <= t1
+        return self.session.shows(det.recording_id, det.t_min, det.t_max)
 
     def _shown_first(self, det: Detection) -> bool:
         """A decision is never blind: a detection not on screen is first shown (and played);
@@ -738,7 +747,7 @@ class MainWindow(QMainWindow):
 
     def set_polarity(self, polarity: Polarity) -> None:
         """The polarity of new boxes; selected labels change to it (one undo step)."""
-        self.polarity = polarity
+        self.session.set_polarity(polarity)
         self.polarity_actions[polarity].setChecked(True)
         ids = self.view.selected_ids()
         if ids and self.project:
@@ -813,6 +822,7 @@ class MainWindow(QMainWindow):
         self.view.show_label(label_id)
 
     def _range_changed(self, t0: float, t1: float) -> None:
+        self.session.set_view_range(t0, t1)
         self.status_cursor.setText(f"{t0:.2f}–{t1:.2f} s")
 
     def _look_changed(self, *_):
