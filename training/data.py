@@ -48,7 +48,7 @@ class JobData:
         self.boxes: dict[int, list[TimeBox]] = defaultdict(list)
         for lab in job.labels:
             self.boxes[lab.recording].append(TimeBox(lab.t_min, lab.t_max, self.class_index[lab.class_name],
-                                                     lab.polarity))
+                                                     lab.polarity.value))
         for ext in job.extents:
             for name in ext.classes:
                 if name in self.class_index:
@@ -70,7 +70,7 @@ class JobData:
                 continue
             duration = self.recordings[lab.recording].duration
             lo, hi = crop_range(lab.t_min, lab.t_max, self.crop_s, duration)
-            out.append(Crop(lab.recording, lo, hi, self.class_index[lab.class_name], lab.polarity))
+            out.append(Crop(lab.recording, lo, hi, self.class_index[lab.class_name], lab.polarity.value))
         return out
 
     def background_crops(self, recording_ids: set[int], count: int, rng: np.random.Generator) -> list[Crop]:

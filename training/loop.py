@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader
 from birdlab.core.atomic import atomic_write_text
 from birdlab.core.jobs import Job, JobError, classes_without_negatives
 from birdlab.core.metrics import cmap, lwlrap, per_class_ap
+from birdlab.core.model import Polarity
 from training.augment import BatchAugmenter
 from training.config import EMBEDDING_FAMILY, TrainConfig, config_to_dict
 from training.data import (Crop, CropDataset, JobData, balanced_weights, epoch_order, split_recordings,
@@ -101,7 +102,7 @@ def validate_job(job: Job) -> None:
         raise JobError(f"{where}: the job has no classes")
     if not job.labels:
         raise JobError(f"{where}: the job has no labels")
-    positives = {lab.class_name for lab in job.labels if lab.polarity == "positive"}
+    positives = {lab.class_name for lab in job.labels if lab.polarity is Polarity.POSITIVE}
     if not positives:
         raise JobError(f"{where}: the job has no positive labels (at least one class needs positives)")
 
@@ -443,14 +444,14 @@ class Trainer:
     def label_counts(self) -> dict:
         counts: dict[str, dict[str, int]] = {c: {"positive": 0, "negative": 0} for c in self.job.classes}
         for lab in self.job.labels:
-            counts[lab.class_name][lab.polarity] += 1
+            counts[lab.class_name][lab.polarity.value] += 1
         return counts
 
     def data_fingerprint(self) -> str:
         import hashlib
         h = hashlib.sha256()
         for lab in sorted(self.job.labels, key=lambda x: (x.recording, x.t_min, x.class_name)):
-            h.update(f"{lab.recording}|{lab.class_name}|{lab.t_min:.4f}|{lab.t_max:.4f}|{lab.polarity};".encode())
+            h.update(f"{lab.recording}|{lab.class_name}|{lab.t_min:.4f}|{lab.t_max:.4f}|{lab.polarity.value};".encode())
         for rec in sorted(self.job.recordings, key=lambda r: r.id):
             h.update(f"{rec.id}|{rec.fingerprint};".encode())
         return "sha256:" + h.hexdigest()[:16]

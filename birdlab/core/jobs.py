@@ -48,7 +48,7 @@ class JobLabel:
     t_max: float
     f_min: float
     f_max: float
-    polarity: str  # positive or negative
+    polarity: Polarity  # positive or negative (uncertain labels are not trained on)
 
 
 @dataclass(frozen=True)
@@ -100,7 +100,7 @@ def make_job(project: Project, config: dict, *, class_names: list[str] | None = 
         classes=list(classes),
         recordings=recordings,
         labels=[JobLabel(lab.recording_id, names[lab.class_id], lab.t_min, lab.t_max, lab.f_min, lab.f_max,
-                         lab.polarity.value) for lab in labels if names[lab.class_id] in wanted],
+                         lab.polarity) for lab in labels if names[lab.class_id] in wanted],
         extents=extents, config=dict(config), validation=validation, project=str(project.root), created=now())
 
 
@@ -163,13 +163,12 @@ def _read_job(path: Path, audio_root: str | Path | None) -> Job:
     labels = []
     for lab in doc["labels"].items():
         item = JobLabel(lab["recording"].int(), lab["class_name"].str(),
-                        *(lab[k].float() for k in ("t_min", "t_max", "f_min", "f_max")), lab["polarity"].str())
+                        *(lab[k].float() for k in ("t_min", "t_max", "f_min", "f_max")),
+                        _trained_polarity(lab["polarity"]))
         if item.recording not in by_id:
             raise lab.fail(f"recording {item.recording} is not in the job's recordings")
         if item.class_name not in classes:
             raise lab.fail(f"class {item.class_name!r} is not in the job's classes")
-        if item.polarity not in ("positive", "negative"):
-            raise lab.fail(f"polarity {item.polarity!r} (only positive or negative are trained on)")
         if not item.t_min < item.t_max:
             raise lab.fail(f"t_max {item.t_max} is not after t_min {item.t_min}")
         labels.append(item)
@@ -182,6 +181,14 @@ def _read_job(path: Path, audio_root: str | Path | None) -> Job:
     created = doc.get("created")
     return Job(classes=classes, recordings=recordings, labels=labels, extents=extents, config=config,
                validation=validation, project=project, created=created.str() if created else "", path=path)
+
+
+def _trained_polarity(node) -> Polarity:
+    """A job label's polarity, kept as the enum: only positive and negative are trained on."""
+    text = node.str()
+    if text not in (Polarity.POSITIVE.value, Polarity.NEGATIVE.value):
+        raise node.fail(f"polarity {text!r} (only positive or negative are trained on)")
+    return Polarity(text)
 
 
 def _relocate(stored: str, audio_root: Path, project: str | None) -> Path:
@@ -226,8 +233,8 @@ def classes_without_negatives(job: Job) -> list[str]:
     """Classes with positives but no negative evidence (a negative label or a reviewed-complete
     extent for the class): a model learns nothing but 'yes' for them, and their validation AP
     is undefined. Tables that list only calls (Raven, Audacity) give exactly this."""
-    positive = {lab.class_name for lab in job.labels if lab.polarity == "positive"}
-    negative = {lab.class_name for lab in job.labels if lab.polarity == "negative"}
+    positive = {lab.class_name for lab in job.labels if lab.polarity is Polarity.POSITIVE}
+    negative = {lab.class_name for lab in job.labels if lab.polarity is Polarity.NEGATIVE}
     negative |= {name for ext in job.extents for name in ext.classes}
     return sorted(positive - negative)
 

@@ -180,6 +180,10 @@ class Detection:
     f_max: float
     score: float
 
+    @property
+    def box(self) -> Box:
+        return Box(self.t_min, self.t_max, self.f_min, self.f_max)
+
 
 @dataclass
 class TrainingRun:

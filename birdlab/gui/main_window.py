@@ -668,7 +668,7 @@ class MainWindow(QMainWindow):
         if det is None or not self.project or self._shown_first(det):
             return
         nxt = self.review.next_after(det.id)
-        box = Box(det.t_min, det.t_max, det.f_min, det.f_max)
+        box = det.box
         self._deciding = True
         try:
             self.undo_stack.push(AddLabel(self.project, det.recording_id,
@@ -693,7 +693,7 @@ class MainWindow(QMainWindow):
         if det is None or cls_id is None or cls_id == det.class_id or self._shown_first(det):
             return
         nxt = self.review.next_after(det.id)
-        box = Box(det.t_min, det.t_max, det.f_min, det.f_max)
+        box = det.box
         self._deciding = True
         try:
             self.undo_stack.beginMacro("relabel detection")
