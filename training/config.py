@@ -39,6 +39,17 @@ class ModelConfig:
     start_from_embedder: bool = True  # classes named like an embedder label start from its output
 
 
+# the ModelConfig settings that fix the model's shape: a card carries them (`architecture`), and
+# a run that starts from that version keeps them, so the weights fit
+ARCHITECTURE_FIELDS = ("name", "embedder", "backbone", "sample_rate", "window_s", "frame_hop_s", "n_fft", "hop",
+                       "n_mels", "f_min", "f_max", "top_db", "head", "hidden", "wave_branch", "wave_backbone",
+                       "wave_columns")
+
+
+def architecture(model: "ModelConfig") -> dict:
+    return {name: getattr(model, name) for name in ARCHITECTURE_FIELDS}
+
+
 @dataclass
 class AugmentConfig:
     mixup: float = 0.0  # probability of a mixup batch, Beta(1.5, 1.5)

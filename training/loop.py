@@ -10,7 +10,6 @@ DistributedDataParallel under torchrun (rank 0 validates, saves and reports).
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 import time
@@ -22,12 +21,12 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from birdlab.core.atomic import atomic_write_text
+from birdlab.core.card import ModelCard
 from birdlab.core.jobs import Job, JobError, classes_without_negatives
 from birdlab.core.metrics import cmap, lwlrap, per_class_ap
 from birdlab.core.model import Polarity
 from training.augment import BatchAugmenter
-from training.config import EMBEDDING_FAMILY, TrainConfig, config_to_dict
+from training.config import EMBEDDING_FAMILY, TrainConfig, architecture, config_to_dict
 from training.data import (Crop, CropDataset, JobData, balanced_weights, epoch_order, split_recordings,
                            unlabelled_audio)
 from training.events import CancelFlag, Events
@@ -417,27 +416,26 @@ class Trainer:
         os.replace(self.ckpt_dir / "model.pt", out / "model.pt")
         metrics = max((h for h in history if h.get("cmap") is not None and np.isfinite(h["cmap"])),
                       key=lambda h: h["cmap"], default=history[-1] if history else {})
-        card = {"classes": list(self.job.classes), "backbone": self.cfg.model.backbone, "mode": self.cfg.mode,
-                "metrics": metrics, "parent_metrics": self.parent_metrics, "history": history,
-                "training_run": self.run_dir.name,
-                "parent": self.cfg.parent,
-                "label_counts": self.label_counts(), "no_negatives": classes_without_negatives(self.job),
-                "data_fingerprint": self.data_fingerprint(),
-                "config": config_to_dict(self.cfg)}
+        card = ModelCard(classes=list(self.job.classes), backbone=self.cfg.model.backbone, mode=self.cfg.mode,
+                         metrics=metrics, parent_metrics=self.parent_metrics, history=history,
+                         training_run=self.run_dir.name, parent=self.cfg.parent or "",
+                         label_counts=self.label_counts(), no_negatives=classes_without_negatives(self.job),
+                         data_fingerprint=self.data_fingerprint(), config=config_to_dict(self.cfg),
+                         architecture=architecture(self.cfg.model))
         if embedder is not None:
-            card.update(family="embedding", backbone=embedder.name, license=embedder.license)
+            card.family, card.backbone, card.license = "embedding", embedder.name, embedder.license
         if self.cfg.export:
             if embedder is not None:
                 from training.embedding_head import export_head
                 result = export_head(model, self.job.classes, out / "model.onnx", embedder,
-                                     parent=card["parent"], training_run=self.run_dir.name)
+                                     parent=card.parent, training_run=self.run_dir.name)
             else:
-                result = export_onnx(model, self.job.classes, out / "model.onnx", parent=card["parent"],
+                result = export_onnx(model, self.job.classes, out / "model.onnx", parent=card.parent,
                                      training_run=self.run_dir.name)
-            card["parity_max_abs_diff"] = result["parity_max_abs_diff"]
-            card["created"] = result["metadata"]["created"]
+            card.parity_max_abs_diff = result["parity_max_abs_diff"]
+            card.created = result["metadata"]["created"]
             self.events.emit("artifact", kind="onnx", path=str(out / "model.onnx"))
-        atomic_write_text(out / "card.json", json.dumps(card, indent=1, default=float))
+        card.write(out / "card.json")
         self.events.emit("artifact", kind="card", path=str(out / "card.json"))
         return FitResult("ok", model_dir=out, metrics=metrics, epochs_done=self.cfg.epochs)
 

@@ -591,7 +591,8 @@ def evaluate_project(project: Project, model_name: str | None = None, *, validat
         raise EvaluationError(f"{project.root}: no labels or reviewed extents to evaluate against")
     preds = [Annotation(recording=recs[d.recording_id].path, t_min=d.t_min, t_max=d.t_max, f_min=d.f_min,
                         f_max=d.f_max, label=names[d.class_id], score=d.score) for d in detections]
-    classes = model.card.get("classes") or sorted({a.label for a in preds})
+    card = model.model_card
+    classes = card.classes if card else sorted({a.label for a in preds})
     return evaluate(truth, preds, segment_s=segment_s, threshold=threshold, complete=complete, extents=extents,
                     durations={r.path: r.duration for r in recs.values() if r.id in keep}, classes=classes,
                     truth_source=f"{project.root} (labels{', validation recordings' if validation_only else ''})",

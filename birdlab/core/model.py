@@ -11,6 +11,10 @@ import math
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from birdlab.core.card import ModelCard
 
 
 class Polarity(str, Enum):
@@ -161,9 +165,15 @@ class ModelVersion:
     path: str = ""
     parent_id: int | None = None
     training_run_id: int | None = None
-    card: dict = field(default_factory=dict)
+    card: dict = field(default_factory=dict)  # as stored; read it through `model_card`
     created: str = ""
     active: bool = False
+
+    @property
+    def model_card(self) -> ModelCard | None:
+        """The card, typed (None for a version without one, e.g. imported detections)."""
+        from birdlab.core.card import ModelCard
+        return ModelCard.from_dict(self.card, f"model version {self.name!r}") if self.card.get("classes") else None
 
 
 @dataclass

@@ -22,13 +22,7 @@ from typing import IO
 from birdlab.core.jobs import make_job, write_job
 from birdlab.core.model import ModelVersion, TrainingRun
 from birdlab.core.project import Project, ProjectError
-from birdlab.core.validate import SchemaError, load_json
-
-
-# settings that fix a model's architecture: a run starting from a version takes them from its card
-ARCHITECTURE_KEYS = ("name", "embedder", "backbone", "sample_rate", "window_s", "frame_hop_s", "n_fft", "hop",
-                     "n_mels", "f_min", "f_max", "top_db", "head", "hidden", "wave_branch", "wave_backbone",
-                     "wave_columns")
+from birdlab.core.card import CardError, ModelCard
 
 
 def version_weights(project: Project, version: ModelVersion) -> Path | None:
@@ -51,11 +45,11 @@ def new_run(project: Project, config: dict, *, start_from: ModelVersion | None =
     if weights is not None:
         config.setdefault("parent", start_from.name)
         config["model"].setdefault("init_model", str(weights))
-        card_cfg = start_from.card.get("config", {}).get("model", {})
-        for key in ARCHITECTURE_KEYS:
-            if key in card_cfg:
-                config["model"].setdefault(key, card_cfg[key])
-        if card_cfg.get("name") == "embedding_head":  # an embedding-family version trains only its head
+        card = start_from.model_card
+        settings = card.start_settings() if card else {}
+        for key, value in settings.items():  # its architecture, so that its weights fit
+            config["model"].setdefault(key, value)
+        if settings.get("name") == "embedding_head":  # an embedding-family version trains only its head
             config["mode"] = "head"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     folder = project.runs_dir / stamp
@@ -97,52 +91,33 @@ def iter_events(stream: IO[str] | Iterable[str]) -> Iterator[dict]:
             yield event
 
 
-def should_activate(project: Project, card: dict) -> tuple[bool, str]:
+def should_activate(project: Project, card: ModelCard) -> tuple[bool, str]:
     """Whether a finished run's version may become active on its own, and why not.
 
     Only when its validation metrics are defined and it is no worse than the active version
     on the same validation crops (the card's `parent_metrics`, scored before training, when
     the run started from the active version). Otherwise the user chooses.
     """
-    cmap = (card.get("metrics") or {}).get("cmap")
-    if cmap is None or cmap != cmap:
+    if card.cmap is None:
         return False, ("its validation metrics are undefined (no held-out recording with both positives and "
                        "negatives)")
     active = project.active_model()
     if active is None:
         return True, ""
-    parent = card.get("parent_metrics") or {}
-    if card.get("parent") != active.name or parent.get("cmap") is None:
+    if card.parent != active.name or card.parent_cmap is None:
         return False, f"it was not compared with the active version {active.name!r} on the same crops"
-    if cmap < parent["cmap"]:
-        return False, (f"its validation cmAP {cmap:.3f} is below the {parent['cmap']:.3f} of the active "
+    if card.cmap < card.parent_cmap:
+        return False, (f"its validation cmAP {card.cmap:.3f} is below the {card.parent_cmap:.3f} of the active "
                        f"version {active.name!r} on the same crops")
     return True, ""
 
 
-def read_card(path: str | Path) -> dict:
+def read_card(path: str | Path) -> ModelCard:
     """A model card (card.json), checked: ProjectError naming the file, the JSON path and the problem."""
     try:
-        doc = load_json(path, "model card").obj()
-        classes = doc["classes"].items()
-        if not classes:
-            raise doc["classes"].fail("a model needs at least one class")
-        for item in classes:
-            item.str(empty=False)
-        for key in ("metrics", "parent_metrics"):
-            node = doc.get(key)
-            if node is not None:
-                cmap = node.get("cmap")
-                if cmap is not None and not (isinstance(cmap.value, float) and cmap.value != cmap.value):
-                    cmap.float()  # a number (NaN: undefined, as JSON writes it)
-        for key in ("parent", "name"):
-            if doc.get(key) is not None:
-                doc[key].str()
-        if doc.get("no_negatives") is not None:
-            doc["no_negatives"].strings()
-    except SchemaError as exc:
-        raise ProjectError(f"model card not usable: {exc}") from None
-    return doc.value
+        return ModelCard.read(path)
+    except CardError as exc:
+        raise ProjectError(str(exc)) from None
 
 
 def register_model(project: Project, run: TrainingRun, model_dir: Path, name: str | None = None,
@@ -160,11 +135,11 @@ def register_model(project: Project, run: TrainingRun, model_dir: Path, name: st
         if (model_dir / file).exists():
             shutil.copy2(model_dir / file, tmp / file)
     tmp.rename(dest)
-    parent = project.model_by_name(card.get("parent", "")) if card.get("parent") else None
+    parent = project.model_by_name(card.parent) if card.parent else None
     with project.transaction():
         version = project.add_model_version(name, "onnx", str(dest.relative_to(project.root)),
                                             parent_id=parent.id if parent else None, training_run_id=run.id,
-                                            card=card, activate=activate)
+                                            card=card.to_dict(), activate=activate)
         project.finish_training_run(run.id, "ok", version.id)
     return version
 
@@ -182,8 +157,8 @@ class RunOutcome:
 
     @property
     def cmap_text(self) -> str:
-        cm = (self.version.card.get("metrics") or {}).get("cmap") if self.version else None
-        return f"validation cmAP {cm:.3f}" if cm is not None and cm == cm else "validation cmAP n/a"
+        card = self.version.model_card if self.version else None
+        return card.cmap_text() if card else "validation cmAP n/a"
 
 
 class TrainingRunDriver:
@@ -245,4 +220,4 @@ class TrainingRunDriver:
                 self.project.finish_training_run(self.run.id, "failed")
             return RunOutcome("failed", error=f"the run finished, but its model was not registered: {exc}")
         return RunOutcome("ok", version, version.active, "" if version.active else why_not,
-                          no_negatives=list(version.card.get("no_negatives", [])))
+                          no_negatives=list(card.no_negatives))

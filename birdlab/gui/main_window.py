@@ -604,7 +604,8 @@ class MainWindow(QMainWindow):
         new = [d for d in self.project.detections(model.id) if d.recording_id in recording_ids]
         diff = diff_detections(old, new)
         parent = self.project.model_version(parent_id)
-        rows = ap_table(model.card.get("parent_metrics"), model.card.get("metrics", {}))
+        card = model.model_card
+        rows = ap_table(card.parent_metrics, card.metrics) if card else []
         fmt = (lambda v: "–" if v is None else f"{v:.3f}")
         lines = [f"On {len(recording_ids)} rescored recording(s): {diff} (vs {parent.name})."]
         if rows:

@@ -63,7 +63,7 @@ class RetrainDialog(QDialog):
         self.mode = QComboBox()
         self.mode.addItem("quick (head only, cached embeddings, CPU)", "head")
         self.mode.addItem("full fine-tune (GPU when there is one)", "full")
-        self.backbone = QLineEdit(active.card.get("backbone", "") if active else "efficientnet_lite0")
+        self.backbone = QLineEdit(active.model_card.backbone if active and active.model_card else "efficientnet_lite0")
         self.epochs = QSpinBox(minimum=1, maximum=500, value=10)
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
@@ -122,10 +122,11 @@ class RetrainDialog(QDialog):
         lines = [f"<b>{start.title}</b>{default}: {start.expected}."]
         if key == "active":
             version = self.project.model_version(version_id)
-            family = "embedding" if version.card.get("family") == "embedding" else "sed"
+            card = version.model_card
+            family = "embedding" if card and card.family == "embedding" else "sed"
             lines[0] = f"<b>continue from {version.name}</b>{default}: its weights, more epochs on the current labels."
-            if version.card.get("license"):
-                lines.append(f"Licence of its weights: {version.card['license']}.")
+            if card and card.license:
+                lines.append(f"Licence of its weights: {card.license}.")
         else:
             family = "embedding" if key == "birdnet" else "sed"
             if start.license:

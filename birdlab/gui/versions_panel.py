@@ -41,14 +41,13 @@ class VersionsPanel(QWidget):
         self.ids = [v.id for v in rows]
         self.table.setRowCount(len(rows))
         for r, v in enumerate(rows):
-            metrics = v.card.get("metrics", {}) or {}
-            counts = v.card.get("label_counts", {}) or {}
+            card = v.model_card
+            counts = card.label_counts if card else {}
             pos = sum(c.get("positive", 0) for c in counts.values())
             neg = sum(c.get("negative", 0) for c in counts.values())
-            cmap = metrics.get("cmap")
-            shown = f"{cmap:.3f}" if cmap is not None and cmap == cmap else "n/a" if metrics else ""
+            shown = "" if card is None or not card.metrics else "n/a" if card.cmap is None else f"{card.cmap:.3f}"
             values = ("●" if v.active else "", v.name, shown,
-                      names.get(v.parent_id, ""), v.card.get("mode", ""), f"{pos}/{neg}" if counts else "",
+                      names.get(v.parent_id, ""), card.mode if card else "", f"{pos}/{neg}" if counts else "",
                       v.created[:16].replace("T", " "))
             for c, value in enumerate(values):
                 item = QTableWidgetItem(str(value))
@@ -57,12 +56,14 @@ class VersionsPanel(QWidget):
 
     @staticmethod
     def _tooltip(v: ModelVersion) -> str:
-        ap = (v.card.get("metrics", {}) or {}).get("ap", {}) or {}
-        blind = set(v.card.get("no_negatives", []))
-        per_class = "\n".join(f"{c}: {a:.3f}" if a is not None else
-                              f"{c}: n/a (no negatives)" if c in blind else f"{c}: n/a" for c, a in sorted(ap.items()))
-        licence = f"\nlicence of its weights: {v.card['license']}" if v.card.get("license") else ""
-        return f"{v.name}\nbackbone {v.card.get('backbone', '?')}{licence}\n" + (per_class or "no validation metrics")
+        card = v.model_card
+        if card is None:
+            return f"{v.name}\nno model card"
+        blind = set(card.no_negatives)
+        per_class = "\n".join(f"{c}: {a:.3f}" if a is not None else f"{c}: n/a (no negatives)" if c in blind
+                              else f"{c}: n/a" for c, a in sorted(card.ap().items()))
+        licence = f"\nlicence of its weights: {card.license}" if card.license else ""
+        return f"{v.name}\nbackbone {card.backbone or '?'}{licence}\n" + (per_class or "no validation metrics")
 
     def _activate(self) -> None:
         rows = self.table.selectionModel().selectedRows()

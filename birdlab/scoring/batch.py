@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from birdlab.core.audio import AudioError
+from birdlab.core.card import CardError, ModelCard
 from birdlab.core.failures import os_reason
 from birdlab.core.fingerprint import fingerprint
 from birdlab.core.paths import OutputRefused, check_output
@@ -295,9 +296,9 @@ class _ProjectSink:
         """Classes and the model version (written only once the run is sure to start)."""
         self.class_ids = {name: self.project.add_class(name).id for name in scorer.classes}
         paths = [str(Path(m).resolve()) for m in models]
-        card = {"fingerprint": scorer.fingerprint, "models": paths, "classes": list(scorer.classes),
-                "sample_rate": scorer.sample_rate, "window_s": scorer.window_s,
-                "frame_hop_s": scorer.frame_hop_s, "scorer": scorer.describe()}
+        card = ModelCard(classes=list(scorer.classes), extra={
+            "fingerprint": scorer.fingerprint, "models": paths, "sample_rate": scorer.sample_rate,
+            "window_s": scorer.window_s, "frame_hop_s": scorer.frame_hop_s, "scorer": scorer.describe()}).to_dict()
         self.model_id, self.version_name = self._version(scorer, models, paths, card)
         if self.activate:
             self.project.set_active_model(self.model_id)
@@ -316,7 +317,7 @@ class _ProjectSink:
             existing = self.project.model_by_name(name)
             if existing is None:
                 return self.project.add_model_version(name, "onnx", paths[0], card=card).id, name
-            if existing.card.get("fingerprint") == scorer.fingerprint:
+            if existing.model_card and existing.model_card.extra.get("fingerprint") == scorer.fingerprint:
                 return existing.id, name
             if self.version is not None:
                 raise BatchUsageError(f"--version {name!r}: the project has a version of that name for another "
@@ -339,13 +340,11 @@ def model_name(path: Path) -> str:
     if path.stem != "model":
         return path.stem
     try:
-        card = json.loads((path.parent / "card.json").read_text())
-        run = card.get("training_run") if isinstance(card, dict) else None
-        if isinstance(run, str) and run:
-            backbone = card.get("backbone") if isinstance(card.get("backbone"), str) else ""
-            return f"{backbone} {run}".strip()
-    except (OSError, ValueError):
-        pass
+        card = ModelCard.read(path.parent / "card.json")
+        if card.training_run:
+            return f"{card.backbone} {card.training_run}".strip()
+    except CardError:
+        pass  # no card (or a broken one): the folder names it
     folder = path.resolve().parent
     return folder.parent.name if folder.name == "model" else folder.name
 

@@ -95,4 +95,5 @@ def test_a_card_with_nan_metrics_reads(tmp_path):
     from birdlab.core.runs import read_card
     card = tmp_path / "card.json"
     card.write_text('{"classes": ["a"], "metrics": {"cmap": NaN}}')
-    assert read_card(card)["classes"] == ["a"]
+    read = read_card(card)
+    assert read.classes == ["a"] and read.cmap is None and read.cmap_text() == "validation cmAP n/a"

@@ -52,14 +52,18 @@ def test_a_class_without_negative_label_or_complete_range_is_warned_about(projec
 
 
 def test_a_version_activates_itself_only_when_defined_and_no_worse(project):
+    from birdlab.core.card import ModelCard
+
+    def card(**fields) -> ModelCard:
+        return ModelCard.from_dict({"classes": ["A", "B"], **fields})
     p, *_ = project
-    assert should_activate(p, {"metrics": {"cmap": float("nan")}})[0] is False
-    assert should_activate(p, {"metrics": {"cmap": None}})[0] is False
-    assert should_activate(p, {"metrics": {"cmap": 0.4}}) == (True, "")  # nothing active yet
+    assert should_activate(p, card(metrics={"cmap": float("nan")}))[0] is False
+    assert should_activate(p, card(metrics={"cmap": None}))[0] is False
+    assert should_activate(p, card(metrics={"cmap": 0.4})) == (True, "")  # nothing active yet
     v1 = p.add_model_version("v1", card={}, activate=True)
-    ok, why = should_activate(p, {"metrics": {"cmap": 0.9}, "parent": "other"})
+    ok, why = should_activate(p, card(metrics={"cmap": 0.9}, parent="other"))
     assert not ok and "not compared with the active version 'v1'" in why
     same = {"parent": v1.name, "parent_metrics": {"cmap": 0.7}}
-    assert should_activate(p, {**same, "metrics": {"cmap": 0.7}}) == (True, "")
-    ok, why = should_activate(p, {**same, "metrics": {"cmap": 0.6}})
+    assert should_activate(p, card(**same, metrics={"cmap": 0.7})) == (True, "")
+    ok, why = should_activate(p, card(**same, metrics={"cmap": 0.6}))
     assert not ok and "0.600 is below the 0.700 of the active version 'v1'" in why

@@ -55,6 +55,8 @@ def test_the_demo_recipe_trains_and_exports_a_self_describing_model(tmp_path):
     assert all(n["positive"] > 0 for n in card["label_counts"].values())
     assert any(n["negative"] > 0 for n in card["label_counts"].values())
     assert card["parity_max_abs_diff"] < 1e-3
+    assert card["architecture"]["backbone"] == "mobilenetv3_small_050" and card["architecture"]["n_mels"] == 64
+    assert "pretrained" not in card["architecture"]  # how a run starts is not the model's shape
     assert card["metrics"]["cmap"] > 0.4  # two epochs on 3 recordings: learning, not converged
     meta = {p.key: p.value for p in onnx.load(str(tmp_path / "work" / "run" / "model" / "model.onnx")).metadata_props}
     assert json.loads(meta["classes"]) == card["classes"]
