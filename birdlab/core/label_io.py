@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from birdlab.core.formats import get_format
+from birdlab.core.formats import get_format, writes_one_file
 from birdlab.core.formats.common import Annotation, RecordingRef, RowError, TableError, table_stem
 from birdlab.core.failures import os_reason
 from birdlab.core.paths import check_output, shown
@@ -191,6 +191,6 @@ def export_tables(project: Project, format_name: str, out: str | Path, *,
             annotations.append(Annotation(str(rec.abs_path), label.t_min, label.t_max, label.f_min,
                                           label.f_max, names[label.class_id], label.polarity))
     refs = {str(r.abs_path): _ref(r) for r in recordings.values()}
-    check_output(out, inputs=[r.abs_path for r in recordings.values()], folder=not fmt.writes_one_file(Path(out)),
+    check_output(out, inputs=[r.abs_path for r in recordings.values()], folder=not writes_one_file(fmt, out),
                  what="export")
     return fmt.write(annotations, Path(out), refs)

@@ -6,10 +6,12 @@ A format module declares:
     DETECTIONS: bool                            # True: rows are a model's detections with scores (birdnet)
     EXTENSIONS: tuple[str, ...]                 # the file suffixes it reads and writes
     SNIFF_PRIORITY: int                         # sniffers run in this order (specific forms first)
-    sniff(path, first_line) -> bool             # does this file look like this format?
+    sniff(path, first_line) -> bool             # optional: does this file look like this format?
+                                                # (default: its name ends in one of EXTENSIONS)
+    EXPORT_FILE_SUFFIXES: tuple | None          # an export to a path with one of these suffixes is one
+                                                # file, else a folder; None: always one file
     read(path, *, default_label=None, polarity=None) -> list[Annotation]
     write(annotations, out, recordings) -> list[Path]
-    writes_one_file(out) -> bool                # an export to `out` is one file (else a folder)
 
 Adding a format is adding its module here (and its test): the registry imports every module
 of this package that declares NAME, read and write, so the command line's choices, exports and
@@ -27,7 +29,7 @@ from types import ModuleType
 
 from birdlab.core.formats.common import Annotation, RecordingRef, RowError, TableError, first_line
 
-REQUIRED = ("NAME", "DETECTIONS", "EXTENSIONS", "sniff", "read", "write", "writes_one_file")
+REQUIRED = ("NAME", "DETECTIONS", "EXTENSIONS", "EXPORT_FILE_SUFFIXES", "read", "write")
 
 
 def _discover() -> dict[str, ModuleType]:
@@ -58,12 +60,25 @@ def get_format(name: str) -> ModuleType:
     return module
 
 
+def sniffs(module: ModuleType, path: Path, line: str) -> bool:
+    """Whether `path` looks like the module's format: its sniffer, else its file name's suffix."""
+    if hasattr(module, "sniff"):
+        return module.sniff(path, line)
+    return path.name.lower().endswith(tuple(module.EXTENSIONS))
+
+
 def guess_format(path: str | Path) -> str | None:
     """The format a table looks like (its name and first non-empty line), or None."""
     path = Path(path)
     line = first_line(path)
-    return next((name for name, module in FORMATS.items() if module.sniff(path, line)), None)
+    return next((name for name, module in FORMATS.items() if sniffs(module, path, line)), None)
 
 
-__all__ = ["FORMATS", "format_names", "get_format", "guess_format", "Annotation", "RecordingRef", "RowError",
-           "TableError"]
+def writes_one_file(module: ModuleType, out: str | Path) -> bool:
+    """Whether an export in this format to `out` is one file (else a folder of tables)."""
+    suffixes = module.EXPORT_FILE_SUFFIXES
+    return suffixes is None or Path(out).suffix.lower() in suffixes
+
+
+__all__ = ["FORMATS", "format_names", "get_format", "guess_format", "writes_one_file", "Annotation",
+           "RecordingRef", "RowError", "TableError"]

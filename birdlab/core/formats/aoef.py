@@ -67,16 +67,9 @@ from birdlab.core.validate import Node, SchemaError, parse_json
 
 NAME = "aoef"
 DETECTIONS = False  # rows are labels (not a model's detections)
-EXTENSIONS = (".json",)
+EXTENSIONS = (".json",)  # told by its name alone (no sniff)
 SNIFF_PRIORITY = 10
-
-
-def sniff(path: Path, first_line: str) -> bool:
-    return Path(path).name.lower().endswith(".json")
-
-
-def writes_one_file(out: Path) -> bool:
-    return True
+EXPORT_FILE_SUFFIXES = None  # an export is always one file
 
 AOEF_VERSION = "1.1.0"
 COLLECTION_TYPES = ("annotation_set", "annotation_project")

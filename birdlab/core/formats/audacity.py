@@ -45,15 +45,13 @@ NAME = "audacity"
 DETECTIONS = False  # rows are labels (not a model's detections)
 EXTENSIONS = (".txt",)
 SNIFF_PRIORITY = 50
+EXPORT_FILE_SUFFIXES = ()  # a folder: one label file per recording
 
 
 def sniff(path: Path, first_line: str) -> bool:
     parts = first_line.split("\t")
     return len(parts) >= 2 and all(re.fullmatch(r"-?[\d.,]+", p.strip()) for p in parts[:2])
 
-
-def writes_one_file(out: Path) -> bool:
-    return False  # one label file per recording in the folder
 
 _SUFFIX = re.compile(r"\s*\[(positive|negative|uncertain)\]\s*$", re.IGNORECASE)
 

@@ -53,16 +53,9 @@ from birdlab.core.validate import SchemaError, parse_json
 
 NAME = "avianz"
 DETECTIONS = False  # rows are labels (not a model's detections)
-EXTENSIONS = (".data",)
+EXTENSIONS = (".data",)  # told by its name alone (no sniff)
 SNIFF_PRIORITY = 10
-
-
-def sniff(path: Path, first_line: str) -> bool:
-    return Path(path).name.lower().endswith(".data")
-
-
-def writes_one_file(out: Path) -> bool:
-    return False  # one .data file per recording in the folder
+EXPORT_FILE_SUFFIXES = ()  # an export is a folder: one .data file per recording
 
 DONT_KNOW = "Don't Know"
 

@@ -22,15 +22,13 @@ NAME = "csv"
 DETECTIONS = False  # labels, or detections when a score column is there (evaluate reads those)
 EXTENSIONS = (".csv",)
 SNIFF_PRIORITY = 90  # last: the most generic header
+EXPORT_FILE_SUFFIXES = None  # always one file
 
 
 def sniff(path: Path, first_line: str) -> bool:
     cells = {norm_header(c.strip('"')) for c in first_line.split(",")}
     return {"t_min", "t_max"} <= cells and bool(cells & {"class", "label", "file", "recording", "recording_id"})
 
-
-def writes_one_file(out: Path) -> bool:
-    return True
 
 
 def read(path: Path, *, default_label: str | None = None, polarity: Polarity | None = None) -> list[Annotation]:

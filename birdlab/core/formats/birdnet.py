@@ -70,6 +70,7 @@ NAME = "birdnet"
 DETECTIONS = True  # rows are a model's detections (with scores), not labels
 EXTENSIONS = (".csv", ".txt")
 SNIFF_PRIORITY = 20  # before Raven and Audacity, whose forms it shares
+EXPORT_FILE_SUFFIXES = (".csv",)  # one combined CSV, else a folder of result files
 
 
 def sniff(path: Path, first_line: str) -> bool:
@@ -83,9 +84,6 @@ def sniff(path: Path, first_line: str) -> bool:
     cells = {norm_header(c.strip('"')) for c in first_line.split(",")}
     return {"start (s)", "confidence"} <= cells or "filepath" in cells or "in file" in cells
 
-
-def writes_one_file(out: Path) -> bool:
-    return Path(out).suffix.lower() == ".csv"
 
 CSV_COLUMNS = ("Start (s)", "End (s)", "Scientific name", "Common name", "Confidence", "File")
 

@@ -60,14 +60,12 @@ NAME = "raven"
 DETECTIONS = False  # rows are labels (not a model's detections)
 EXTENSIONS = (".txt",)
 SNIFF_PRIORITY = 40
+EXPORT_FILE_SUFFIXES = (".txt",)  # one multi-file table, else a folder of tables
 
 
 def sniff(path: Path, first_line: str) -> bool:
     return "\t" in first_line and "begin time (s)" in {norm_header(c) for c in first_line.split("\t")}
 
-
-def writes_one_file(out: Path) -> bool:
-    return Path(out).suffix.lower() == ".txt"  # one multi-file table, else a folder of tables
 
 LABEL_COLUMNS = ("Annotation", "Species", "Class", "Label", "Common Name", "Species Code")
 SCORE_COLUMNS = ("Score", "Confidence")

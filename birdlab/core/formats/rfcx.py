@@ -48,14 +48,12 @@ NAME = "rfcx"
 DETECTIONS = False  # rows are labels (not a model's detections)
 EXTENSIONS = (".csv",)
 SNIFF_PRIORITY = 30
+EXPORT_FILE_SUFFIXES = ()  # a folder: train_tp.csv and train_fp.csv
 
 
 def sniff(path: Path, first_line: str) -> bool:
     return {"recording_id", "species_id"} <= {norm_header(c.strip('"')) for c in first_line.split(",")}
 
-
-def writes_one_file(out: Path) -> bool:
-    return False  # train_tp.csv and train_fp.csv in the folder
 
 COLUMNS = ("recording_id", "species_id", "songtype_id", "t_min", "f_min", "t_max", "f_max")
 
