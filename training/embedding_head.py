@@ -20,7 +20,6 @@ embeds only the new windows and trains in seconds.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -274,7 +273,8 @@ def export_head(model: EmbeddingHeadModel, classes: list[str], path: Path, embed
     """Write the head as model.onnx (input `embedding`) with metadata naming its embedder; parity-checked."""
     import onnxruntime as ort
 
-    from training.export import FORMAT_VERSION, PARITY_TOLERANCE, ExportError, stamp_metadata
+    from birdlab.scoring.metadata import ModelMetadata
+    from training.export import PARITY_TOLERANCE, ExportError, stamp_metadata
 
     model = model.float().cpu().eval()
     wrapper = HeadExport(model).eval()
@@ -286,23 +286,14 @@ def export_head(model: EmbeddingHeadModel, classes: list[str], path: Path, embed
                           dynamic_axes={"embedding": {0: "batch"}, "framewise": {0: "batch"},
                                         "clipwise": {0: "batch"}}, opset_version=17, dynamo=False)
     cfg = model.cfg
-    metadata = {
-        "birdlab.format": FORMAT_VERSION,
-        "classes": json.dumps(list(classes)),
-        "sample_rate": str(embedder.sample_rate),
-        "window_s": repr(float(embedder.window_s)),
-        "frame_hop_s": repr(float(cfg.frame_hop_s)),
-        "default_hop_s": repr(float(cfg.frame_hop_s)),
-        "overlap": "geometric",  # one score per window: a frame is high when the windows around it agree
-        "input": json.dumps(embedder.spec.to_json()),
-        "frontend": json.dumps({"kind": "embedding", "embedder": embedder.name}),
-        "backbone": embedder.name,
-        "head": "linear",
-        "license": embedder.license,
-        "parent": parent,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "training_run": training_run,
-    }
+    metadata = ModelMetadata(
+        classes=tuple(classes), sample_rate=embedder.sample_rate, window_s=float(embedder.window_s),
+        frame_hop_s=float(cfg.frame_hop_s), default_hop_s=float(cfg.frame_hop_s), spec=None,
+        embedding=embedder.spec,
+        overlap="geometric",  # one score per window: a frame is high when the windows around it agree
+        frontend={"kind": "embedding", "embedder": embedder.name}, backbone=embedder.name, head="linear",
+        license=embedder.license, parent=parent, training_run=training_run,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds")).to_props()
     stamp_metadata(tmp, metadata)
     # parity: embeddings like BirdNET's (non-negative, mostly small) through torch and ONNX Runtime
     rng = np.random.default_rng()

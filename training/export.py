@@ -9,7 +9,6 @@ differs by 1e-3 or more.
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from datetime import datetime, timezone
@@ -19,10 +18,10 @@ import numpy as np
 import torch
 
 from birdlab.core.features import stft_power
+from birdlab.scoring.metadata import ModelMetadata
 from training.frontend import stft_power_torch
 from training.models.sed import ExportWrapper, SEDModel
 
-FORMAT_VERSION = "1"
 PARITY_TOLERANCE = 1e-3
 
 
@@ -32,26 +31,16 @@ class ExportError(RuntimeError):
 
 def model_metadata(model: SEDModel, classes: list[str], *, parent: str = "", training_run: str = "",
                    class_bands: dict[str, list[float]] | None = None) -> dict[str, str]:
+    """The SED model's self-description, written through the scorer's own `ModelMetadata`."""
     cfg = model.cfg
-    meta = {
-        "birdlab.format": FORMAT_VERSION,
-        "classes": json.dumps(list(classes)),
-        "sample_rate": str(cfg.sample_rate),
-        "window_s": repr(float(cfg.window_s)),
-        "frame_hop_s": repr(float(cfg.frame_hop_s)),
-        "input": json.dumps({**model.spec.to_json(), **({"raw_audio": True} if model.needs_audio else {})}),
-        "frontend": json.dumps({"kind": "logmel", "n_mels": cfg.n_mels, "f_min": cfg.f_min,
-                                "f_max": min(cfg.f_max, cfg.sample_rate / 2), "top_db": cfg.top_db,
-                                "mel_scale": "htk", "normalise": "per-example standardisation"}),
-        "backbone": cfg.backbone,
-        "head": cfg.head,
-        "parent": parent,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "training_run": training_run,
-    }
-    if class_bands:
-        meta["class_bands"] = json.dumps(class_bands)
-    return meta
+    return ModelMetadata(
+        classes=tuple(classes), sample_rate=cfg.sample_rate, window_s=float(cfg.window_s),
+        frame_hop_s=float(cfg.frame_hop_s), spec=model.spec, raw_audio=bool(model.needs_audio),
+        frontend={"kind": "logmel", "n_mels": cfg.n_mels, "f_min": cfg.f_min, "f_max": min(cfg.f_max, cfg.sample_rate / 2),
+                  "top_db": cfg.top_db, "mel_scale": "htk", "normalise": "per-example standardisation"},
+        backbone=cfg.backbone, head=cfg.head, parent=parent, training_run=training_run,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        class_bands={k: (float(v[0]), float(v[1])) for k, v in (class_bands or {}).items()}).to_props()
 
 
 def export_onnx(model: SEDModel, classes: list[str], path: str | Path, *, parity: bool = True,

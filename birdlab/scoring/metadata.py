@@ -7,6 +7,7 @@ a `ModelFileError` naming the file and exactly what is missing or wrong.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,30 @@ class ModelMetadata:
     default_hop_s: float | None = None  # the window hop to score with when none is asked for (None: window_s)
     license: str = ""  # the licence of the model's weights, when it is not the project's own
     overlap: str = "mean"  # how overlapping windows combine on a frame: "mean", or "geometric" (one score per window)
+    head: str = ""  # the model's head (attention, class_query, linear); informative
+
+    def to_props(self) -> dict[str, str]:
+        """The ONNX `metadata_props` that describe this model: what exports write and
+        `parse_metadata` reads back (`parse_metadata(path, m.to_props())` gives `m` again)."""
+        if self.embedding is not None:
+            input_json = self.embedding.to_json()
+        else:
+            assert self.spec is not None, "a model needs an STFT input or an embedder"
+            input_json = {**self.spec.to_json(), **({"raw_audio": True} if self.raw_audio else {})}
+        props = {"birdlab.format": FORMAT_VERSION, "classes": json.dumps(list(self.classes)),
+                 "sample_rate": str(self.sample_rate), "window_s": repr(float(self.window_s)),
+                 "frame_hop_s": repr(float(self.frame_hop_s)), "input": json.dumps(input_json),
+                 "frontend": json.dumps(self.frontend), "backbone": self.backbone, "head": self.head,
+                 "parent": self.parent, "created": self.created, "training_run": self.training_run}
+        if self.class_bands:
+            props["class_bands"] = json.dumps({name: list(band) for name, band in self.class_bands.items()})
+        if self.default_hop_s is not None:
+            props["default_hop_s"] = repr(float(self.default_hop_s))
+        if self.overlap != "mean":
+            props["overlap"] = self.overlap
+        if self.license:
+            props["license"] = self.license
+        return props
 
     @property
     def is_embedding_head(self) -> bool:
@@ -166,4 +191,4 @@ def parse_metadata(path: str | Path, props: dict[str, str]) -> ModelMetadata:
                          training_run=props["training_run"], class_bands=bands, raw=dict(props),
                          raw_audio=bool(spec_json.get("raw_audio", False)),  # type: ignore[union-attr]
                          embedding=embedding, default_hop_s=default_hop_s, license=props.get("license", ""),
-                         overlap=overlap)
+                         overlap=overlap, head=props.get("head", ""))

@@ -125,3 +125,20 @@ def test_predict_checks_its_input(tmp_path):
         bundle.predict(np.zeros((1, 100), np.float32))
     with pytest.raises(ValueError, match=r"input must be \[batch, 197, 257\]"):
         bundle.predict_power(np.zeros((1, 10, 257), np.float32))
+
+
+def test_metadata_props_round_trip_through_the_one_definition():
+    """Exports write `ModelMetadata.to_props()`; the scorer reads them with `parse_metadata`: one
+    definition of the keys, and reading what was written gives the same description back."""
+    import dataclasses
+
+    from birdlab.core.features import StftSpec
+    from birdlab.scoring.metadata import ModelMetadata, parse_metadata
+
+    meta = ModelMetadata(classes=("a", "b"), sample_rate=32000, window_s=5.0, frame_hop_s=0.1,
+                         spec=StftSpec(1024, 320), frontend={"kind": "logmel", "n_mels": 64}, backbone="b0",
+                         parent="v1", created="2026-12-01T10:00:00+00:00", training_run="run-1",
+                         class_bands={"a": (500.0, 4000.0)}, raw_audio=True, default_hop_s=2.5,
+                         license="CC BY 4.0", overlap="geometric", head="attention")
+    back = parse_metadata("m.onnx", meta.to_props())
+    assert dataclasses.replace(back, raw={}) == meta
