@@ -44,6 +44,7 @@ def full_throughput(project: Project, backbone: str, device: str, batch: int, st
     from the end of the second step to the end of the last (progress events, one per step)."""
     from training.config import config_from_dict
     from training.events import CancelFlag, Events
+    from training.fit import fit
     from training.loop import Trainer
 
     stamps: list[float] = []
@@ -63,7 +64,7 @@ def full_throughput(project: Project, backbone: str, device: str, batch: int, st
     shutil.rmtree(run, ignore_errors=True)
     job.path = run / "job.json"
     trainer = Trainer(job, config_from_dict(job.config), run, StepClock(sys.stderr, enabled=False), cancel)
-    trainer.fit()
+    fit(trainer)
     if len(stamps) < 3:
         raise SystemExit(f"only {len(stamps)} training steps ran")
     return (len(stamps) - 2) * batch / (stamps[-1] - stamps[1])

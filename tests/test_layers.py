@@ -54,3 +54,11 @@ def test_the_checker_sees_a_violation(tmp_path):
     bad.mkdir(parents=True)
     (bad / "oops.py").write_text("import numpy\nfrom PySide6.QtCore import QObject\n")
     assert violations("birdlab/core", RULES["birdlab/core"], tmp_path) == ["birdlab/core/oops.py imports PySide6.QtCore"]
+
+
+def test_the_training_modes_build_on_the_loop_and_not_the_other_way():
+    """training.loop knows no mode; head_mode and embedding_head import it; training.fit picks one."""
+    modes = {"training.head_mode", "training.embedding_head", "training.fit"}
+    assert not imported_modules(ROOT / "training" / "loop.py") & modes
+    assert not imported_modules(ROOT / "training" / "head_mode.py") & (modes - {"training.head_mode"})
+    assert "training.fit" not in imported_modules(ROOT / "training" / "embedding_head.py")

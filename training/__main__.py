@@ -31,6 +31,7 @@ def fit(args: argparse.Namespace, out) -> int:
         from birdlab.core.jobs import JobError, read_job
         from training.config import config_from_dict
         from training.export import ExportError
+        from training.fit import fit
         from training.loop import Trainer, validate_job
         from training.models.sed import BackboneError
 
@@ -43,7 +44,7 @@ def fit(args: argparse.Namespace, out) -> int:
                 raise JobError(f"{job_path}: {exc}") from None
             if world > 1 and not dist.is_initialized():
                 dist.init_process_group("nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo")
-            result = Trainer(job, cfg, job_path.parent, events, cancel).fit(resume=args.resume)
+            result = fit(Trainer(job, cfg, job_path.parent, events, cancel), resume=args.resume)
         except (JobError, BackboneError, ExportError) as exc:
             events.emit("done", status="failed", error=str(exc))
             return 1

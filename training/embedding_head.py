@@ -245,7 +245,8 @@ def fit_embedding_head(trainer, resume: bool = False):
         else {})
     if history is None:
         return FitResult("cancelled")
-    return trainer.finish(model, history, embedder=embedder)
+    return trainer.finish(model, history, embedder=embedder,
+                          export=lambda *args, **kwargs: export_head(*args, embedder, **kwargs))
 
 
 def load_head_init(model: EmbeddingHeadModel, path: str, classes: list[str]) -> None:

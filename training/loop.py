@@ -13,6 +13,7 @@ import copy
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from birdlab.core.jobs import Job, JobError, classes_without_negatives
 from birdlab.core.metrics import cmap, lwlrap, per_class_ap
 from birdlab.core.model import Polarity
 from training.augment import BatchAugmenter
-from training.config import EMBEDDING_FAMILY, TrainConfig, architecture, config_to_dict
+from training.config import TrainConfig, architecture, config_to_dict
 from training.data import (Crop, CropDataset, JobData, balanced_weights, epoch_order, split_recordings,
                            unlabelled_audio)
 from training.events import CancelFlag, Events
@@ -235,17 +236,8 @@ class Trainer:
         return {"ap": {c: (None if not np.isfinite(v) else float(v)) for c, v in zip(self.job.classes, ap)},
                 "cmap": float(cmap(y, s, mk)), "lwlrap": float(lwlrap(y, s, mk)), "crops": int(len(s))}
 
-    # ---- the loop -------------------------------------------------------------------------
-    def fit(self, resume: bool = False) -> FitResult:
-        if self.cfg.model.name == EMBEDDING_FAMILY:
-            from training.embedding_head import fit_embedding_head
-            return fit_embedding_head(self, resume)
-        if self.cfg.mode == "head":
-            from training.head_mode import fit_head
-            return fit_head(self, resume)
-        return self.fit_full(resume)
-
-    def fit_full(self, resume: bool) -> FitResult:
+    # ---- the loop (full mode; training.fit picks the loop for a job) ---------------------
+    def fit_full(self, resume: bool = False) -> FitResult:
         cfg, device = self.cfg, self.device
         self.data.check_audio()
         train, val = self.crops()
@@ -404,7 +396,8 @@ class Trainer:
             model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
         return model
 
-    def finish(self, model: torch.nn.Module, history: list[dict], embedder=None) -> FitResult:
+    def finish(self, model: torch.nn.Module, history: list[dict], embedder=None,
+               export: Callable[..., dict] | None = None) -> FitResult:
         """Export model.onnx + card.json + model.pt into run_dir/model and report them
         (an embedding-family head with its embedder named in the file)."""
         from training.export import export_onnx
@@ -425,13 +418,8 @@ class Trainer:
         if embedder is not None:
             card.family, card.backbone, card.license = "embedding", embedder.name, embedder.license
         if self.cfg.export:
-            if embedder is not None:
-                from training.embedding_head import export_head
-                result = export_head(model, self.job.classes, out / "model.onnx", embedder,
-                                     parent=card.parent, training_run=self.run_dir.name)
-            else:
-                result = export_onnx(model, self.job.classes, out / "model.onnx", parent=card.parent,
-                                     training_run=self.run_dir.name)
+            result = (export or export_onnx)(model, self.job.classes, out / "model.onnx", parent=card.parent,
+                                             training_run=self.run_dir.name)
             card.parity_max_abs_diff = result["parity_max_abs_diff"]
             card.created = result["metadata"]["created"]
             self.events.emit("artifact", kind="onnx", path=str(out / "model.onnx"))

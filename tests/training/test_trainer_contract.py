@@ -11,6 +11,7 @@ from birdlab.core.jobs import make_job, read_job, write_job
 from birdlab.core.synth_project import SyntheticProjectSpec, make_synthetic_project
 from training.config import ModelConfig, config_from_dict
 from training.events import CancelFlag, Events
+from training.fit import fit
 from training.loop import CLASS_TENSORS, Trainer, load_init_model
 from training.models.registry import create_model
 
@@ -62,7 +63,7 @@ def test_the_loss_gets_the_real_frame_mask(tmp_path, monkeypatch):
         return real(frame_logits, clipwise, targets, mask, *args, **kwargs)
     monkeypatch.setattr(loop, "sed_loss", spy)
     trainer = Trainer(job, cfg, tmp_path / "run", Events(io.StringIO(), tmp_path / "run"), CancelFlag())
-    trainer.fit()
+    fit(trainer)
     assert seen
     for targets, mask in seen:
         assert mask.shape == targets.shape
