@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QCompleter, QDockWidget, QDoubleSpinBox, QFileDialog, QLabel,
-                               QMainWindow, QMessageBox, QProgressBar, QSlider, QSpinBox, QToolBar, QToolButton,
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel,
+                               QMainWindow, QMessageBox, QProgressBar, QToolButton,
                                QWidget)
 
 from birdlab.core.audio import AudioError, probe
@@ -22,6 +22,7 @@ from birdlab.core.model import Box, Detection, Label, Polarity, Recording, Sourc
 from birdlab.core.project import Project, ProjectError
 from birdlab.core.session import Session
 from birdlab.gui.bridge import ProjectBridge
+from birdlab.gui.window_layout import add_dock, build_menus, build_toolbars, make_action
 from birdlab.gui.commands import AddExtent, AddLabel, DeleteLabels, EditLabels, MarkEmpty, ProjectUndoStack
 from birdlab.gui.labels_table import LabelsTable
 from birdlab.gui.recordings_panel import RecordingsPanel
@@ -29,11 +30,9 @@ from birdlab.gui.review_panel import ReviewPanel
 from birdlab.gui.versions_panel import VersionsPanel
 from birdlab.core.track_cache import load_tracks, tracks_path
 from birdlab.gui.scoring_worker import RecordingScorer, ScoreRequest
-from birdlab.gui.spectrogram_view import COLORMAPS, SpectrogramView, ViewSettings
+from birdlab.gui.spectrogram_view import SpectrogramView, ViewSettings
 from birdlab.scoring.store import APP_DETECTION_THRESHOLD, project_bands, store_scores
 
-POLARITY_KEYS = {Polarity.POSITIVE: "P", Polarity.NEGATIVE: "N", Polarity.UNCERTAIN: "U"}
-SPEEDS = (0.1, 0.125, 0.25, 0.5, 1.0, 1.5, 2.0)
 
 
 class MainWindow(QMainWindow):
@@ -90,8 +89,8 @@ class MainWindow(QMainWindow):
         self.status_play = QLabel()
         for w in (self.status_recording, self.status_cursor, self.status_play):
             self.statusBar().addPermanentWidget(w)
-        self._build_actions()
-        self._build_toolbar()
+        build_menus(self)
+        build_toolbars(self)
 
         self.view.boxDrawn.connect(self.add_label_box)
         self.view.labelEdited.connect(self._label_moved)
@@ -109,154 +108,12 @@ class MainWindow(QMainWindow):
         self.view.thresholdChanged.connect(lambda t: self.threshold_slider.setValue(int(round(t * 100))))
         self._restore_layout()
 
-    # ---- construction ----------------------------------------------------------------------
+    # ---- construction (menus and toolbars: gui/window_layout.py) ---------------------------
     def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"dock-{title}")
-        dock.setWidget(widget)
-        self.addDockWidget(area, dock)
-        return dock
+        return add_dock(self, title, widget, area)
 
     def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
-        action = QAction(text, self)
-        if shortcut:
-            action.setShortcut(QKeySequence(shortcut))
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        action.setToolTip(f"{tip or text} ({QKeySequence(shortcut).toString()})" if shortcut else tip or text)
-        action.triggered.connect(slot)
-        self.addAction(action)
-        return action
-
-    def _build_actions(self) -> None:
-        menu = self.menuBar()
-        file = menu.addMenu("&File")
-        file.addAction(self._action("Open project...", self.choose_project, QKeySequence.StandardKey.Open))
-        file.addAction(self._action("Open audio files...", self.choose_audio))
-        self.recent_menu = file.addMenu("Recent projects")
-        self._fill_recent()
-        file.addSeparator()
-        file.addAction(self._action("Quit", self.close, QKeySequence.StandardKey.Quit))
-        edit = menu.addMenu("&Edit")
-        undo = self.undo_stack.createUndoAction(self, "Undo")
-        undo.setShortcut(QKeySequence.StandardKey.Undo)
-        redo = self.undo_stack.createRedoAction(self, "Redo")
-        redo.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Shift+Z")])
-        edit.addActions([undo, redo])
-        self.undo_action, self.redo_action = undo, redo
-        edit.addSeparator()
-        edit.addAction(self._action("Delete selected labels", self.delete_selected, QKeySequence.StandardKey.Delete))
-        self.polarity_actions = {}
-        group = QActionGroup(self)
-        for polarity, key in POLARITY_KEYS.items():
-            action = self._action(f"{polarity.value.capitalize()}", lambda _=False, p=polarity: self.set_polarity(p),
-                                  key, f"new boxes and the selected labels become {polarity.value}")
-            action.setCheckable(True)
-            group.addAction(action)
-            edit.addAction(action)
-            self.polarity_actions[polarity] = action
-        self.polarity_actions[Polarity.POSITIVE].setChecked(True)
-        edit.addAction(self._action("Apply the current class to the selection", self.apply_class_to_selection, "L"))
-        edit.addAction(self._action("Mark visible range reviewed (complete)", self.mark_reviewed, "R",
-                                    "unlabelled audio here counts as negative for the chosen classes"))
-        edit.addAction(self._action("Mark selected recordings empty for classes...",
-                                    lambda: self.mark_empty(self.recordings.selected_ids()), None,
-                                    "the recordings hold no call of the chosen classes: their audio trains as "
-                                    "negative (select several in the Recordings panel)"))
-        review = menu.addMenu("&Review")
-        for text, key, slot in (("Accept (positive label)", "A", lambda: self.decide(Polarity.POSITIVE)),
-                                ("Reject (negative label)", "X", lambda: self.decide(Polarity.NEGATIVE)),
-                                ("Uncertain", "Q", lambda: self.decide(Polarity.UNCERTAIN)),
-                                ("Skip", "S", self.skip_detection),
-                                ("Relabel to the class box's class", "C", self.relabel_detection)):
-            review.addAction(self._action(text, slot, key))
-        view = menu.addMenu("&View")
-        view.addAction(self._action("Zoom in", lambda: self.view.zoom(0.5), "Ctrl+="))
-        view.addAction(self._action("Zoom out", lambda: self.view.zoom(2.0), "Ctrl+-"))
-        view.addAction(self._action("Whole recording", lambda: self.view.set_visible_range(0, self.view.duration),
-                                    "Ctrl+0"))
-        play = menu.addMenu("&Play")
-        play.addAction(self._action("Play / pause", self.toggle_play, "Space"))
-        play.addAction(self._action("Play visible range", self.play_visible, "Shift+Space"))
-        play.addAction(self._action("Play selected box (band-limited)", self.play_selected_box, "B"))
-        help_menu = menu.addMenu("&Help")
-        help_menu.addAction(self._action("Keyboard shortcuts", self.show_shortcuts, "F1"))
-
-    def _build_toolbar(self) -> None:
-        bar = QToolBar("Labelling")
-        bar.setObjectName("toolbar-labelling")
-        self.addToolBar(bar)
-        bar.addWidget(QLabel(" class "))
-        self.class_box = QComboBox()
-        self.class_box.setEditable(True)
-        self.class_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.class_box.setMinimumContentsLength(18)
-        self.class_box.completer().setFilterMode(Qt.MatchFlag.MatchContains)
-        self.class_box.completer().setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
-        self.class_box.lineEdit().returnPressed.connect(self.apply_class_to_selection)
-        bar.addWidget(self.class_box)
-        for action in self.polarity_actions.values():
-            bar.addAction(action)
-        bar.addSeparator()
-        bar.addAction(self.undo_action)
-        bar.addAction(self.redo_action)
-
-        look = QToolBar("Spectrogram")
-        look.setObjectName("toolbar-spectrogram")
-        self.addToolBar(look)
-        self.colormap_box = QComboBox()
-        self.colormap_box.addItems(COLORMAPS)
-        self.top_db = QDoubleSpinBox(minimum=-120, maximum=20, value=-10, suffix=" dB", singleStep=5)
-        self.db_range = QDoubleSpinBox(minimum=10, maximum=150, value=80, suffix=" dB range", singleStep=5)
-        self.fmin = QSpinBox(minimum=0, maximum=500_000, value=0, suffix=" Hz min", singleStep=500)
-        self.fmax = QSpinBox(minimum=0, maximum=500_000, value=0, suffix=" Hz max", singleStep=1000)
-        self.fmax.setSpecialValueText("Nyquist")
-        self.mel_box = QCheckBox("mel")
-        self.nfft_box = QComboBox()
-        self.nfft_box.addItems(["256", "512", "1024", "2048", "4096"])
-        self.nfft_box.setCurrentText("1024")
-        self.channel_box = QComboBox()
-        for w in (self.colormap_box, self.top_db, self.db_range, self.fmin, self.fmax, self.nfft_box,
-                  self.channel_box, self.mel_box):
-            look.addWidget(w)
-            signal = getattr(w, "currentIndexChanged", None) or getattr(w, "valueChanged", None) or w.toggled
-            signal.connect(self._look_changed)
-        self.addToolBarBreak()
-        model = QToolBar("Model")
-        model.setObjectName("toolbar-model")
-        self.addToolBar(model)
-        self.model_label = QLabel(" no model ")
-        model.addWidget(self.model_label)
-        model.addWidget(QLabel(" threshold "))
-        self.threshold_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=50)
-        self.threshold_slider.setFixedWidth(120)
-        self.threshold_slider.setToolTip("show detections scoring at least this (live)")
-        self.threshold_value = QLabel("0.50")
-        self.threshold_slider.valueChanged.connect(self._threshold_changed)
-        model.addWidget(self.threshold_slider)
-        model.addWidget(self.threshold_value)
-        self.track_class_box = QComboBox()
-        self.track_class_box.setToolTip("score tracks to show")
-        self.track_class_box.currentIndexChanged.connect(self._track_classes_changed)
-        model.addWidget(self.track_class_box)
-        model.addAction(self._action("Score", self.rescore_current, "Ctrl+Shift+S",
-                                     "score this recording again with the active model"))
-        model.addAction(self._action("Retrain...", self.open_retrain, "Ctrl+T",
-                                     "train a new model version on the labels (in a child process)"))
-        model.addAction(self._action("Score folders...", self.open_batch, "Ctrl+B",
-                                     "score folders of recordings into tables and the project"))
-        model.addAction(self._action("Report", self.show_report, "Ctrl+R",
-                                     "per-class AP, PR curves and score histograms of the active model "
-                                     "against the reviewed labels"))
-        play = QToolBar("Playback")
-        play.setObjectName("toolbar-playback")
-        self.addToolBar(play)
-        play.addAction(self._action("▶ / ❚❚", self.toggle_play, tip="play or pause"))
-        self.speed_box = QComboBox()
-        for s in SPEEDS:
-            self.speed_box.addItem(f"{s:g}x", s)
-        self.speed_box.setCurrentText("1x")
-        self.speed_box.setToolTip("playback speed (below 1x: time expansion, for bats)")
-        play.addWidget(self.speed_box)
+        return make_action(self, text, slot, shortcut, tip)
 
     @property
     def project(self) -> Project | None:

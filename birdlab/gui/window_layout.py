@@ -1,0 +1,175 @@
+"""The main window's menus, toolbars and docks: layout only.
+
+Each function builds widgets and actions on the window and connects them to its slots; the
+window keeps the behaviour (gui/main_window.py) and the state lives in the session
+(core/session.py).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QCompleter, QDockWidget, QDoubleSpinBox, QLabel, QSlider,
+                               QSpinBox, QToolBar, QWidget)
+
+from birdlab.core.model import Polarity
+from birdlab.gui.spectrogram_view import COLORMAPS
+
+POLARITY_KEYS = {Polarity.POSITIVE: "P", Polarity.NEGATIVE: "N", Polarity.UNCERTAIN: "U"}
+SPEEDS = (0.1, 0.125, 0.25, 0.5, 1.0, 1.5, 2.0)
+
+
+def add_dock(win, title: str, widget: QWidget, area) -> QDockWidget:
+    """A dock on the window (named, so the layout is saved and restored)."""
+    dock = QDockWidget(title, win)
+    dock.setObjectName(f"dock-{title}")
+    dock.setWidget(widget)
+    win.addDockWidget(area, dock)
+    return dock
+
+
+def make_action(win, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+    """A window-wide action with its shortcut in the tooltip."""
+    action = QAction(text, win)
+    if shortcut:
+        action.setShortcut(QKeySequence(shortcut))
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+    action.setToolTip(f"{tip or text} ({QKeySequence(shortcut).toString()})" if shortcut else tip or text)
+    action.triggered.connect(slot)
+    win.addAction(action)
+    return action
+
+
+def build_menus(win) -> None:
+    """The menu bar: File, Edit, Review, View, Play, Help (every action also a window shortcut)."""
+    menu = win.menuBar()
+    file = menu.addMenu("&File")
+    file.addAction(make_action(win, "Open project...", win.choose_project, QKeySequence.StandardKey.Open))
+    file.addAction(make_action(win, "Open audio files...", win.choose_audio))
+    win.recent_menu = file.addMenu("Recent projects")
+    win._fill_recent()
+    file.addSeparator()
+    file.addAction(make_action(win, "Quit", win.close, QKeySequence.StandardKey.Quit))
+    edit = menu.addMenu("&Edit")
+    undo = win.undo_stack.createUndoAction(win, "Undo")
+    undo.setShortcut(QKeySequence.StandardKey.Undo)
+    redo = win.undo_stack.createRedoAction(win, "Redo")
+    redo.setShortcuts([QKeySequence.StandardKey.Redo, QKeySequence("Ctrl+Shift+Z")])
+    edit.addActions([undo, redo])
+    win.undo_action, win.redo_action = undo, redo
+    edit.addSeparator()
+    edit.addAction(make_action(win, "Delete selected labels", win.delete_selected, QKeySequence.StandardKey.Delete))
+    win.polarity_actions = {}
+    group = QActionGroup(win)
+    for polarity, key in POLARITY_KEYS.items():
+        action = make_action(win, f"{polarity.value.capitalize()}", lambda _=False, p=polarity: win.set_polarity(p),
+                              key, f"new boxes and the selected labels become {polarity.value}")
+        action.setCheckable(True)
+        group.addAction(action)
+        edit.addAction(action)
+        win.polarity_actions[polarity] = action
+    win.polarity_actions[Polarity.POSITIVE].setChecked(True)
+    edit.addAction(make_action(win, "Apply the current class to the selection", win.apply_class_to_selection, "L"))
+    edit.addAction(make_action(win, "Mark visible range reviewed (complete)", win.mark_reviewed, "R",
+                                "unlabelled audio here counts as negative for the chosen classes"))
+    edit.addAction(make_action(win, "Mark selected recordings empty for classes...",
+                                lambda: win.mark_empty(win.recordings.selected_ids()), None,
+                                "the recordings hold no call of the chosen classes: their audio trains as "
+                                "negative (select several in the Recordings panel)"))
+    review = menu.addMenu("&Review")
+    for text, key, slot in (("Accept (positive label)", "A", lambda: win.decide(Polarity.POSITIVE)),
+                            ("Reject (negative label)", "X", lambda: win.decide(Polarity.NEGATIVE)),
+                            ("Uncertain", "Q", lambda: win.decide(Polarity.UNCERTAIN)),
+                            ("Skip", "S", win.skip_detection),
+                            ("Relabel to the class box's class", "C", win.relabel_detection)):
+        review.addAction(make_action(win, text, slot, key))
+    view = menu.addMenu("&View")
+    view.addAction(make_action(win, "Zoom in", lambda: win.view.zoom(0.5), "Ctrl+="))
+    view.addAction(make_action(win, "Zoom out", lambda: win.view.zoom(2.0), "Ctrl+-"))
+    view.addAction(make_action(win, "Whole recording", lambda: win.view.set_visible_range(0, win.view.duration),
+                                "Ctrl+0"))
+    play = menu.addMenu("&Play")
+    play.addAction(make_action(win, "Play / pause", win.toggle_play, "Space"))
+    play.addAction(make_action(win, "Play visible range", win.play_visible, "Shift+Space"))
+    play.addAction(make_action(win, "Play selected box (band-limited)", win.play_selected_box, "B"))
+    help_menu = menu.addMenu("&Help")
+    help_menu.addAction(make_action(win, "Keyboard shortcuts", win.show_shortcuts, "F1"))
+
+
+def build_toolbars(win) -> None:
+    """The toolbars: labelling (class, polarity, undo), spectrogram look, model, playback."""
+    bar = QToolBar("Labelling")
+    bar.setObjectName("toolbar-labelling")
+    win.addToolBar(bar)
+    bar.addWidget(QLabel(" class "))
+    win.class_box = QComboBox()
+    win.class_box.setEditable(True)
+    win.class_box.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+    win.class_box.setMinimumContentsLength(18)
+    win.class_box.completer().setFilterMode(Qt.MatchFlag.MatchContains)
+    win.class_box.completer().setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+    win.class_box.lineEdit().returnPressed.connect(win.apply_class_to_selection)
+    bar.addWidget(win.class_box)
+    for action in win.polarity_actions.values():
+        bar.addAction(action)
+    bar.addSeparator()
+    bar.addAction(win.undo_action)
+    bar.addAction(win.redo_action)
+
+    look = QToolBar("Spectrogram")
+    look.setObjectName("toolbar-spectrogram")
+    win.addToolBar(look)
+    win.colormap_box = QComboBox()
+    win.colormap_box.addItems(COLORMAPS)
+    win.top_db = QDoubleSpinBox(minimum=-120, maximum=20, value=-10, suffix=" dB", singleStep=5)
+    win.db_range = QDoubleSpinBox(minimum=10, maximum=150, value=80, suffix=" dB range", singleStep=5)
+    win.fmin = QSpinBox(minimum=0, maximum=500_000, value=0, suffix=" Hz min", singleStep=500)
+    win.fmax = QSpinBox(minimum=0, maximum=500_000, value=0, suffix=" Hz max", singleStep=1000)
+    win.fmax.setSpecialValueText("Nyquist")
+    win.mel_box = QCheckBox("mel")
+    win.nfft_box = QComboBox()
+    win.nfft_box.addItems(["256", "512", "1024", "2048", "4096"])
+    win.nfft_box.setCurrentText("1024")
+    win.channel_box = QComboBox()
+    for w in (win.colormap_box, win.top_db, win.db_range, win.fmin, win.fmax, win.nfft_box,
+              win.channel_box, win.mel_box):
+        look.addWidget(w)
+        signal = getattr(w, "currentIndexChanged", None) or getattr(w, "valueChanged", None) or w.toggled
+        signal.connect(win._look_changed)
+    win.addToolBarBreak()
+    model = QToolBar("Model")
+    model.setObjectName("toolbar-model")
+    win.addToolBar(model)
+    win.model_label = QLabel(" no model ")
+    model.addWidget(win.model_label)
+    model.addWidget(QLabel(" threshold "))
+    win.threshold_slider = QSlider(Qt.Orientation.Horizontal, minimum=0, maximum=100, value=50)
+    win.threshold_slider.setFixedWidth(120)
+    win.threshold_slider.setToolTip("show detections scoring at least this (live)")
+    win.threshold_value = QLabel("0.50")
+    win.threshold_slider.valueChanged.connect(win._threshold_changed)
+    model.addWidget(win.threshold_slider)
+    model.addWidget(win.threshold_value)
+    win.track_class_box = QComboBox()
+    win.track_class_box.setToolTip("score tracks to show")
+    win.track_class_box.currentIndexChanged.connect(win._track_classes_changed)
+    model.addWidget(win.track_class_box)
+    model.addAction(make_action(win, "Score", win.rescore_current, "Ctrl+Shift+S",
+                                 "score this recording again with the active model"))
+    model.addAction(make_action(win, "Retrain...", win.open_retrain, "Ctrl+T",
+                                 "train a new model version on the labels (in a child process)"))
+    model.addAction(make_action(win, "Score folders...", win.open_batch, "Ctrl+B",
+                                 "score folders of recordings into tables and the project"))
+    model.addAction(make_action(win, "Report", win.show_report, "Ctrl+R",
+                                 "per-class AP, PR curves and score histograms of the active model "
+                                 "against the reviewed labels"))
+    play = QToolBar("Playback")
+    play.setObjectName("toolbar-playback")
+    win.addToolBar(play)
+    play.addAction(make_action(win, "▶ / ❚❚", win.toggle_play, tip="play or pause"))
+    win.speed_box = QComboBox()
+    for s in SPEEDS:
+        win.speed_box.addItem(f"{s:g}x", s)
+    win.speed_box.setCurrentText("1x")
+    win.speed_box.setToolTip("playback speed (below 1x: time expansion, for bats)")
+    play.addWidget(win.speed_box)
