@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from birdlab.core.model import Detection
+from birdlab.core.model import Detection, ModelVersion
+from birdlab.core.project import Project
 
 
 @dataclass(frozen=True)
@@ -50,3 +51,18 @@ def ap_table(old: dict | None, new: dict) -> list[tuple[str, float | None, float
     old_ap = (old or {}).get("ap", {}) or {}
     new_ap = new.get("ap", {}) or {}
     return [(c, old_ap.get(c), new_ap.get(c)) for c in sorted(set(old_ap) | set(new_ap))]
+
+
+def change_summary(project: Project, model: ModelVersion, parent_id: int, recording_ids: set[int]) -> list[str]:
+    """What a new version changed against its parent on the recordings rescored so far: new /
+    lost / flipped detections, then validation AP per class, old -> new (when the card has both)."""
+    old = [d for d in project.detections(parent_id) if d.recording_id in recording_ids]
+    new = [d for d in project.detections(model.id) if d.recording_id in recording_ids]
+    lines = [f"On {len(recording_ids)} rescored recording(s): {diff_detections(old, new)} "
+             f"(vs {project.model_version(parent_id).name})."]
+    card = model.model_card
+    rows = ap_table(card.parent_metrics, card.metrics) if card else []
+    if rows:
+        shown = (lambda v: "–" if v is None else f"{v:.3f}")
+        lines.append("Validation AP, old → new: " + ", ".join(f"{c} {shown(a)} → {shown(b)}" for c, a, b in rows))
+    return lines

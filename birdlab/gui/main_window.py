@@ -455,18 +455,9 @@ class MainWindow(QMainWindow):
 
     def _show_changes(self, model, parent_id: int, recording_ids: set[int]) -> None:
         """New / lost / flipped detections on the recordings rescored so far, and AP old vs new."""
-        from birdlab.core.compare import ap_table, diff_detections
+        from birdlab.core.compare import change_summary
 
-        old = [d for d in self.project.detections(parent_id) if d.recording_id in recording_ids]
-        new = [d for d in self.project.detections(model.id) if d.recording_id in recording_ids]
-        diff = diff_detections(old, new)
-        parent = self.project.model_version(parent_id)
-        card = model.model_card
-        rows = ap_table(card.parent_metrics, card.metrics) if card else []
-        fmt = (lambda v: "–" if v is None else f"{v:.3f}")
-        lines = [f"On {len(recording_ids)} rescored recording(s): {diff} (vs {parent.name})."]
-        if rows:
-            lines.append("Validation AP, old → new: " + ", ".join(f"{c} {fmt(a)} → {fmt(b)}" for c, a, b in rows))
+        lines = change_summary(self.project, model, parent_id, recording_ids)
         text = "\n".join(lines)
         self.last_change_summary = text
         self.statusBar().showMessage(lines[0], 15000)

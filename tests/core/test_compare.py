@@ -21,3 +21,21 @@ def test_ap_table_lists_every_class():
     rows = ap_table({"ap": {"a": 0.5}}, {"ap": {"a": 0.7, "b": 0.9}})
     assert rows == [("a", 0.5, 0.7), ("b", None, 0.9)]
     assert ap_table(None, {"ap": {"a": 1.0}}) == [("a", None, 1.0)]
+
+
+def test_the_change_summary_of_a_new_version_against_its_parent(tmp_path, make_wav):
+    from birdlab.core.compare import change_summary
+    from birdlab.core.project import Project
+
+    with Project.create(tmp_path / "p") as project:
+        rec = project.add_recording(make_wav("r.wav", duration=10.0))
+        cls = project.add_class("A")
+        parent = project.add_model_version("v1", card={"classes": ["A"], "metrics": {"ap": {"A": 0.5}}})
+        child = project.add_model_version("v2", parent_id=parent.id, card={
+            "classes": ["A"], "metrics": {"ap": {"A": 0.75}}, "parent_metrics": {"ap": {"A": 0.5}}})
+        project.set_detections(parent.id, rec.id, [(cls.id, 1.0, 2.0, 0.0, 8000.0, 0.9)])
+        project.set_detections(child.id, rec.id, [(cls.id, 1.0, 2.0, 0.0, 8000.0, 0.8),
+                                                  (cls.id, 5.0, 6.0, 0.0, 8000.0, 0.7)])
+        lines = change_summary(project, child, parent.id, {rec.id})
+    assert lines[0].startswith("On 1 rescored recording(s): ") and lines[0].endswith("(vs v1).")
+    assert "1 new" in lines[0] and lines[1] == "Validation AP, old → new: A 0.500 → 0.750"
