@@ -25,13 +25,11 @@ from birdlab.gui.bridge import ProjectBridge
 from birdlab.gui.window_layout import add_dock, build_menus, build_toolbars, make_action
 from birdlab.gui.commands import AddExtent, AddLabel, DeleteLabels, EditLabels, MarkEmpty, ProjectUndoStack
 from birdlab.gui.labels_table import LabelsTable
+from birdlab.gui.model_output import ModelOutput
 from birdlab.gui.recordings_panel import RecordingsPanel
 from birdlab.gui.review_panel import ReviewPanel
 from birdlab.gui.versions_panel import VersionsPanel
-from birdlab.core.track_cache import load_tracks, tracks_path
-from birdlab.gui.scoring_worker import RecordingScorer, ScoreRequest
 from birdlab.gui.spectrogram_view import SpectrogramView, ViewSettings
-from birdlab.scoring.store import APP_DETECTION_THRESHOLD, project_bands, store_scores
 
 
 
@@ -73,17 +71,10 @@ class MainWindow(QMainWindow):
         self.review_dock.raise_()
         self.versions.activateRequested.connect(self.activate_version)
         self.review.currentChanged.connect(self.go_to_detection)
-        self.scorer = RecordingScorer(self)
-        self.scorer.progress.connect(self._score_progress)
-        self.scorer.finished.connect(self._scored)
-        self.scorer.failed.connect(lambda rid, reason: self._score_done(f"scoring failed: {reason}"))
         self.score_bar = QProgressBar(maximumWidth=180, maximum=1000, textVisible=True)
         self.score_cancel = QToolButton(text="cancel", toolTip="stop scoring this recording")
-        self.score_cancel.clicked.connect(self.cancel_scoring)
         self.statusBar().addWidget(self.score_bar)
         self.statusBar().addWidget(self.score_cancel)
-        self.score_bar.hide()
-        self.score_cancel.hide()
         self.status_recording = QLabel()
         self.status_cursor = QLabel()
         self.status_play = QLabel()
@@ -91,6 +82,13 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(w)
         build_menus(self)
         build_toolbars(self)
+        self.output = ModelOutput(self.session, self.view, self.model_label, self.track_class_box, self.score_bar,
+                                  self.score_cancel, self._class_names, self)
+        self.scorer = self.output.scorer
+        self.output.shown.connect(self.modelOutputShown)
+        self.output.stored.connect(self.refresh_review)
+        self.output.changes.connect(self._show_changes)
+        self.output.message.connect(self.statusBar().showMessage)
 
         self.view.boxDrawn.connect(self.add_label_box)
         self.view.labelEdited.connect(self._label_moved)
@@ -284,114 +282,24 @@ class MainWindow(QMainWindow):
         if table in ("models", "classes"):
             self.refresh_review()
 
-    # ---- model output ---------------------------------------------------------------------------
+    # ---- model output (gui/model_output.py) ----------------------------------------------------
     def _show_model_output(self, allow_scoring: bool = True) -> None:
-        """Detections and score tracks of the active model; score in the background when missing."""
-        model = self.project.active_model() if self.project else None
-        path = self.project.model_file(model) if model else None
-        self.model_label.setText(f" model: {model.name} " if model else " no model ")
-        if not (self.recording and model):
-            self.view.set_detections([], {})
-            self.view.set_tracks(None)
-            return
-        names = self._class_names()
-        self.view.set_detections(self.project.detections(model.id, self.recording.id), names)
-        if path is None:  # imported detections (e.g. BirdNET's): boxes to review, no tracks, nothing to score
-            self.view.set_tracks(None)
-            return
-        cached = load_tracks(tracks_path(self.project, model.name, self.recording.id))
-        if cached is not None:
-            tracks, hop, classes = cached
-            self._fill_track_classes(classes)
-            self.view.set_tracks(tracks, hop, classes, self._visible_track_classes())
-            self.modelOutputShown.emit(self.recording.id)
-        elif allow_scoring:
-            self.view.set_tracks(None)
-            already = self.scorer.busy_with == self.recording.id and self.session.scoring_model == model.name
-            if not already:  # e.g. a new version and its queued "models" change both ask
-                self.score_current(model.name, path)
-
-    def score_current(self, model_name: str, model_path: Path) -> None:
-        if self.project and self.recording:
-            self.score_recording(self.recording, model_name, model_path)
-
-    def score_recording(self, rec: Recording, model_name: str, model_path: Path) -> None:
-        bands = project_bands(self.project)
-        self.session.scoring_model = model_name
-        self.scorer.score(ScoreRequest(rec.id, str(rec.abs_path), str(model_path), rec.duration, bands,
-                                       APP_DETECTION_THRESHOLD, str(self.project.cache_dir), rec.fingerprint))
-        self.score_bar.setValue(0)
-        self.score_bar.setFormat(f"scoring {rec.name} %p%")
-        self.score_bar.show()
-        self.score_cancel.show()
+        self.output.show(allow_scoring)
 
     def rescore_current(self) -> None:
-        model = self.project.active_model() if self.project else None
-        path = self.project.model_file(model) if model else None
-        if model and path:
-            self.score_current(model.name, path)
-        else:
-            self.statusBar().showMessage("no active model to score with", 5000)
-
-    def cancel_scoring(self) -> None:
-        self.scorer.cancel()
-        self._score_done("scoring cancelled")
-
-    def _score_progress(self, recording_id: int, fraction: float) -> None:
-        self.score_bar.setValue(int(fraction * 1000))
-
-    def _score_done(self, message: str = "") -> None:
-        self.score_bar.hide()
-        self.score_cancel.hide()
-        if message:
-            self.statusBar().showMessage(message, 8000)
-
-    def _scored(self, recording_id: int, result) -> None:
-        """Store the detections (the same rows `birdlab score --project` writes) and the tracks."""
-        self._score_done(f"scored in {result.seconds:.1f} s: {len(result.detections)} detections")
-        model = self.project.model_by_name(self.session.scoring_model) if self.project else None
-        if model is None:
-            return
-        try:
-            store_scores(self.project, model.id, recording_id, result)
-        except (ProjectError, OSError) as exc:  # a read-only project or a full disk: said, nothing half-kept
-            self.statusBar().showMessage(f"Scored, but the detections could not be kept: {exc}", 10000)
-            return
-        plan = self.session.rescore
-        if plan.scored(recording_id, model.id):
-            self._show_changes(model, plan.parent_id, plan.compared)
-        if self.recording and self.recording.id == recording_id:
-            self._show_model_output(allow_scoring=False)
-        self.refresh_review()
-        self._rescore_next()
-
-    def _rescore_next(self) -> None:
-        """After a new version, the recordings its parent had detections on are rescored one after another."""
-        job = self.session.rescore.next_job(self.project, busy=self.scorer.busy_with is not None) \
-            if self.project else None
-        if job is not None:
-            self.score_recording(job.recording, job.model.name, job.model_file)
+        self.output.rescore_current()
 
     def _threshold_changed(self, value: int) -> None:
         self.threshold_value.setText(f"{value / 100:.2f}")
         self.session.set_threshold(value / 100)
         self.view.set_threshold(value / 100)
 
-    def _fill_track_classes(self, classes: tuple[str, ...]) -> None:
-        current = self.track_class_box.currentText()
-        self.track_class_box.blockSignals(True)
-        self.track_class_box.clear()
-        self.track_class_box.addItem("all classes")
-        self.track_class_box.addItems(list(classes))
-        if current in classes:
-            self.track_class_box.setCurrentText(current)
-        self.track_class_box.blockSignals(False)
-
-    def _visible_track_classes(self) -> set[str] | None:
-        return None if self.track_class_box.currentIndex() <= 0 else {self.track_class_box.currentText()}
-
-    def _track_classes_changed(self, *_):
-        self.view.show_track_classes(self._visible_track_classes())
+    def _show_changes(self, text: str) -> None:
+        """New / lost / flipped detections on the recordings rescored so far, and AP old vs new."""
+        self.last_change_summary = text
+        self.statusBar().showMessage(text.split("\n", 1)[0], 15000)
+        if self.retrain_dialog is not None:
+            self.retrain_dialog.show_summary(text)
 
     def activate_version(self, model_id: int) -> None:
         """Make an earlier (or later) version active again; its detections come back, or are scored."""
@@ -444,25 +352,9 @@ class MainWindow(QMainWindow):
         return self.batch_dialog
 
     def _new_model(self, version) -> None:
-        """A new active version: rescore what is on screen first, then the review queue follows;
-        once the recording is rescored, the dialog shows what changed against the parent."""
-        self.session.rescore.start(self.project, version, self.recording.id if self.recording else None)
-        self.statusBar().showMessage(f"model {version.name} is active; rescoring {self.recording.name}"
-                                     if self.recording else f"model {version.name} is active", 8000)
-        self._show_model_output()
+        """A new active version: the output rescores what is on screen, then its parent's recordings."""
+        self.output.new_version(version)
         self.refresh_review()
-        self._rescore_next()
-
-    def _show_changes(self, model, parent_id: int, recording_ids: set[int]) -> None:
-        """New / lost / flipped detections on the recordings rescored so far, and AP old vs new."""
-        from birdlab.core.compare import change_summary
-
-        lines = change_summary(self.project, model, parent_id, recording_ids)
-        text = "\n".join(lines)
-        self.last_change_summary = text
-        self.statusBar().showMessage(lines[0], 15000)
-        if self.retrain_dialog is not None:
-            self.retrain_dialog.show_summary(text)
 
     # ---- review ------------------------------------------------------------------------------
     def refresh_review(self, keep: int | None = None) -> None:

@@ -152,7 +152,6 @@ def build_toolbars(win) -> None:
     model.addWidget(win.threshold_value)
     win.track_class_box = QComboBox()
     win.track_class_box.setToolTip("score tracks to show")
-    win.track_class_box.currentIndexChanged.connect(win._track_classes_changed)
     model.addWidget(win.track_class_box)
     model.addAction(make_action(win, "Score", win.rescore_current, "Ctrl+Shift+S",
                                  "score this recording again with the active model"))
