@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel,
                                QWidget)
 
 from birdlab.core.audio import AudioError, probe
-from birdlab.core.model import Box, Detection, Label, Polarity, Recording, Source
+from birdlab.core.model import Box, Detection, Label, Polarity, Recording
 from birdlab.core.project import Project, ProjectError
 from birdlab.core.session import Session
 from birdlab.gui.bridge import ProjectBridge
@@ -27,6 +27,7 @@ from birdlab.gui.commands import AddExtent, AddLabel, DeleteLabels, EditLabels, 
 from birdlab.gui.labels_table import LabelsTable
 from birdlab.gui.model_output import ModelOutput
 from birdlab.gui.recordings_panel import RecordingsPanel
+from birdlab.gui.review_actions import ReviewActions
 from birdlab.gui.review_panel import ReviewPanel
 from birdlab.gui.versions_panel import VersionsPanel
 from birdlab.gui.spectrogram_view import SpectrogramView, ViewSettings
@@ -64,6 +65,9 @@ class MainWindow(QMainWindow):
         self._dock("Labels", self.labels_table, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.review = ReviewPanel()
         self.review_dock = self._dock("Review", self.review, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.reviewing = ReviewActions(self.session, self.review, self.view, self.undo_stack, self.show_recording,
+                                       self._play, self._class_names, self)
+        self.reviewing.message.connect(self.statusBar().showMessage)
         self.review.filterChanged.connect(self.refresh_review)
         self.versions = VersionsPanel()
         versions_dock = self._dock("Model versions", self.versions, Qt.DockWidgetArea.RightDockWidgetArea)
@@ -102,7 +106,6 @@ class MainWindow(QMainWindow):
         # every label or extent edit in the app goes through the undo stack: refresh on its index
         # (at once, once); the store's change signal covers the rest (classes, models, recordings)
         self.undo_stack.indexChanged.connect(self._edited)
-        self._deciding = False
         self.view.thresholdChanged.connect(lambda t: self.threshold_slider.setValue(int(round(t * 100))))
         self._restore_layout()
 
@@ -267,7 +270,7 @@ class MainWindow(QMainWindow):
 
     def _edited(self, _index: int) -> None:
         self._refresh_labels()
-        if not self._deciding:  # a review decision refreshes the queue itself, keeping its place
+        if not self.reviewing.deciding:  # a review decision refreshes the queue itself, keeping its place
             self.refresh_review()
 
     def _project_changed(self, table: str, action: str, ids: tuple) -> None:
@@ -356,97 +359,18 @@ class MainWindow(QMainWindow):
         self.output.new_version(version)
         self.refresh_review()
 
-    # ---- review ------------------------------------------------------------------------------
+    # ---- review (gui/review_actions.py) ------------------------------------------------------
     def refresh_review(self, keep: int | None = None) -> None:
-        """Rebuild the queue from the active model's detections and the labels made from them."""
-        from birdlab.core.review import build_queue, progress
-
-        model = self.project.active_model() if self.project else None
-        if model is None:
-            self.review.set_queue([], {}, {})
-            return
-        names = self._class_names()
-        self.review.set_classes(names)
-        detections = self.project.detections(model.id)
-        labels = self.project.labels()
-        current = keep if keep is not None else (self.review.current().id if self.review.current() else None)
-        queue = build_queue(detections, labels, self.review.review_filter(self.recording.id if self.recording else None),
-                            self.review.order, self.session.threshold)
-        recordings = {r.id: r.name for r in self.project.recordings()}
-        self.review.set_queue(queue, names, recordings, current)
-        self.review.show_progress(progress(detections, labels), names)
+        self.reviewing.refresh(keep)
 
     def go_to_detection(self, det: Detection | None) -> None:
-        """Show a detection: open its recording, zoom to it with some context, play it if asked."""
-        if det is None or not self.project:
-            return
-        if not self.recording or self.recording.id != det.recording_id:
-            self.show_recording(det.recording_id)
-        span = max(4.0, 3 * (det.t_max - det.t_min))
-        centre = (det.t_min + det.t_max) / 2
-        self.view.set_visible_range(centre - span / 2, centre + span / 2)
-        self.view.set_cursor(det.t_min)
-        self.review.select(det.id)
-        if self.review.autoplay.isChecked():
-            self._play(det.t_min, det.t_max, band=(det.f_min, det.f_max))
+        self.reviewing.go_to(det)
 
     def on_screen(self, det: Detection) -> bool:
-        """Whether a detection is in the view now: its recording shown and its box in the visible range."""
-        return self.session.shows(det.recording_id, det.t_min, det.t_max)
-
-    def _shown_first(self, det: Detection) -> bool:
-        """A decision is never blind: a detection not on screen is first shown (and played);
-        the next key press decides. True when it had to be shown."""
-        if self.on_screen(det):
-            return False
-        self.go_to_detection(det)
-        self.statusBar().showMessage("Showing the detection first: press the key again to decide.", 4000)
-        return True
+        return self.reviewing.on_screen(det)
 
     def decide(self, polarity: Polarity, class_id: int | None = None) -> None:
-        """The current detection becomes a label (source review); the queue moves on."""
-        det = self.review.current()
-        if det is None or not self.project or self._shown_first(det):
-            return
-        nxt = self.review.next_after(det.id)
-        box = det.box
-        self._deciding = True
-        try:
-            self.undo_stack.push(AddLabel(self.project, det.recording_id,
-                                          det.class_id if class_id is None else class_id, box, polarity,
-                                          Source.REVIEW, detection_id=det.id))
-        finally:
-            self._deciding = False
-        self.refresh_review(keep=nxt.id if nxt else None)
-        self.go_to_detection(self.review.current())
-
-    def skip_detection(self) -> None:
-        det = self.review.current()
-        nxt = self.review.next_after(det.id) if det else None
-        if nxt is not None:
-            self.go_to_detection(nxt)
-
-    def relabel_detection(self) -> None:
-        """Not the detected class but the one in the class box: a negative for the detected class
-        and a positive for the other, as one undo step."""
-        det = self.review.current()
-        cls_id = self.current_class_id()
-        if det is None or cls_id is None or cls_id == det.class_id or self._shown_first(det):
-            return
-        nxt = self.review.next_after(det.id)
-        box = det.box
-        self._deciding = True
-        try:
-            self.undo_stack.beginMacro("relabel detection")
-            self.undo_stack.push(AddLabel(self.project, det.recording_id, det.class_id, box, Polarity.NEGATIVE,
-                                          Source.REVIEW, detection_id=det.id))
-            self.undo_stack.push(AddLabel(self.project, det.recording_id, cls_id, box, Polarity.POSITIVE,
-                                          Source.REVIEW, detection_id=det.id))
-            self.undo_stack.endMacro()
-        finally:
-            self._deciding = False
-        self.refresh_review(keep=nxt.id if nxt else None)
-        self.go_to_detection(self.review.current())
+        self.reviewing.decide(polarity, class_id)
 
     # ---- labelling ---------------------------------------------------------------------------
     def current_class_id(self, create: bool = True) -> int | None:

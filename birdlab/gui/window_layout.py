@@ -80,8 +80,9 @@ def build_menus(win) -> None:
     for text, key, slot in (("Accept (positive label)", "A", lambda: win.decide(Polarity.POSITIVE)),
                             ("Reject (negative label)", "X", lambda: win.decide(Polarity.NEGATIVE)),
                             ("Uncertain", "Q", lambda: win.decide(Polarity.UNCERTAIN)),
-                            ("Skip", "S", win.skip_detection),
-                            ("Relabel to the class box's class", "C", win.relabel_detection)):
+                            ("Skip", "S", lambda: win.reviewing.skip()),
+                            ("Relabel to the class box's class", "C",
+                             lambda: win.reviewing.relabel(win.current_class_id()))):
         review.addAction(make_action(win, text, slot, key))
     view = menu.addMenu("&View")
     view.addAction(make_action(win, "Zoom in", lambda: win.view.zoom(0.5), "Ctrl+="))

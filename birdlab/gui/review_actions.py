@@ -1,0 +1,118 @@
+"""Review decisions from the keyboard: the queue of the active model's detections, going to one,
+and turning the current one into a review label (A, X, Q), skipping it (S) or relabelling it
+to the class box's class (C). A decision is never blind: a detection that is not on screen is
+first shown (and played); the next key press decides.
+
+The queue's order and filters are `core/review.py`; what is on screen is the session's; every
+label goes through the window's undo stack.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoStack
+
+from birdlab.core.model import Detection, Polarity, Source
+from birdlab.core.review import build_queue, progress
+from birdlab.core.session import Session
+from birdlab.gui.commands import AddLabel
+from birdlab.gui.review_panel import ReviewPanel
+from birdlab.gui.spectrogram_view import SpectrogramView
+
+
+class ReviewActions(QObject):
+    message = Signal(str, int)  # a status-bar message and how long to show it (ms)
+
+    def __init__(self, session: Session, panel: ReviewPanel, view: SpectrogramView, undo: QUndoStack,
+                 show_recording: Callable[[int], None], play: Callable[..., None],
+                 class_names: Callable[[], dict[int, str]], parent=None):
+        super().__init__(parent)
+        self.session, self.panel, self.view, self.undo = session, panel, view, undo
+        self.show_recording, self.play, self.class_names = show_recording, play, class_names
+        self.deciding = False  # while a decision writes its labels (it refreshes the queue itself)
+
+    def refresh(self, keep: int | None = None) -> None:
+        """Rebuild the queue from the active model's detections and the labels made from them."""
+        project, model = self.session.project, self.session.active_model()
+        if model is None:
+            self.panel.set_queue([], {}, {})
+            return
+        names = self.class_names()
+        self.panel.set_classes(names)
+        detections = project.detections(model.id)
+        labels = project.labels()
+        current = keep if keep is not None else (self.panel.current().id if self.panel.current() else None)
+        recording = self.session.recording
+        queue = build_queue(detections, labels, self.panel.review_filter(recording.id if recording else None),
+                            self.panel.order, self.session.threshold)
+        self.panel.set_queue(queue, names, {r.id: r.name for r in project.recordings()}, current)
+        self.panel.show_progress(progress(detections, labels), names)
+
+    def go_to(self, det: Detection | None) -> None:
+        """Show a detection: open its recording, zoom to it with some context, play it if asked."""
+        if det is None or not self.session.project:
+            return
+        if not self.session.recording or self.session.recording.id != det.recording_id:
+            self.show_recording(det.recording_id)
+        span = max(4.0, 3 * (det.t_max - det.t_min))
+        centre = (det.t_min + det.t_max) / 2
+        self.view.set_visible_range(centre - span / 2, centre + span / 2)
+        self.view.set_cursor(det.t_min)
+        self.panel.select(det.id)
+        if self.panel.autoplay.isChecked():
+            self.play(det.t_min, det.t_max, band=(det.f_min, det.f_max))
+
+    def on_screen(self, det: Detection) -> bool:
+        return self.session.shows(det.recording_id, det.t_min, det.t_max)
+
+    def _shown_first(self, det: Detection) -> bool:
+        """True when the detection was not on screen and has just been shown instead of decided."""
+        if self.on_screen(det):
+            return False
+        self.go_to(det)
+        self.message.emit("Showing the detection first: press the key again to decide.", 4000)
+        return True
+
+    def _label(self, det: Detection, class_id: int, polarity: Polarity) -> AddLabel:
+        return AddLabel(self.session.project, det.recording_id, class_id, det.box, polarity, Source.REVIEW,
+                        detection_id=det.id)
+
+    def decide(self, polarity: Polarity, class_id: int | None = None) -> None:
+        """The current detection becomes a label (source review); the queue moves on."""
+        det = self.panel.current()
+        if det is None or not self.session.project or self._shown_first(det):
+            return
+        nxt = self.panel.next_after(det.id)
+        self.deciding = True
+        try:
+            self.undo.push(self._label(det, det.class_id if class_id is None else class_id, polarity))
+        finally:
+            self.deciding = False
+        self.refresh(keep=nxt.id if nxt else None)
+        self.go_to(self.panel.current())
+
+    def skip(self) -> None:
+        det = self.panel.current()
+        nxt = self.panel.next_after(det.id) if det else None
+        if nxt is not None:
+            self.go_to(nxt)
+
+    def relabel(self, class_id: int | None) -> None:
+        """Not the detected class but `class_id`: a negative for the detected class and a positive
+        for the other, as one undo step."""
+        det = self.panel.current()
+        if det is None or class_id is None or class_id == det.class_id or self._shown_first(det):
+            return
+        nxt = self.panel.next_after(det.id)
+        self.deciding = True
+        try:
+            self.undo.beginMacro("relabel detection")
+            self.undo.push(self._label(det, det.class_id, Polarity.NEGATIVE))
+            self.undo.push(self._label(det, class_id, Polarity.POSITIVE))
+            self.undo.endMacro()
+        finally:
+            self.deciding = False
+        self.refresh(keep=nxt.id if nxt else None)
+        self.go_to(self.panel.current())
