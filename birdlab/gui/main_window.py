@@ -24,9 +24,11 @@ from birdlab.core.session import Session
 from birdlab.gui.bridge import ProjectBridge
 from birdlab.gui.window_layout import add_dock, build_menus, build_toolbars, make_action
 from birdlab.gui.commands import AddExtent, AddLabel, DeleteLabels, EditLabels, MarkEmpty, ProjectUndoStack
+from birdlab.gui.dialogs import ask_classes
 from birdlab.gui.labels_table import LabelsTable
 from birdlab.gui.model_output import ModelOutput
 from birdlab.gui.recordings_panel import RecordingsPanel
+from birdlab.gui.play_actions import PlayActions
 from birdlab.gui.review_actions import ReviewActions
 from birdlab.gui.review_panel import ReviewPanel
 from birdlab.gui.versions_panel import VersionsPanel
@@ -52,7 +54,6 @@ class MainWindow(QMainWindow):
         self.bridge: ProjectBridge | None = None
         self.undo_stack = ProjectUndoStack(lambda: self.project, self)
         self.undo_stack.refused.connect(lambda text: self.statusBar().showMessage(text, 8000))
-        self.player = None  # created on first use (sounddevice loads lazily)
         self.setWindowTitle("birdlab")
         self.resize(1400, 850)
 
@@ -86,6 +87,9 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(w)
         build_menus(self)
         build_toolbars(self)
+        self.playing = PlayActions(self.session, self.view, self.channel_box, self.speed_box, self)
+        self.playing.state.connect(self.status_play.setText)
+        self.playing.message.connect(self.statusBar().showMessage)
         self.output = ModelOutput(self.session, self.view, self.model_label, self.track_class_box, self.score_bar,
                                   self.score_cancel, self._class_names, self)
         self.scorer = self.output.scorer
@@ -432,7 +436,7 @@ class MainWindow(QMainWindow):
             self.undo_stack.push(DeleteLabels(self.project, ids))
 
     def mark_reviewed(self) -> None:
-        """Mark the visible range complete for the current class (all classes with Shift)."""
+        """Mark the visible range complete for the current class (every class when none is chosen)."""
         if not (self.project and self.recording):
             return
         t0, t1 = self.view.visible_range()
@@ -454,28 +458,7 @@ class MainWindow(QMainWindow):
                                          f"{', '.join(self.project.class_(c).name for c in class_ids)}", 5000)
 
     def _ask_classes(self, title: str) -> list[int]:
-        from PySide6.QtWidgets import QDialog, QDialogButtonBox, QListWidget, QListWidgetItem, QVBoxLayout
-
-        dialog = QDialog(self)
-        dialog.setWindowTitle("Classes")
-        listing = QListWidget()
-        current = self.current_class_id(create=False)
-        for cls in self.project.classes():
-            item = QListWidgetItem(cls.name)
-            item.setData(Qt.ItemDataRole.UserRole, cls.id)
-            item.setCheckState(Qt.CheckState.Checked if cls.id == current else Qt.CheckState.Unchecked)
-            listing.addItem(item)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(dialog.accept)
-        buttons.rejected.connect(dialog.reject)
-        layout = QVBoxLayout(dialog)
-        layout.addWidget(QLabel(title))
-        layout.addWidget(listing)
-        layout.addWidget(buttons)
-        if dialog.exec() != QDialog.DialogCode.Accepted:
-            return []
-        return [listing.item(i).data(Qt.ItemDataRole.UserRole) for i in range(listing.count())
-                if listing.item(i).checkState() == Qt.CheckState.Checked]
+        return ask_classes(self, self.project, title, checked=self.current_class_id(create=False))
 
     def _table_selected(self, ids: list[int]) -> None:
         self.view.select_labels(ids)
@@ -497,40 +480,9 @@ class MainWindow(QMainWindow):
             channel=self.channel_box.currentData() if self.channel_box.currentData() is not None else -1,
             f_min=float(self.fmin.value()) or None, f_max=float(self.fmax.value()) or None))
 
-    # ---- playback ----------------------------------------------------------------------------
-    def _player(self):
-        if self.player is None:
-            from birdlab.gui.playback import Player
-            self.player = Player(parent=self, sync_limit_s=0.0)  # every clip is decoded off the GUI thread
-            self.player.positionChanged.connect(self.view.set_cursor)
-            self.player.stateChanged.connect(lambda s: self.status_play.setText(s))
-            self.player.unavailable.connect(lambda reason: self.statusBar().showMessage(reason, 8000))
-        return self.player
-
+    # ---- playback (gui/play_actions.py) ------------------------------------------------------
     def _play(self, t0: float, t1: float, band: tuple[float, float] | None = None) -> None:
-        if not self.recording:
-            return
-        channel = self.channel_box.currentData()
-        self._player().play(str(self.recording.abs_path), t0, t1, channel=-1 if channel is None else channel,
-                            band=band, speed=float(self.speed_box.currentData()))
-
-    def toggle_play(self) -> None:
-        player = self._player()
-        if getattr(player, "state", "stopped") in ("playing", "paused"):
-            player.toggle()
-        else:
-            t0, t1 = self.view.visible_range()
-            start = self.view.cursor.value()
-            self._play(start if t0 <= start < t1 else t0, self.view.duration)
-
-    def play_visible(self) -> None:
-        self._play(*self.view.visible_range())
-
-    def play_selected_box(self) -> None:
-        ids = self.view.selected_ids()
-        if ids and self.project:
-            lab = self.project.label(ids[0])
-            self._play(lab.t_min, lab.t_max, band=(lab.f_min, lab.f_max))
+        self.playing.play(t0, t1, band)
 
     # ---- help, layout, recent ------------------------------------------------------------------
     def show_shortcuts(self) -> None:
@@ -558,8 +510,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event):  # noqa: N802 (Qt naming)
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
-        if self.player is not None:
-            self.player.stop()
+        self.playing.stop()
         self.scorer.shutdown()
         self.view.loader.shutdown()
         self.close_project()

@@ -90,9 +90,9 @@ def build_menus(win) -> None:
     view.addAction(make_action(win, "Whole recording", lambda: win.view.set_visible_range(0, win.view.duration),
                                 "Ctrl+0"))
     play = menu.addMenu("&Play")
-    play.addAction(make_action(win, "Play / pause", win.toggle_play, "Space"))
-    play.addAction(make_action(win, "Play visible range", win.play_visible, "Shift+Space"))
-    play.addAction(make_action(win, "Play selected box (band-limited)", win.play_selected_box, "B"))
+    play.addAction(make_action(win, "Play / pause", lambda: win.playing.toggle(), "Space"))
+    play.addAction(make_action(win, "Play visible range", lambda: win.playing.play_visible(), "Shift+Space"))
+    play.addAction(make_action(win, "Play selected box (band-limited)", lambda: win.playing.play_selected_box(), "B"))
     help_menu = menu.addMenu("&Help")
     help_menu.addAction(make_action(win, "Keyboard shortcuts", win.show_shortcuts, "F1"))
 
@@ -166,7 +166,7 @@ def build_toolbars(win) -> None:
     play = QToolBar("Playback")
     play.setObjectName("toolbar-playback")
     win.addToolBar(play)
-    play.addAction(make_action(win, "▶ / ❚❚", win.toggle_play, tip="play or pause"))
+    play.addAction(make_action(win, "▶ / ❚❚", lambda: win.playing.toggle(), tip="play or pause"))
     win.speed_box = QComboBox()
     for s in SPEEDS:
         win.speed_box.addItem(f"{s:g}x", s)

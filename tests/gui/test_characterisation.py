@@ -182,7 +182,7 @@ class FakePlayer:
 
 
 def test_play_keys_space_shift_space_and_b(window, qtbot):
-    player = window.player = FakePlayer()
+    player = window.playing.player = FakePlayer()
     path = str(window.recording.abs_path)
     window.view.set_visible_range(10.0, 20.0)
     window.view.set_cursor(12.5)
