@@ -148,7 +148,8 @@ class Node:
         """A file path: a non-empty text, which may hold surrogate escapes (os.fsdecode of a file
         name that is not UTF-8, as json writes them)."""
         if not isinstance(self.value, str) or not self.value.strip():
-            raise self.fail(f"should be a file path, not {self._kind() if not isinstance(self.value, str) else 'empty'}")
+            kind = "empty" if isinstance(self.value, str) else self._kind()
+            raise self.fail(f"should be a file path, not {kind}")
         return self.value
 
     def key(self) -> str:

@@ -18,13 +18,14 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel,
                                QWidget)
 
 from birdlab.core.audio import AudioError, probe
-from birdlab.core.model import Box, Detection, Label, Polarity, Recording
+from birdlab.core.model import Detection, Polarity, Recording
 from birdlab.core.project import Project, ProjectError
 from birdlab.core.session import Session
 from birdlab.gui.bridge import ProjectBridge
 from birdlab.gui.window_layout import add_dock, build_menus, build_toolbars, make_action
-from birdlab.gui.commands import AddExtent, AddLabel, DeleteLabels, EditLabels, MarkEmpty, ProjectUndoStack
+from birdlab.gui.commands import ProjectUndoStack
 from birdlab.gui.dialogs import ask_classes
+from birdlab.gui.label_edits import LabelEdits
 from birdlab.gui.labels_table import LabelsTable
 from birdlab.gui.model_output import ModelOutput
 from birdlab.gui.recordings_panel import RecordingsPanel
@@ -88,6 +89,10 @@ class MainWindow(QMainWindow):
         build_menus(self)
         build_toolbars(self)
         self.playing = PlayActions(self.session, self.view, self.channel_box, self.speed_box, self)
+        self.edits = LabelEdits(self.session, self.view, self.labels_table, self.class_box, self.undo_stack,
+                                self.settings, lambda title, checked: ask_classes(self, self.project, title, checked),
+                                self)
+        self.edits.message.connect(self.statusBar().showMessage)
         self.playing.state.connect(self.status_play.setText)
         self.playing.message.connect(self.statusBar().showMessage)
         self.output = ModelOutput(self.session, self.view, self.model_label, self.track_class_box, self.score_bar,
@@ -98,8 +103,8 @@ class MainWindow(QMainWindow):
         self.output.changes.connect(self._show_changes)
         self.output.message.connect(self.statusBar().showMessage)
 
-        self.view.boxDrawn.connect(self.add_label_box)
-        self.view.labelEdited.connect(self._label_moved)
+        self.view.boxDrawn.connect(self.edits.add_box)
+        self.view.labelEdited.connect(self.edits.moved)
         self.view.selectionChanged.connect(self.labels_table.select)
         self.view.cursorMoved.connect(lambda t: self.status_cursor.setText(f"cursor {t:.3f} s"))
         self.view.rangeChanged.connect(self._range_changed)
@@ -376,89 +381,16 @@ class MainWindow(QMainWindow):
     def decide(self, polarity: Polarity, class_id: int | None = None) -> None:
         self.reviewing.decide(polarity, class_id)
 
-    # ---- labelling ---------------------------------------------------------------------------
+    # ---- labelling (gui/label_edits.py) ------------------------------------------------------
     def current_class_id(self, create: bool = True) -> int | None:
-        name = self.class_box.currentText().strip()
-        if not (name and self.project):
-            return None
-        existing = self.project.class_by_name(name)
-        if existing:
-            cls_id = existing.id
-        elif create:
-            cls_id = self.project.add_class(name).id
-            self.statusBar().showMessage(f"new class {name!r}", 4000)
-        else:
-            return None
-        self.settings.setValue("last-class", name)
-        return cls_id
-
-    def add_label_box(self, t_min: float, t_max: float, f_min: float, f_max: float) -> Label | None:
-        if not (self.project and self.recording):
-            return None
-        cls_id = self.current_class_id()
-        if cls_id is None:
-            self.statusBar().showMessage("type a class name in the toolbar first", 5000)
-            self.class_box.setFocus()
-            return None
-        command = AddLabel(self.project, self.recording.id, cls_id, Box(t_min, t_max, f_min, f_max), self.polarity)
-        self.undo_stack.push(command)
-        self.view.select_labels([command.label.id])
-        self.labels_table.select([command.label.id])
-        return command.label
-
-    def _label_moved(self, label_id: int, t0: float, t1: float, f0: float, f1: float) -> None:
-        old = self.project.label(label_id)
-        if (round(old.t_min, 6), round(old.t_max, 6), round(old.f_min, 3), round(old.f_max, 3)) == \
-                (round(t0, 6), round(t1, 6), round(f0, 3), round(f1, 3)):
-            return
-        self.undo_stack.push(EditLabels(self.project, [label_id], "move label", t_min=t0, t_max=t1, f_min=f0,
-                                        f_max=f1))
+        return self.edits.current_class_id(create)
 
     def set_polarity(self, polarity: Polarity) -> None:
-        """The polarity of new boxes; selected labels change to it (one undo step)."""
-        self.session.set_polarity(polarity)
+        self.edits.set_polarity(polarity)
         self.polarity_actions[polarity].setChecked(True)
-        ids = self.view.selected_ids()
-        if ids and self.project:
-            changed = [i for i in ids if self.project.label(i).polarity != polarity]
-            if changed:
-                self.undo_stack.push(EditLabels(self.project, changed, f"mark {polarity.value}", polarity=polarity))
-
-    def apply_class_to_selection(self) -> None:
-        ids = self.view.selected_ids()
-        cls_id = self.current_class_id()
-        if ids and cls_id is not None:
-            self.undo_stack.push(EditLabels(self.project, ids, "change class", class_id=cls_id))
-
-    def delete_selected(self) -> None:
-        ids = self.view.selected_ids()
-        if ids and self.project:
-            self.undo_stack.push(DeleteLabels(self.project, ids))
-
-    def mark_reviewed(self) -> None:
-        """Mark the visible range complete for the current class (every class when none is chosen)."""
-        if not (self.project and self.recording):
-            return
-        t0, t1 = self.view.visible_range()
-        cls_id = self.current_class_id(create=False)
-        classes = [cls_id] if cls_id is not None else [c.id for c in self.project.classes()]
-        if classes:
-            self.undo_stack.push(AddExtent(self.project, self.recording.id, max(0.0, t0),
-                                           min(self.recording.duration, t1), classes))
 
     def mark_empty(self, recording_ids: list[int], class_ids: list[int] | None = None) -> None:
-        """Mark recordings reviewed and empty for classes (asked for, the class box's one checked), undoable."""
-        if not (self.project and recording_ids):
-            return
-        if class_ids is None:
-            class_ids = self._ask_classes(f"Mark {len(recording_ids)} recording(s) empty for:")
-        if class_ids:
-            self.undo_stack.push(MarkEmpty(self.project, list(recording_ids), list(class_ids)))
-            self.statusBar().showMessage(f"{len(recording_ids)} recording(s) marked empty for "
-                                         f"{', '.join(self.project.class_(c).name for c in class_ids)}", 5000)
-
-    def _ask_classes(self, title: str) -> list[int]:
-        return ask_classes(self, self.project, title, checked=self.current_class_id(create=False))
+        self.edits.mark_empty(recording_ids, class_ids)
 
     def _table_selected(self, ids: list[int]) -> None:
         self.view.select_labels(ids)

@@ -58,7 +58,8 @@ def build_menus(win) -> None:
     edit.addActions([undo, redo])
     win.undo_action, win.redo_action = undo, redo
     edit.addSeparator()
-    edit.addAction(make_action(win, "Delete selected labels", win.delete_selected, QKeySequence.StandardKey.Delete))
+    edit.addAction(make_action(win, "Delete selected labels", lambda: win.edits.delete_selected(),
+                               QKeySequence.StandardKey.Delete))
     win.polarity_actions = {}
     group = QActionGroup(win)
     for polarity, key in POLARITY_KEYS.items():
@@ -69,8 +70,8 @@ def build_menus(win) -> None:
         edit.addAction(action)
         win.polarity_actions[polarity] = action
     win.polarity_actions[Polarity.POSITIVE].setChecked(True)
-    edit.addAction(make_action(win, "Apply the current class to the selection", win.apply_class_to_selection, "L"))
-    edit.addAction(make_action(win, "Mark visible range reviewed (complete)", win.mark_reviewed, "R",
+    edit.addAction(make_action(win, "Apply the current class to the selection", lambda: win.edits.apply_class(), "L"))
+    edit.addAction(make_action(win, "Mark visible range reviewed (complete)", lambda: win.edits.mark_reviewed(), "R",
                                 "unlabelled audio here counts as negative for the chosen classes"))
     edit.addAction(make_action(win, "Mark selected recordings empty for classes...",
                                 lambda: win.mark_empty(win.recordings.selected_ids()), None,
@@ -109,7 +110,7 @@ def build_toolbars(win) -> None:
     win.class_box.setMinimumContentsLength(18)
     win.class_box.completer().setFilterMode(Qt.MatchFlag.MatchContains)
     win.class_box.completer().setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
-    win.class_box.lineEdit().returnPressed.connect(win.apply_class_to_selection)
+    win.class_box.lineEdit().returnPressed.connect(lambda: win.edits.apply_class())
     bar.addWidget(win.class_box)
     for action in win.polarity_actions.values():
         bar.addAction(action)
