@@ -19,18 +19,16 @@ and the app compute the same numbers.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from birdlab.core.atomic import atomic_write_text
-from birdlab.core.formats import format_names, get_format
-from birdlab.core.formats import guess_format as guess_table_format
-from birdlab.core.formats.common import (Annotation, TableError, recording_name, table_stem)
+from birdlab.core.eval_report import ClassResult, EvaluationError, EvaluationReport
+from birdlab.core.eval_tables import audio_durations, read_tables, recording_key, row_place, some_names
+from birdlab.core.formats.common import Annotation
 from birdlab.core.metrics import cmap as class_mean_ap
 from birdlab.core.metrics import lwlrap as label_weighted_lrap
 from birdlab.core.metrics import per_class_ap
@@ -38,203 +36,11 @@ from birdlab.core.model import ModelVersion, Polarity
 from birdlab.core.project import Project
 
 EPS = 1e-6  # seconds: boxes that only touch a segment's edge do not overlap it
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".w64", ".rf64")
-SUMMARY_CLASS = "(all classes)"
-CSV_HEADER = ("class", "n_pos", "n_neg", "ap", "precision", "recall", "f1", "tp", "fp", "fn", "lwlrap")
 
 SEGMENT_RANGE = (0.1, 3600.0)  # seconds; shorter cuts an hour into tens of millions of segments
 
 
-class EvaluationError(Exception):
-    """Input that cannot be evaluated; the message names the file (and row) and the reason."""
-
-
-# ---- results ----------------------------------------------------------------------------------
-
-
-class _AtThreshold:
-    """Precision, recall and F1 from tp / fp / fn (per class, or micro-averaged in a report)."""
-
-    tp: int
-    fp: int
-    fn: int
-
-    @property
-    def precision(self) -> float:
-        return _ratio(self.tp, self.tp + self.fp)
-
-    @property
-    def recall(self) -> float:
-        return _ratio(self.tp, self.tp + self.fn)
-
-    @property
-    def f1(self) -> float:
-        return _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
-
-
-@dataclass
-class ClassResult(_AtThreshold):
-    """One class: counts, AP, the numbers at the threshold, its PR curve and score histograms."""
-
-    name: str
-    n_pos: int  # positive segments (unmasked)
-    n_neg: int  # negative segments (unmasked)
-    ap: float  # NaN without positives
-    tp: int
-    fp: int
-    fn: int
-    pr_thresholds: np.ndarray  # distinct scores, descending
-    pr_precision: np.ndarray  # precision when predicting >= each threshold
-    pr_recall: np.ndarray
-    hist_pos: np.ndarray  # counts of positive segments' scores per bin (EvaluationReport.hist_edges)
-    hist_neg: np.ndarray
-
-
-
-@dataclass
-class EvaluationReport(_AtThreshold):
-    """Everything `birdlab evaluate` prints and the report panel shows."""
-
-    classes: list[ClassResult]
-    cmap: float
-    lwlrap: float
-    threshold: float
-    segment_s: float
-    complete: bool
-    hist_edges: np.ndarray
-    n_recordings: int
-    n_segments: int
-    truth_source: str = ""
-    pred_source: str = ""
-    unmatched_predictions: list[str] = field(default_factory=list)  # recordings with detections, no truth
-    ignored_truth_classes: list[str] = field(default_factory=list)  # truth classes the model does not have
-
-    def result(self, name: str) -> ClassResult:
-        for item in self.classes:
-            if item.name == name:
-                return item
-        raise KeyError(name)
-
-    @property
-    def tp(self) -> int:
-        return sum(c.tp for c in self.classes)
-
-    @property
-    def fp(self) -> int:
-        return sum(c.fp for c in self.classes)
-
-    @property
-    def fn(self) -> int:
-        return sum(c.fn for c in self.classes)
-
-    def rows(self) -> list[dict[str, object]]:
-        """The table: one row per class, then the summary (cmAP in `ap`, micro P/R/F1, LWLRAP)."""
-        out: list[dict[str, object]] = [
-            {"class": c.name, "n_pos": c.n_pos, "n_neg": c.n_neg, "ap": c.ap, "precision": c.precision,
-             "recall": c.recall, "f1": c.f1, "tp": c.tp, "fp": c.fp, "fn": c.fn, "lwlrap": math.nan}
-            for c in self.classes]
-        out.append({"class": SUMMARY_CLASS, "n_pos": sum(c.n_pos for c in self.classes),
-                    "n_neg": sum(c.n_neg for c in self.classes), "ap": self.cmap, "precision": self.precision,
-                    "recall": self.recall, "f1": self.f1, "tp": self.tp, "fp": self.fp, "fn": self.fn,
-                    "lwlrap": self.lwlrap})
-        return out
-
-    def csv_text(self) -> str:
-        lines = [",".join(CSV_HEADER)]
-        for row in self.rows():
-            lines.append(",".join(_csv_cell(row[k]) for k in CSV_HEADER))
-        return "\n".join(lines) + "\n"
-
-    def to_csv(self, path: str | Path) -> Path:
-        """Write the table (atomically); NaN (undefined) cells are empty."""
-        atomic_write_text(path, self.csv_text())
-        return Path(path)
-
-    def to_dict(self) -> dict:
-        return {
-            "cmap": _num(self.cmap), "lwlrap": _num(self.lwlrap), "threshold": self.threshold,
-            "segment_s": self.segment_s, "complete": self.complete, "n_recordings": self.n_recordings,
-            "n_segments": self.n_segments, "truth_source": self.truth_source, "pred_source": self.pred_source,
-            "precision": _num(self.precision), "recall": _num(self.recall), "f1": _num(self.f1),
-            "hist_edges": [float(x) for x in self.hist_edges],
-            "unmatched_predictions": list(self.unmatched_predictions),
-            "ignored_truth_classes": list(self.ignored_truth_classes),
-            "classes": [{
-                "name": c.name, "n_pos": c.n_pos, "n_neg": c.n_neg, "ap": _num(c.ap), "tp": c.tp, "fp": c.fp,
-                "fn": c.fn, "precision": _num(c.precision), "recall": _num(c.recall), "f1": _num(c.f1),
-                "pr": {"thresholds": c.pr_thresholds.tolist(), "precision": c.pr_precision.tolist(),
-                       "recall": c.pr_recall.tolist()},
-                "hist_pos": c.hist_pos.tolist(), "hist_neg": c.hist_neg.tolist()} for c in self.classes],
-        }
-
-    def to_json(self, indent: int | None = 1) -> str:
-        """JSON text (undefined numbers as null); `from_dict(json.loads(...))` reads it back."""
-        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "EvaluationReport":
-        classes = [ClassResult(
-            name=c["name"], n_pos=int(c["n_pos"]), n_neg=int(c["n_neg"]), ap=_unnum(c["ap"]), tp=int(c["tp"]),
-            fp=int(c["fp"]), fn=int(c["fn"]), pr_thresholds=np.asarray(c["pr"]["thresholds"], dtype=float),
-            pr_precision=np.asarray(c["pr"]["precision"], dtype=float),
-            pr_recall=np.asarray(c["pr"]["recall"], dtype=float),
-            hist_pos=np.asarray(c["hist_pos"], dtype=np.int64), hist_neg=np.asarray(c["hist_neg"], dtype=np.int64))
-            for c in data["classes"]]
-        return cls(classes=classes, cmap=_unnum(data["cmap"]), lwlrap=_unnum(data["lwlrap"]),
-                   threshold=float(data["threshold"]), segment_s=float(data["segment_s"]),
-                   complete=bool(data["complete"]), hist_edges=np.asarray(data["hist_edges"], dtype=float),
-                   n_recordings=int(data["n_recordings"]), n_segments=int(data["n_segments"]),
-                   truth_source=data.get("truth_source", ""), pred_source=data.get("pred_source", ""),
-                   unmatched_predictions=list(data.get("unmatched_predictions", [])),
-                   ignored_truth_classes=list(data.get("ignored_truth_classes", [])))
-
-    def no_negative_classes(self) -> list[str]:
-        """Classes with positives but no negative segment: their AP would be 1.0 whatever the
-        model does (nothing can rank above a positive), so it is reported as n/a."""
-        return [c.name for c in self.classes if c.n_pos and not c.n_neg]
-
-    def format_table(self) -> str:
-        """The per-class table and the summary as plain text (the command's output)."""
-        width = max([len("class"), len(SUMMARY_CLASS)] + [len(c.name) for c in self.classes])
-        head = f"{'class':<{width}}  {'n_pos':>6}  {'n_neg':>6}  {'AP':>6}  {'P':>6}  {'R':>6}  {'F1':>6}"
-        lines = [head, "-" * len(head)]
-        for row in self.rows():
-            if row["class"] == SUMMARY_CLASS:
-                lines.append("-" * len(head))
-            ap = "n/a" if row["n_pos"] and not row["n_neg"] else _fmt(row["ap"])
-            lines.append(f"{row['class']:<{width}}  {row['n_pos']:>6}  {row['n_neg']:>6}  {ap:>6}  "
-                         f"{_fmt(row['precision']):>6}  {_fmt(row['recall']):>6}  {_fmt(row['f1']):>6}")
-        lines.append(f"cmAP {_fmt(self.cmap)}  LWLRAP {_fmt(self.lwlrap)}  (AP of the summary row is cmAP; "
-                     f"P/R/F1 at score >= {self.threshold:g}, micro-averaged; {self.segment_s:g} s segments, "
-                     f"{self.n_segments} in {self.n_recordings} recording(s)"
-                     f"{', truth complete' if self.complete else ', unlabelled audio masked'})")
-        return "\n".join(lines)
-
-
-def _ratio(num: float, den: float) -> float:
-    return num / den if den else math.nan
-
-
-def _num(value: float) -> float | None:
-    return None if value is None or not math.isfinite(value) else float(value)
-
-
-def _unnum(value: float | None) -> float:
-    return math.nan if value is None else float(value)
-
-
-def _fmt(value: object) -> str:
-    return "-" if not isinstance(value, (int, float)) or not math.isfinite(value) else f"{value:.3f}"
-
-
-def _csv_cell(value: object) -> str:
-    if isinstance(value, float):
-        return "" if not math.isfinite(value) else f"{value:.6g}"
-    text = str(value)
-    return '"' + text.replace('"', '""') + '"' if any(ch in text for ch in ',"\n\r') else text
-
-
-# ---- the computation --------------------------------------------------------------------------
+# ---- the computation ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -302,7 +108,7 @@ def evaluate(truth: Sequence[Annotation], predictions: Sequence[Annotation], *, 
     truth, preds = list(truth), list(predictions)
     for a in preds:
         if a.score is None or not math.isfinite(a.score):
-            raise EvaluationError(_where(a) + "detection has no score")
+            raise EvaluationError(row_place(a) + "detection has no score")
     if classes is None:
         names = sorted({a.label for a in truth if a.polarity != Polarity.UNCERTAIN} | {a.label for a in preds})
     else:
@@ -335,7 +141,7 @@ def evaluate(truth: Sequence[Annotation], predictions: Sequence[Annotation], *, 
         rec = np.array([rec_index[a.recording] for a in kept])
         for a in kept:
             if a.recording in durations and a.t_min >= durations[a.recording] - EPS:
-                raise EvaluationError(_where(a) + f"box starts at {a.t_min:g} s, after the end of the "
+                raise EvaluationError(row_place(a) + f"box starts at {a.t_min:g} s, after the end of the "
                                                   f"recording ({durations[a.recording]:g} s)")
         first, stop = _segment_span(np.array([a.t_min for a in kept]), np.array([a.t_max for a in kept]),
                                     segment_s, n_seg[rec])
@@ -390,122 +196,6 @@ def evaluate(truth: Sequence[Annotation], predictions: Sequence[Annotation], *, 
                             unmatched_predictions=[] if complete else unmatched, ignored_truth_classes=ignored)
 
 
-def _where(a: Annotation) -> str:
-    if a.file:
-        return f"{a.file}:{a.line}: " if a.line else f"{a.file}: "
-    return f"{a.recording}: " if a.recording else ""
-
-
-# ---- files ------------------------------------------------------------------------------------
-
-
-def recording_key(a: Annotation) -> str:
-    """How files name a recording for matching: the file stem, without directory or audio extension.
-
-    A table for one recording (`Annotation.recording` empty) is named by its own file name.
-    """
-    name = recording_name(a.recording) if a.recording else table_stem(a.file)
-    return name[: -len(Path(name).suffix)] if Path(name).suffix.lower() in AUDIO_SUFFIXES else name
-
-
-def _check_keys(items: Sequence[Annotation], what: str) -> None:
-    """Refuse two different recordings that would share a key (a/rec.wav and b/rec.wav)."""
-    seen: dict[str, tuple[str, Annotation]] = {}
-    for a in items:
-        full = a.recording.replace("\\", "/")
-        key = recording_key(a)
-        if not a.recording or full == key:
-            continue  # a bare stem: matches whichever file has it
-        other = seen.setdefault(key, (full, a))
-        if other[0] != full and (recording_name(other[0]) != recording_name(full)
-                                 or ("/" in other[0] and "/" in full)):
-            raise EvaluationError(
-                f"{_where(a)}{what} name two different recordings with the stem {key!r}: {other[0]!r} "
-                f"({_where(other[1]).rstrip(': ')}) and {full!r}; recordings are matched by stem")
-
-
-def _some(names: Iterable[str], n: int = 3) -> str:
-    names = sorted(names)
-    return ", ".join(names[:n]) + (f" and {len(names) - n} more" if len(names) > n else "")
-
-
-def guess_format(path: str | Path) -> str:
-    """The format of a truth or detection table from its name and header (the formats' own
-    sniffers); EvaluationError if none recognises it."""
-    path = Path(path)
-    if not path.is_file():
-        raise EvaluationError(f"{path}: file not found")
-    try:
-        name = guess_table_format(path)
-    except OSError as exc:
-        raise EvaluationError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    if name is None:
-        raise EvaluationError(f"{path}: cannot tell the table's format from its header; name it "
-                              f"({', '.join(format_names())})")
-    return name
-
-
-def read_tables(paths: Sequence[str | Path], fmt: str | None, *, predictions: bool,
-                default_label: str | None = None) -> list[Annotation]:
-    """Annotations of every table (format given or guessed per file), recordings named as written;
-    `default_label` is the class of rows that name none.
-
-    EvaluationError listing every bad row of every file (file:line: reason).
-    """
-    what = "prediction" if predictions else "truth"
-    out: list[Annotation] = []
-    errors: list[str] = []
-    for path in paths:
-        path = Path(path)
-        try:
-            if not path.is_file():
-                raise EvaluationError(f"{path}: {what} file not found")
-            name = (fmt or guess_format(path)).strip().lower()
-            try:
-                module = get_format(name)
-            except ValueError as exc:
-                raise EvaluationError(str(exc)) from None
-            rows = module.read(path, default_label=default_label)
-        except TableError as exc:
-            errors += [str(e) for e in exc.errors]
-            continue
-        except EvaluationError as exc:
-            errors.append(str(exc))
-            continue
-        for a in rows:
-            if not a.file:
-                a.file = str(path)
-        unscored = [a for a in rows if a.score is None] if predictions else []
-        if unscored and len(unscored) == len(rows):
-            errors.append(f"{path}:1: missing column 'score' (a {what} table needs a score for every detection)")
-        else:
-            errors += [f"{_where(a)}detection has no score (a {what} table needs a score column)" for a in unscored]
-        out += rows
-    if errors:
-        shown = "\n".join(errors[:50]) + (f"\n... and {len(errors) - 50} more" if len(errors) > 50 else "")
-        raise EvaluationError(f"{len(errors)} problem(s) in the {what} table(s):\n{shown}")
-    _check_keys(out, f"{what} tables")
-    return out
-
-
-def audio_durations(items: Iterable[Annotation]) -> dict[str, float]:
-    """Durations (s) of the recordings whose tables name an audio file that exists (a detections
-    CSV holds absolute paths), keyed as `recording_key`. Header reads only."""
-    from birdlab.core.audio import AudioError, probe
-
-    found: dict[str, float] = {}
-    for a in items:
-        key = recording_key(a)
-        if key in found:
-            continue
-        if a.recording and Path(a.recording).is_file():
-            try:
-                found[key] = probe(a.recording).duration
-            except AudioError:
-                continue
-    return found
-
-
 def evaluate_files(truth_paths: Sequence[str | Path], pred_paths: Sequence[str | Path], *,
                    truth_format: str | None = None, pred_format: str | None = None, segment_s: float = 5.0,
                    threshold: float = 0.5, complete: bool = False, default_label: str | None = None
@@ -525,7 +215,7 @@ def evaluate_files(truth_paths: Sequence[str | Path], pred_paths: Sequence[str |
     truth_keys, pred_keys = {a.recording for a in raw_truth}, {a.recording for a in raw_preds}
     if pred_keys and not truth_keys & pred_keys:
         raise EvaluationError("no recording of the detections appears in the truth (recordings are matched by "
-                              f"file stem; truth: {_some(truth_keys)}; detections: {_some(pred_keys)})")
+                              f"file stem; truth: {some_names(truth_keys)}; detections: {some_names(pred_keys)})")
     return evaluate(raw_truth, raw_preds, segment_s=segment_s, threshold=threshold, complete=complete,
                     durations=durations, truth_source=", ".join(map(str, truth_paths)),
                     pred_source=", ".join(map(str, pred_paths)))

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFile
                                QLabel, QMessageBox, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from birdlab.core.atomic import atomic_write_bytes
-from birdlab.core.evaluate import ClassResult, EvaluationReport
+from birdlab.core.eval_report import ClassResult, EvaluationReport
 
 PANEL_W, PANEL_H = 360, 250  # one plot of the PNG (a class gets two side by side)
 HEADER_H = 64

@@ -8,9 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from birdlab.core.evaluate import (SUMMARY_CLASS, CompleteExtent, EvaluationError, EvaluationReport, evaluate,
-                                   evaluate_files, evaluate_project, guess_format, pr_curve, read_tables,
-                                   recording_key, validation_recordings)
+from birdlab.core.eval_report import SUMMARY_CLASS, EvaluationError, EvaluationReport
+from birdlab.core.eval_tables import guess_format, read_tables, recording_key
+from birdlab.core.evaluate import (CompleteExtent, evaluate, evaluate_files, evaluate_project, pr_curve,
+                                   validation_recordings)
 from birdlab.core.formats import raven, rfcx
 from birdlab.core.formats.common import Annotation, RecordingRef
 from birdlab.core.jobs import make_job, write_job
