@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QObject, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
 from birdlab.core.audio import MIX, AudioError, probe
 from birdlab.core.playback import DEFAULT_DEVICE_RATE, PlaybackClip, clip_time, prepare
+from birdlab.gui.background import Background
 
 PLAYING, PAUSED, STOPPED = "playing", "paused", "stopped"
 TICK_MS = 33  # cursor updates at ~30 Hz
@@ -119,7 +120,6 @@ class Player(QObject):
     stateChanged = Signal(str)
     unavailable = Signal(str)
     failed = Signal(str)
-    _prepared = Signal(int, object, object)  # generation, clip, error message
 
     def __init__(self, stream_factory: StreamFactory | None = None, device_rate: int | None = None,
                  sync_limit_s: float = 10.0, sync_limit_samples: int = 1_500_000,
@@ -143,12 +143,10 @@ class Player(QObject):
         self._generation = itertools.count(1)
         self._wanted = 0
         self._lock = threading.Lock()
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
+        self._background = Background(1, "playback", self)  # clips are decoded off the GUI thread
         self._timer = QTimer(self)
         self._timer.setInterval(TICK_MS)
         self._timer.timeout.connect(self._tick)
-        self._prepared.connect(self._on_prepared, Qt.ConnectionType.QueuedConnection)
         self._loading = False
         app = QCoreApplication.instance()
         if app is not None:  # never leave PortAudio calling back into a freed stream
@@ -225,14 +223,13 @@ class Player(QObject):
         generation = next(self._generation)
         with self._lock:
             self._wanted = generation
-        self._pool.clear()  # a queued, not yet started request is superseded
         if self._quick(request):
             clip, error = self._prepare(request)
             self._on_prepared(generation, clip, error)
         else:
             self._set_state(STOPPED)  # the old clip stopped; the new one starts when ready
             self._loading = True
-            self._pool.start(lambda: self._work(generation, request))
+            self._background.submit(self._work, generation, request)  # a superseded one returns at once
 
     def pause(self) -> None:
         if self._state != PLAYING or self._stream is None:
@@ -272,8 +269,7 @@ class Player(QObject):
     def stop(self) -> None:
         """Stop now (a pending long clip is dropped); the position stays where it was."""
         with self._lock:
-            self._wanted = next(self._generation)
-        self._pool.clear()
+            self._wanted = next(self._generation)  # a clip still being prepared is dropped when it arrives
         self._loading = False
         if self._state == PLAYING:
             self._position = self._now()
@@ -282,7 +278,7 @@ class Player(QObject):
 
     def wait(self, ms: int = 5000) -> bool:
         """Wait for the worker (tests, shutdown)."""
-        return self._pool.waitForDone(ms)
+        return self._background.wait(ms)
 
     # -- internals ------------------------------------------------------------------------
 
@@ -312,7 +308,7 @@ class Player(QObject):
             clip, error = self._prepare(request)
         except Exception as exc:  # anything else would vanish with the worker thread
             clip, error = None, f"{request.path}: playback failed ({type(exc).__name__}: {exc})"
-        self._prepared.emit(generation, clip, error)
+        self._background.deliver(self._on_prepared, generation, clip, error)
 
     def _on_prepared(self, generation: int, clip: PlaybackClip | None, error: str | None) -> None:
         with self._lock:

@@ -2,18 +2,18 @@
 
 It runs the same `birdlab.scoring.recording.score_recording` as `birdlab score`, so the app and
 a headless run give the same detections. Results reach the GUI thread through a queue and an
-argument-free queued signal (the pattern of `tile_loader`).
+argument-free queued signal (`gui/background.Background`, shared with the tiles and playback).
 """
 
 from __future__ import annotations
 
-import queue
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Signal
+
+from birdlab.gui.background import Background
 
 
 
@@ -35,13 +35,10 @@ class RecordingScorer(QObject):
     progress = Signal(int, float)
     finished = Signal(int, object)
     failed = Signal(int, str)
-    _wake = Signal()
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="score")
-        self._results: queue.SimpleQueue = queue.SimpleQueue()
-        self._wake.connect(self._drain, Qt.ConnectionType.QueuedConnection)
+        self._background = Background(1, "score", self)
         self._token: object | None = None
         self._scorers: dict[tuple[str, float], object] = {}
         self._lock = threading.Lock()
@@ -52,7 +49,7 @@ class RecordingScorer(QObject):
         token = object()
         self._token = token
         self.busy_with = request.recording_id
-        self._pool.submit(self._run, request, token)
+        self._background.submit(self._run, request, token)
 
     def cancel(self) -> None:
         self._token = None
@@ -60,7 +57,7 @@ class RecordingScorer(QObject):
 
     def shutdown(self) -> None:
         self.cancel()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._background.shutdown()
 
     def _scorer(self, model_path: str):
         from birdlab.scoring.ensemble import load_scorer
@@ -79,8 +76,8 @@ class RecordingScorer(QObject):
             return self._token is not token
 
         def progress(seconds: float) -> None:
-            self._results.put(("progress", request, min(1.0, seconds / max(request.duration, 1e-9)), token))
-            self._wake.emit()
+            self._background.deliver(self._arrived, "progress", request,
+                                     min(1.0, seconds / max(request.duration, 1e-9)), token)
 
         try:
             if stopped():
@@ -91,26 +88,21 @@ class RecordingScorer(QObject):
             store = EmbeddingStore(Path(request.cache_root), request.fingerprint) if request.cache_root else None
             result = score_recording(request.audio_path, scorer, settings, progress=progress, should_stop=stopped,
                                      embeddings=store)
-            self._results.put(("done", request, result, token))
+            self._background.deliver(self._arrived, "done", request, result, token)
         except ScoringCancelled:
             return
         except Exception as exc:  # a bad file or model: reported, the app goes on
-            self._results.put(("failed", request, str(exc), token))
-        self._wake.emit()
+            self._background.deliver(self._arrived, "failed", request, str(exc), token)
 
-    def _drain(self) -> None:
-        while True:
-            try:
-                kind, request, value, token = self._results.get_nowait()
-            except queue.Empty:
-                return
-            if token is not self._token:
-                continue  # superseded or cancelled
-            if kind == "progress":
-                self.progress.emit(request.recording_id, value)
-            elif kind == "done":
-                self.busy_with = None
-                self.finished.emit(request.recording_id, value)
-            else:
-                self.busy_with = None
-                self.failed.emit(request.recording_id, value)
+    def _arrived(self, kind: str, request: ScoreRequest, value, token: object) -> None:
+        """On the GUI thread: progress, a result or a failure of the current request."""
+        if token is not self._token:
+            return  # superseded or cancelled
+        if kind == "progress":
+            self.progress.emit(request.recording_id, value)
+        elif kind == "done":
+            self.busy_with = None
+            self.finished.emit(request.recording_id, value)
+        else:
+            self.busy_with = None
+            self.failed.emit(request.recording_id, value)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from concurrent.futures import ThreadPoolExecutor
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Signal
 
 from birdlab.core.audio import AudioError
 from birdlab.core.spectrogram import SpectrogramConfig
 from birdlab.core.tiles import Tile, TileGrid, compute_tile
+from birdlab.gui.background import Background
 
 
 @dataclass(frozen=True)
@@ -34,14 +33,7 @@ def _job(loader: "TileLoader", key: TileKey, grid: TileGrid) -> None:
         result: Tile | str = compute_tile(key.path, grid, key.level, key.index, key.config, key.channel)
     except (AudioError, ValueError, OSError) as exc:
         result = str(exc)
-    loader.results.put((key, result))
-    loader.signals.wake.emit()
-
-
-class _Signals(QObject):
-    # results travel through a queue and only this argument-free signal crosses threads:
-    # PySide 6.12 crashed (refcounts of None) delivering Python objects queued from Python threads
-    wake = Signal()
+    loader.background.deliver(loader._arrived, key, result)
 
 
 class TileLoader(QObject):
@@ -53,11 +45,7 @@ class TileLoader(QObject):
 
     def __init__(self, threads: int = 2, capacity: int = 48, parent: QObject | None = None):
         super().__init__(parent)
-        # Python threads, not QThreadPool: PySide's Python QRunnables have crashed on refcounts here
-        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="tiles") if threads > 0 else None
-        self.results: queue.SimpleQueue = queue.SimpleQueue()
-        self.signals = _Signals()
-        self.signals.wake.connect(self._drain, Qt.ConnectionType.QueuedConnection)
+        self.background = Background(threads, "tiles", self)
         self.cache: OrderedDict[TileKey, Tile] = OrderedDict()
         self.capacity = capacity
         self._lock = threading.Lock()
@@ -84,10 +72,7 @@ class TileLoader(QObject):
                 self._pending.add(key)
             start.append(key)
         for key in start:
-            if self.pool is None:  # synchronous (tests, benchmarks of the computation itself)
-                _job(self, key, grid)
-            else:
-                self.pool.submit(_job, self, key, grid)
+            self.background.submit(_job, self, key, grid)
         return cached
 
     def still_wanted(self, key: TileKey) -> bool:
@@ -103,21 +88,17 @@ class TileLoader(QObject):
         with self._lock:
             self._pending.discard(key)
 
-    def _drain(self) -> None:
-        while True:
-            try:
-                key, result = self.results.get_nowait()
-            except queue.Empty:
-                return
-            self.dropped(key)
-            if isinstance(result, str):
-                self.tileFailed.emit(key, result)
-                continue
-            self.cache[key] = result
-            self.cache.move_to_end(key)
-            while len(self.cache) > self.capacity:
-                self.cache.popitem(last=False)
-            self.tileReady.emit(key, result)
+    def _arrived(self, key: TileKey, result: Tile | str) -> None:
+        """On the GUI thread: a tile (or why it failed) into the cache and out to the view."""
+        self.dropped(key)
+        if isinstance(result, str):
+            self.tileFailed.emit(key, result)
+            return
+        self.cache[key] = result
+        self.cache.move_to_end(key)
+        while len(self.cache) > self.capacity:
+            self.cache.popitem(last=False)
+        self.tileReady.emit(key, result)
 
     def clear(self) -> None:
         """Forget the cache and every wish (queued jobs then end at once)."""
@@ -128,5 +109,4 @@ class TileLoader(QObject):
     def shutdown(self) -> None:
         self._closed = True
         self.clear()
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+        self.background.shutdown()
