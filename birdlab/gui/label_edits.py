@@ -29,6 +29,18 @@ class LabelEdits(QObject):
         self.session, self.view, self.table, self.class_box = session, view, table, class_box
         self.undo, self.settings, self.ask_classes = undo, settings, ask_classes
 
+    def fill_classes(self) -> None:
+        """The class box lists the project's classes; it keeps what is typed, else the last class used."""
+        project = self.session.project
+        current = self.class_box.currentText()
+        self.class_box.blockSignals(True)
+        self.class_box.clear()
+        names = sorted(c.name for c in project.classes()) if project else []
+        self.class_box.addItems(names)
+        last = self.settings.value("last-class", "")
+        self.class_box.setCurrentText(current or (last if last in names else (names[0] if names else "")))
+        self.class_box.blockSignals(False)
+
     def current_class_id(self, create: bool = True) -> int | None:
         """The class box's class (made when new and `create`); remembered for the next session."""
         project = self.session.project

@@ -1,40 +1,33 @@
-"""The main window: recordings, the spectrogram with its labels, the labels table, playback.
+"""The main window: builds the docks, the session and the controllers, and wires them.
 
-Every edit goes through the undo stack and is written to the project at once (there is no
-Save). Drawing a box makes a label of the current class and polarity (the toolbar's type-ahead
-class box and P / N / U); selected labels take a new class or polarity the same way.
+The state is the session's (core/session.py); the layout is gui/window_layout.py; the work is
+the controllers': model output, review decisions, label edits, playback (gui/*). Every edit
+goes through the undo stack and is written to the project at once (there is no Save).
 """
 
 from __future__ import annotations
 
 import sys
-
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel,
-                               QMainWindow, QMessageBox, QProgressBar, QToolButton,
-                               QWidget)
+from PySide6.QtCore import QSettings, QTimer, Signal
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox
 
 from birdlab.core.audio import AudioError, probe
 from birdlab.core.model import Detection, Polarity, Recording
 from birdlab.core.project import Project, ProjectError
 from birdlab.core.session import Session
+from birdlab.gui import model_dialogs
 from birdlab.gui.bridge import ProjectBridge
-from birdlab.gui.window_layout import add_dock, build_menus, build_toolbars, make_action
 from birdlab.gui.commands import ProjectUndoStack
 from birdlab.gui.dialogs import ask_classes
 from birdlab.gui.label_edits import LabelEdits
-from birdlab.gui.labels_table import LabelsTable
 from birdlab.gui.model_output import ModelOutput
-from birdlab.gui.recordings_panel import RecordingsPanel
 from birdlab.gui.play_actions import PlayActions
+from birdlab.gui.project_io import new_audio_project
 from birdlab.gui.review_actions import ReviewActions
-from birdlab.gui.review_panel import ReviewPanel
-from birdlab.gui.versions_panel import VersionsPanel
-from birdlab.gui.spectrogram_view import SpectrogramView, ViewSettings
-
+from birdlab.gui.window_layout import (build_docks, build_menus, build_toolbars, fit_controls, remember_recent,
+                                       restore_layout)
 
 
 class MainWindow(QMainWindow):
@@ -58,37 +51,16 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("birdlab")
         self.resize(1400, 850)
 
-        self.view = SpectrogramView()
-        self.setCentralWidget(self.view)
-        self.recordings = RecordingsPanel()
-        self.labels_table = LabelsTable()
-        recordings_dock = self._dock("Recordings", self.recordings, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.resizeDocks([recordings_dock], [360], Qt.Orientation.Horizontal)
-        self._dock("Labels", self.labels_table, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.review = ReviewPanel()
-        self.review_dock = self._dock("Review", self.review, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.reviewing = ReviewActions(self.session, self.review, self.view, self.undo_stack, self.show_recording,
-                                       self._play, self._class_names, self)
-        self.reviewing.message.connect(self.statusBar().showMessage)
+        build_docks(self)  # the view, the panels and the status bar (gui/window_layout.py)
         self.review.filterChanged.connect(self.refresh_review)
-        self.versions = VersionsPanel()
-        versions_dock = self._dock("Model versions", self.versions, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.tabifyDockWidget(self.review_dock, versions_dock)  # full height each; Review in front
-        self.review_dock.raise_()
         self.versions.activateRequested.connect(self.activate_version)
         self.review.currentChanged.connect(self.go_to_detection)
-        self.score_bar = QProgressBar(maximumWidth=180, maximum=1000, textVisible=True)
-        self.score_cancel = QToolButton(text="cancel", toolTip="stop scoring this recording")
-        self.statusBar().addWidget(self.score_bar)
-        self.statusBar().addWidget(self.score_cancel)
-        self.status_recording = QLabel()
-        self.status_cursor = QLabel()
-        self.status_play = QLabel()
-        for w in (self.status_recording, self.status_cursor, self.status_play):
-            self.statusBar().addPermanentWidget(w)
         build_menus(self)
         build_toolbars(self)
         self.playing = PlayActions(self.session, self.view, self.channel_box, self.speed_box, self)
+        self.reviewing = ReviewActions(self.session, self.review, self.view, self.undo_stack, self.show_recording,
+                                       self.playing.play, self._class_names, self)
+        self.reviewing.message.connect(self.statusBar().showMessage)
         self.edits = LabelEdits(self.session, self.view, self.labels_table, self.class_box, self.undo_stack,
                                 self.settings, lambda title, checked: ask_classes(self, self.project, title, checked),
                                 self)
@@ -108,22 +80,15 @@ class MainWindow(QMainWindow):
         self.view.selectionChanged.connect(self.labels_table.select)
         self.view.cursorMoved.connect(lambda t: self.status_cursor.setText(f"cursor {t:.3f} s"))
         self.view.rangeChanged.connect(self._range_changed)
-        self.labels_table.selectionChanged.connect(self._table_selected)
-        self.labels_table.activated.connect(self._show_label)
+        self.labels_table.selectionChanged.connect(self.view.reveal_labels)
+        self.labels_table.activated.connect(lambda label_id: self.view.reveal_labels([label_id]))
         self.recordings.recordingActivated.connect(self.show_recording)
         self.recordings.markEmptyRequested.connect(self.mark_empty)
         # every label or extent edit in the app goes through the undo stack: refresh on its index
         # (at once, once); the store's change signal covers the rest (classes, models, recordings)
         self.undo_stack.indexChanged.connect(self._edited)
         self.view.thresholdChanged.connect(lambda t: self.threshold_slider.setValue(int(round(t * 100))))
-        self._restore_layout()
-
-    # ---- construction (menus and toolbars: gui/window_layout.py) ---------------------------
-    def _dock(self, title: str, widget: QWidget, area) -> QDockWidget:
-        return add_dock(self, title, widget, area)
-
-    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
-        return make_action(self, text, slot, shortcut, tip)
+        restore_layout(self)
 
     @property
     def project(self) -> Project | None:
@@ -167,7 +132,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("This project is read-only (permission denied): you can view and play it, "
                                          "but labels and scores cannot be saved. Copy it to a folder you can write.")
         self._remember_recent(str(project.root))
-        self._fill_classes()
+        self.edits.fill_classes()
         self._refresh_recordings()
         self.refresh_review()
         self.versions.set_versions(project.model_versions())
@@ -186,57 +151,17 @@ class MainWindow(QMainWindow):
         self.bridge = None
         self.undo_stack.clear()
 
-    def choose_project(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open a birdlab project folder")
-        if folder:
-            self.open_project(folder)
-
-    def choose_audio(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Open audio files", "",
-                                                "Audio (*.wav *.flac *.ogg *.mp3 *.aif *.aiff *.w64 *.rf64)")
-        if files:
-            self.open_audio(files)
-
     def open_audio(self, files: list[str], project_folder: str | Path | None = None) -> None:
         """Plain audio files go into a new project (a scratch one when no folder is given)."""
-        from datetime import datetime
-
-        from PySide6.QtCore import QStandardPaths
-        if project_folder is None:
-            base = Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation))
-            project_folder = base / "scratch" / datetime.now().strftime("%Y%m%d-%H%M%S")
-        project = Project.create(project_folder)
-        added, failed = project.add_audio(files)
-        if failed:
-            self.warn("Some files could not be opened:\n" + "\n".join(str(e) for e in failed[:20]))
+        project = new_audio_project(files, project_folder, self.warn)
         self.set_project(project)
-
-    def _fill_classes(self) -> None:
-        current = self.class_box.currentText()
-        self.class_box.blockSignals(True)
-        self.class_box.clear()
-        names = sorted(c.name for c in self.project.classes()) if self.project else []
-        self.class_box.addItems(names)
-        last = self.settings.value("last-class", "")
-        self.class_box.setCurrentText(current or (last if last in names else (names[0] if names else "")))
-        self.class_box.blockSignals(False)
 
     def _class_names(self) -> dict[int, str]:
         return {c.id: c.name for c in self.project.classes()} if self.project else {}
 
     def _refresh_recordings(self) -> None:
-        if not self.project:
-            return
-        counts = self.project.label_counts()
-        extents: dict[int, float] = {}
-        for ext in self.project.extents():
-            extents[ext.recording_id] = extents.get(ext.recording_id, 0.0) + (ext.t_max - ext.t_min)
-        rows = []
-        for rec in self.project.recordings():
-            share = min(1.0, extents.get(rec.id, 0.0) / rec.duration) if rec.duration else 0.0
-            missing = rec.abs_path is None or not Path(rec.abs_path).exists()
-            rows.append((rec, counts.get(rec.id, {}), share, missing))
-        self.recordings.set_rows(rows, self.recording.id if self.recording else None)
+        if self.project:
+            self.recordings.show_project(self.project, self.recording.id if self.recording else None)
 
     def show_recording(self, recording_id: int) -> None:
         if not self.project:
@@ -250,14 +175,7 @@ class MainWindow(QMainWindow):
             return
         self.session.set_recording(rec)
         self.settings.setValue(f"last-recording/{self.project.root}", rec.id)
-        self.channel_box.blockSignals(True)
-        self.channel_box.clear()
-        self.channel_box.addItem("mix", -1)
-        for c in range(info.channels):
-            self.channel_box.addItem(f"channel {c + 1}", c)
-        self.channel_box.blockSignals(False)
-        self.fmax.setMaximum(int(info.sample_rate // 2))
-        self.fmin.setMaximum(int(info.sample_rate // 2) - 1)
+        fit_controls(self, info)
         self.view.set_recording(str(rec.abs_path), info.sample_rate, info.frames, info.channels)
         self._refresh_labels()
         self.recordings.select(rec.id)
@@ -284,7 +202,7 @@ class MainWindow(QMainWindow):
 
     def _project_changed(self, table: str, action: str, ids: tuple) -> None:
         if table == "classes":
-            self._fill_classes()
+            self.edits.fill_classes()
             self._refresh_labels()
         if table in ("labels", "extents", "recordings"):
             self._refresh_recordings()
@@ -319,49 +237,15 @@ class MainWindow(QMainWindow):
             self.project.set_active_model(model_id)
             self.statusBar().showMessage(f"model {self.project.model_version(model_id).name} is active", 6000)
 
-    # ---- retrain -----------------------------------------------------------------------------
+    # ---- dialogs and the report (gui/model_dialogs.py) -------------------------------------
     def open_retrain(self):
-        """The Retrain dialog (non-modal: labelling goes on while it trains)."""
-        from birdlab.gui.retrain_dialog import RetrainDialog
-
-        if not self.project:
-            return None
-        self.retrain_dialog = RetrainDialog(self.project, self)
-        self.retrain_dialog.modelReady.connect(self._new_model)
-        self.retrain_dialog.show()
-        return self.retrain_dialog
+        return model_dialogs.open_retrain(self)
 
     def show_report(self):
-        """Evaluate the active version's detections against the project's labels, in a dock."""
-        from birdlab.core.evaluate import EvaluationError, evaluate_project
-        from birdlab.gui.report_render import ReportPanel
-
-        if not self.project:
-            return None
-        try:
-            report = evaluate_project(self.project, threshold=self.session.threshold)
-        except EvaluationError as exc:
-            self.statusBar().showMessage(str(exc), 10000)
-            return None
-        if self.report_panel is None:
-            self.report_panel = ReportPanel()
-            self.report_dock = self._dock("Model report", self.report_panel, Qt.DockWidgetArea.RightDockWidgetArea)
-            self.tabifyDockWidget(self.review_dock, self.report_dock)
-        self.report_panel.set_report(report)
-        self.report_dock.show()
-        self.report_dock.raise_()
-        return report
+        return model_dialogs.show_report(self)
 
     def open_batch(self):
-        from birdlab.gui.batch_dialog import BatchDialog
-
-        if not self.project:
-            return None
-        self.batch_dialog = BatchDialog(self.project, self)
-        self.batch_dialog.finishedRun.connect(lambda _: (self._refresh_recordings(), self._show_model_output(),
-                                                         self.refresh_review()))
-        self.batch_dialog.show()
-        return self.batch_dialog
+        return model_dialogs.open_batch(self)
 
     def _new_model(self, version) -> None:
         """A new active version: the output rescores what is on screen, then its parent's recordings."""
@@ -392,52 +276,12 @@ class MainWindow(QMainWindow):
     def mark_empty(self, recording_ids: list[int], class_ids: list[int] | None = None) -> None:
         self.edits.mark_empty(recording_ids, class_ids)
 
-    def _table_selected(self, ids: list[int]) -> None:
-        self.view.select_labels(ids)
-        if len(ids) == 1:
-            self.view.show_label(ids[0])
-
-    def _show_label(self, label_id: int) -> None:
-        self.view.select_labels([label_id])
-        self.view.show_label(label_id)
-
     def _range_changed(self, t0: float, t1: float) -> None:
         self.session.set_view_range(t0, t1)
         self.status_cursor.setText(f"{t0:.2f}–{t1:.2f} s")
 
-    def _look_changed(self, *_):
-        self.view.apply_settings(ViewSettings(
-            colormap=self.colormap_box.currentText(), top_db=self.top_db.value(), db_range=self.db_range.value(),
-            mel=self.mel_box.isChecked(), n_fft=int(self.nfft_box.currentText()),
-            channel=self.channel_box.currentData() if self.channel_box.currentData() is not None else -1,
-            f_min=float(self.fmin.value()) or None, f_max=float(self.fmax.value()) or None))
-
-    # ---- playback (gui/play_actions.py) ------------------------------------------------------
-    def _play(self, t0: float, t1: float, band: tuple[float, float] | None = None) -> None:
-        self.playing.play(t0, t1, band)
-
-    # ---- help, layout, recent ------------------------------------------------------------------
-    def show_shortcuts(self) -> None:
-        from birdlab.gui.shortcuts import SHORTCUTS_HTML
-        QMessageBox.information(self, "birdlab keyboard shortcuts", SHORTCUTS_HTML)
-
     def _remember_recent(self, folder: str) -> None:
-        recent = [f for f in (self.settings.value("recent-projects", []) or []) if f != folder]
-        self.settings.setValue("recent-projects", [folder] + recent[:9])
-        self._fill_recent()
-
-    def _fill_recent(self) -> None:
-        self.recent_menu.clear()
-        for folder in self.settings.value("recent-projects", []) or []:
-            self.recent_menu.addAction(folder, lambda f=folder: self.open_project(f))
-
-    def _restore_layout(self) -> None:
-        geometry = self.settings.value("window/geometry")
-        state = self.settings.value("window/state")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        if state is not None:
-            self.restoreState(state)
+        remember_recent(self, folder)
 
     def closeEvent(self, event):  # noqa: N802 (Qt naming)
         self.settings.setValue("window/geometry", self.saveGeometry())

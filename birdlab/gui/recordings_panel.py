@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget
 
@@ -98,6 +100,19 @@ class RecordingsPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.search)
         layout.addWidget(self.table)
+
+    def show_project(self, project, current: int | None = None) -> None:
+        """One row per recording: its label counts, how much of it is reviewed, whether it is missing."""
+        counts = project.label_counts()
+        reviewed: dict[int, float] = {}
+        for ext in project.extents():
+            reviewed[ext.recording_id] = reviewed.get(ext.recording_id, 0.0) + (ext.t_max - ext.t_min)
+        rows = []
+        for rec in project.recordings():
+            share = min(1.0, reviewed.get(rec.id, 0.0) / rec.duration) if rec.duration else 0.0
+            missing = rec.abs_path is None or not Path(rec.abs_path).exists()
+            rows.append((rec, counts.get(rec.id, {}), share, missing))
+        self.set_rows(rows, current)
 
     def set_rows(self, rows, current: int | None = None) -> None:
         self.model.set_rows(rows)

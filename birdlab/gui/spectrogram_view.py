@@ -513,6 +513,12 @@ class SpectrogramView(QWidget):
     def selected_ids(self) -> list[int]:
         return [i for i, b in self.boxes.items() if b.selected]
 
+    def reveal_labels(self, ids: list[int]) -> None:
+        """Select these labels; one alone is also brought into view (a table row chosen)."""
+        self.select_labels(ids)
+        if len(ids) == 1:
+            self.show_label(ids[0])
+
     def select_labels(self, ids: list[int], emit: bool = False) -> None:
         wanted = set(ids)
         for i, box in self.boxes.items():

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QCompleter, QDockWidget, QDoubleSpinBox, QLabel, QSlider,
-                               QSpinBox, QToolBar, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QCompleter, QDockWidget, QDoubleSpinBox, QLabel, QProgressBar,
+                               QSlider, QSpinBox, QToolBar, QToolButton, QWidget)
 
 from birdlab.core.model import Polarity
-from birdlab.gui.spectrogram_view import COLORMAPS
+from birdlab.gui.labels_table import LabelsTable
+from birdlab.gui.recordings_panel import RecordingsPanel
+from birdlab.gui.review_panel import ReviewPanel
+from birdlab.gui.project_io import choose_audio, choose_project
+from birdlab.gui.spectrogram_view import COLORMAPS, SpectrogramView, ViewSettings
+from birdlab.gui.versions_panel import VersionsPanel
 
 POLARITY_KEYS = {Polarity.POSITIVE: "P", Polarity.NEGATIVE: "N", Polarity.UNCERTAIN: "U"}
 SPEEDS = (0.1, 0.125, 0.25, 0.5, 1.0, 1.5, 2.0)
@@ -26,6 +31,31 @@ def add_dock(win, title: str, widget: QWidget, area) -> QDockWidget:
     dock.setWidget(widget)
     win.addDockWidget(area, dock)
     return dock
+
+
+def build_docks(win) -> None:
+    """The spectrogram in the middle; Recordings left, Labels below, Review and Model versions
+    right (tabbed, Review in front); the status bar's scoring progress and read-outs."""
+    win.view = SpectrogramView()
+    win.setCentralWidget(win.view)
+    win.recordings = RecordingsPanel()
+    win.labels_table = LabelsTable()
+    recordings_dock = add_dock(win, "Recordings", win.recordings, Qt.DockWidgetArea.LeftDockWidgetArea)
+    win.resizeDocks([recordings_dock], [360], Qt.Orientation.Horizontal)
+    add_dock(win, "Labels", win.labels_table, Qt.DockWidgetArea.BottomDockWidgetArea)
+    win.review = ReviewPanel()
+    win.review_dock = add_dock(win, "Review", win.review, Qt.DockWidgetArea.RightDockWidgetArea)
+    win.versions = VersionsPanel()
+    versions_dock = add_dock(win, "Model versions", win.versions, Qt.DockWidgetArea.RightDockWidgetArea)
+    win.tabifyDockWidget(win.review_dock, versions_dock)  # full height each; Review in front
+    win.review_dock.raise_()
+    win.score_bar = QProgressBar(maximumWidth=180, maximum=1000, textVisible=True)
+    win.score_cancel = QToolButton(text="cancel", toolTip="stop scoring this recording")
+    win.statusBar().addWidget(win.score_bar)
+    win.statusBar().addWidget(win.score_cancel)
+    win.status_recording, win.status_cursor, win.status_play = QLabel(), QLabel(), QLabel()
+    for w in (win.status_recording, win.status_cursor, win.status_play):
+        win.statusBar().addPermanentWidget(w)
 
 
 def make_action(win, text: str, slot, shortcut=None, tip: str = "") -> QAction:
@@ -44,10 +74,10 @@ def build_menus(win) -> None:
     """The menu bar: File, Edit, Review, View, Play, Help (every action also a window shortcut)."""
     menu = win.menuBar()
     file = menu.addMenu("&File")
-    file.addAction(make_action(win, "Open project...", win.choose_project, QKeySequence.StandardKey.Open))
-    file.addAction(make_action(win, "Open audio files...", win.choose_audio))
+    file.addAction(make_action(win, "Open project...", lambda: choose_project(win), QKeySequence.StandardKey.Open))
+    file.addAction(make_action(win, "Open audio files...", lambda: choose_audio(win)))
     win.recent_menu = file.addMenu("Recent projects")
-    win._fill_recent()
+    fill_recent(win)
     file.addSeparator()
     file.addAction(make_action(win, "Quit", win.close, QKeySequence.StandardKey.Quit))
     edit = menu.addMenu("&Edit")
@@ -95,7 +125,7 @@ def build_menus(win) -> None:
     play.addAction(make_action(win, "Play visible range", lambda: win.playing.play_visible(), "Shift+Space"))
     play.addAction(make_action(win, "Play selected box (band-limited)", lambda: win.playing.play_selected_box(), "B"))
     help_menu = menu.addMenu("&Help")
-    help_menu.addAction(make_action(win, "Keyboard shortcuts", win.show_shortcuts, "F1"))
+    help_menu.addAction(make_action(win, "Keyboard shortcuts", lambda: show_shortcuts(win), "F1"))
 
 
 def build_toolbars(win) -> None:
@@ -137,7 +167,7 @@ def build_toolbars(win) -> None:
               win.channel_box, win.mel_box):
         look.addWidget(w)
         signal = getattr(w, "currentIndexChanged", None) or getattr(w, "valueChanged", None) or w.toggled
-        signal.connect(win._look_changed)
+        signal.connect(lambda *_: apply_look(win))
     win.addToolBarBreak()
     model = QToolBar("Model")
     model.setObjectName("toolbar-model")
@@ -174,3 +204,53 @@ def build_toolbars(win) -> None:
     win.speed_box.setCurrentText("1x")
     win.speed_box.setToolTip("playback speed (below 1x: time expansion, for bats)")
     play.addWidget(win.speed_box)
+
+
+def show_shortcuts(win) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    from birdlab.gui.shortcuts import SHORTCUTS_HTML
+    QMessageBox.information(win, "birdlab keyboard shortcuts", SHORTCUTS_HTML)
+
+
+def remember_recent(win, folder: str) -> None:
+    recent = [f for f in (win.settings.value("recent-projects", []) or []) if f != folder]
+    win.settings.setValue("recent-projects", [folder] + recent[:9])
+    fill_recent(win)
+
+
+def fill_recent(win) -> None:
+    win.recent_menu.clear()
+    for folder in win.settings.value("recent-projects", []) or []:
+        win.recent_menu.addAction(folder, lambda f=folder: win.open_project(f))
+
+
+def restore_layout(win) -> None:
+    geometry = win.settings.value("window/geometry")
+    state = win.settings.value("window/state")
+    if geometry is not None:
+        win.restoreGeometry(geometry)
+    if state is not None:
+        win.restoreState(state)
+
+
+def apply_look(win) -> None:
+    """The spectrogram toolbar's settings onto the view."""
+    channel = win.channel_box.currentData()
+    win.view.apply_settings(ViewSettings(
+        colormap=win.colormap_box.currentText(), top_db=win.top_db.value(), db_range=win.db_range.value(),
+        mel=win.mel_box.isChecked(), n_fft=int(win.nfft_box.currentText()),
+        channel=channel if channel is not None else -1,
+        f_min=float(win.fmin.value()) or None, f_max=float(win.fmax.value()) or None))
+
+
+def fit_controls(win, info) -> None:
+    """The toolbar's channel choice and frequency limits for a recording (its header's `info`)."""
+    win.channel_box.blockSignals(True)
+    win.channel_box.clear()
+    win.channel_box.addItem("mix", -1)
+    for c in range(info.channels):
+        win.channel_box.addItem(f"channel {c + 1}", c)
+    win.channel_box.blockSignals(False)
+    win.fmax.setMaximum(int(info.sample_rate // 2))
+    win.fmin.setMaximum(int(info.sample_rate // 2) - 1)
