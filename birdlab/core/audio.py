@@ -214,12 +214,14 @@ class Window:
 
 
 def iter_windows(path: str | Path, window_s: float, hop_s: float, *, sample_rate: int | None = None,
-                 channel: int = MIX, block_s: float = 60.0, pad_last: bool = True) -> Iterator[Window]:
+                 channel: int = MIX, block_s: float = 60.0, pad_last: bool = True,
+                 frames: int | None = None) -> Iterator[Window]:
     """Stream a file as overlapping windows with memory bounded by `block_s`, not the file.
 
     Windows start at 0, hop_s, 2*hop_s, ... while they start inside the file; the last is
     zero-padded to full length (set pad_last False to drop a partial tail). Resampling, when
     asked for, is done by a streaming soxr resampler, so there are no seams between blocks.
+    `frames`: the frames that decode, when the caller has probed the file (saves a second check).
     """
     if window_s <= 0 or hop_s <= 0:
         raise ValueError("window_s and hop_s must be positive")
@@ -237,7 +239,12 @@ def iter_windows(path: str | Path, window_s: float, hop_s: float, *, sample_rate
         offset = 0  # absolute index (at `rate`) of buf[0]
         next_start = 0
         read_frames = 0  # frames of the file read so far (at rate_in)
-        limit = decodable_frames(path, int(f.frames)) if f.seekable() else int(f.frames)  # a cut-off file
+        if frames is not None:  # the caller probed the file: where decoding stops is known
+            limit = frames
+        elif f.seekable():  # a cut-off file stops where decoding does
+            limit = decodable_frames(path, int(f.frames))
+        else:
+            limit = int(f.frames)
         done = False
         while True:
             if not done:

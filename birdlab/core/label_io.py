@@ -18,6 +18,7 @@ from birdlab.core.formats import get_format, writes_one_file
 from birdlab.core.formats.common import Annotation, RecordingRef, RowError, TableError, table_stem
 from birdlab.core.failures import os_reason
 from birdlab.core.paths import check_output, shown
+from birdlab.core.validate import is_text
 from birdlab.core.model import Box, Polarity, Recording, Source
 from birdlab.core.project import NewLabel, Project, ProjectError
 
@@ -38,7 +39,7 @@ def _resolve_recordings(project: Project, annotations: list[Annotation], table: 
     out = []
     for ann in annotations:
         bad_text = next((what for what, text in (("label", ann.label), ("recording", ann.recording))
-                         if not _is_text(text)), None)
+                         if not is_text(text)), None)
         if bad_text:
             errors.append(RowError(ann.file or str(table), ann.line,
                                    f"the {bad_text} holds an unpaired surrogate, which is not text"))
@@ -133,15 +134,6 @@ def import_tables(project: Project, format_name: str, files: list[str | Path], *
                    for ann, rec, box in rows]
             result.labels = len(project.add_labels(new))
     return result
-
-
-def _is_text(text: str) -> bool:
-    """Whether `text` is real Unicode (JSON can spell a lone surrogate, '\\ud800', which is not)."""
-    try:
-        text.encode("utf-8")
-        return True
-    except UnicodeEncodeError:
-        return False
 
 
 def _unreadable(file: Path) -> str | None:

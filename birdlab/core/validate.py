@@ -23,6 +23,16 @@ MAX_DEPTH = 64  # birdlab's own files nest 5 deep; deeper is a broken or hostile
 _MISSING = object()
 
 
+def is_text(text: str) -> bool:
+    """Whether `text` is real Unicode: JSON can spell an unpaired surrogate ('\\ud800'), which is not
+    text and which SQLite and UTF-8 files refuse."""
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 class SchemaError(ValueError):
     """A JSON document that does not have the shape it must; names the file, the place and why."""
 
@@ -135,11 +145,9 @@ class Node:
     def str(self, *, empty: bool = True) -> str:
         if not isinstance(self.value, str):
             raise self.fail(f"should be a text, not {self._kind()}")
-        try:
-            self.value.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise self.fail(f"holds an unpaired surrogate (\\u{ord(self.value[exc.start]):04x}), which "
-                            f"is not text") from None
+        if not is_text(self.value):
+            bad = next(ch for ch in self.value if 0xD800 <= ord(ch) <= 0xDFFF)
+            raise self.fail(f"holds an unpaired surrogate (\\u{ord(bad):04x}), which is not text")
         if not empty and not self.value.strip():
             raise self.fail("should not be empty")
         return self.value

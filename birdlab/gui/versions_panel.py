@@ -49,9 +49,10 @@ class VersionsPanel(QWidget):
             values = ("●" if v.active else "", v.name, shown,
                       names.get(v.parent_id, ""), card.mode if card else "", f"{pos}/{neg}" if counts else "",
                       v.created[:16].replace("T", " "))
+            tip = self._tooltip(v)
             for c, value in enumerate(values):
                 item = QTableWidgetItem(str(value))
-                item.setToolTip(self._tooltip(v))
+                item.setToolTip(tip)
                 self.table.setItem(r, c, item)
 
     @staticmethod

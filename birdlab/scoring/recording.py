@@ -116,7 +116,8 @@ class _Batch:
     end_sample: int  # last real (not padding) sample + 1, at the model's rate
 
 
-def _batches(path: str | Path, scorer: Scorer, plan: WindowPlan, settings: ScoreSettings) -> Iterator[_Batch]:
+def _batches(path: str | Path, scorer: Scorer, plan: WindowPlan, settings: ScoreSettings,
+             frames: int | None = None) -> Iterator[_Batch]:
     rate = scorer.sample_rate
     hop = int(round(plan.hop_s * rate))
     pending: list = []
@@ -130,7 +131,8 @@ def _batches(path: str | Path, scorer: Scorer, plan: WindowPlan, settings: Score
         pending.clear()
         return batch
 
-    for window in iter_windows(path, scorer.window_s, plan.hop_s, sample_rate=rate, channel=settings.channel):
+    for window in iter_windows(path, scorer.window_s, plan.hop_s, sample_rate=rate, channel=settings.channel,
+                               frames=frames):
         pending.append(window)
         index += 1
         if len(pending) == settings.batch_size:
@@ -235,7 +237,7 @@ def score_recording(path: str | Path, scorer: Scorer, settings: ScoreSettings | 
                                  settings.batch_size)
         cache = None  # nothing new to store
     else:
-        source = _batches(path, scorer, plan, settings)
+        source = _batches(path, scorer, plan, settings, frames=info.frames)  # probe found what decodes
     computed: dict[int, np.ndarray] = {}
     items = Prefetcher(source, settings.prefetch) if settings.prefetch > 0 else None
     try:

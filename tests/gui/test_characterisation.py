@@ -17,7 +17,6 @@ from PySide6.QtTest import QTest
 from birdlab.cli import main
 from birdlab.core.model import Box, Polarity
 from birdlab.gui.commands import AddLabel
-from tests.gui.windows import new_window, open_demo
 
 TABLES = ("labels", "reviewed_extents", "reviewed_extent_classes", "classes", "detections")
 
@@ -46,14 +45,6 @@ def demo_dir(built_demo, tmp_path):
     shutil.copytree(built_demo, folder, ignore=shutil.ignore_patterns("audio", "cache"))
     (folder / "audio").symlink_to(built_demo / "audio")
     return folder
-
-
-@pytest.fixture
-def window(qtbot, demo_dir, tmp_path):
-    win = new_window(qtbot, tmp_path, (1400, 900))
-    open_demo(qtbot, win, demo_dir)
-    yield win
-    win.close()
 
 
 def label_columns(folder) -> list[str]:

@@ -16,25 +16,16 @@ from PySide6.QtTest import QTest
 from birdlab.cli import main
 from birdlab.core.model import Source
 from birdlab.core.project import Project
-from tests.gui.windows import new_window, open_demo
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the train extra is not installed")]
 
 
 @pytest.fixture
-def demo(tmp_path):
+def demo_dir(tmp_path):
     folder = tmp_path / "demo"
     assert main(["demo", str(folder), "--no-gui"]) == 0
     return folder
-
-
-@pytest.fixture
-def window(qtbot, demo, tmp_path):
-    win = new_window(qtbot, tmp_path, (1400, 900))
-    open_demo(qtbot, win, demo)
-    yield win
-    win.close()
 
 
 def test_review_twenty_then_quick_retrain_shows_the_new_model(window, qtbot):
@@ -99,7 +90,8 @@ for event in iter_events(child.stdout):
 """
 
 
-def test_killing_the_app_mid_run_keeps_labels_and_the_model(demo, tmp_path):
+def test_killing_the_app_mid_run_keeps_labels_and_the_model(demo_dir, tmp_path):
+    demo = demo_dir
     with Project.open(demo) as project:
         labels_before = [(lab.id, lab.modified) for lab in project.labels()]
         active = project.active_model().id

@@ -16,14 +16,6 @@ def demo_dir(tmp_path_factory):
     return folder
 
 
-@pytest.fixture
-def window(qtbot, demo_dir, tmp_path):
-    win = new_window(qtbot, tmp_path, (1400, 900))
-    open_demo(qtbot, win, demo_dir)
-    yield win
-    win.close()
-
-
 def test_detections_and_tracks_are_shown_and_the_threshold_filters_them(window):
     view = window.view
     assert view.detection_items and view.tracks_plot.isVisible() and view.track_curves
