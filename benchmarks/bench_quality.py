@@ -236,7 +236,7 @@ def _on_grid(track: np.ndarray, hop: float, new_hop: float) -> np.ndarray:
 
 def agile_loop(args, clips: list[Clip]) -> list[dict]:
     """Rounds of 10 review decisions from the truth on fold A's training clips (BirdNET start)."""
-    from birdlab.core.review import order_detections, reviewed_ids
+    from birdlab.core.review import QueueSpec, ReviewQueue
     from birdlab.scoring import ScoreSettings, score_recording
     from birdlab.scoring.ensemble import load_scorer
     from birdlab.scoring.store import store_scores
@@ -262,9 +262,7 @@ def agile_loop(args, clips: list[Clip]) -> list[dict]:
         print(f"agile round {round_no}: {len(labels)} labels, test AP {ap:.3f}, compute {compute:.0f} s", flush=True)
         if round_no == args.rounds:
             break
-        done = reviewed_ids(labels)
-        queue = [d for d in project.detections(version.id) if d.id not in done]
-        for det in order_detections(queue, "score")[:10]:
+        for det in ReviewQueue(project, QueueSpec(version.id)).take(10):  # the app's queue: unreviewed, by score
             clip = by_rec[det.recording_id]
             hit = any(t0 < det.t_max and t1 > det.t_min for t0, t1, _, _ in clip.boxes)
             project.add_label(det.recording_id, cls.id, Box(det.t_min, det.t_max, det.f_min, det.f_max),

@@ -74,6 +74,7 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 32
     lr: float = 1e-3
+    backbone_lr: float = 1.0  # full mode: the backbone's learning rate as a fraction of lr (the head gets lr)
     weight_decay: float = 1e-2
     warmup_epochs: float = 0.5
     grad_clip: float = 5.0

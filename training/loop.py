@@ -66,6 +66,17 @@ def amp_dtype(setting: str, device: torch.device) -> torch.dtype | None:
     return torch.float16
 
 
+def param_groups(model: torch.nn.Module, backbone_scale: float) -> list[dict]:
+    """The optimizer's groups: the backbone at `backbone_scale` x lr, the rest (frontend, head) at lr.
+
+    A pretrained backbone fine-tuned on a few dozen labels keeps more of what it learnt at a lower
+    rate, while the freshly initialised head still needs the full one (discriminative rates)."""
+    backbone = [p for n, p in model.named_parameters() if p.requires_grad and n.startswith("backbone.")]
+    rest = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("backbone.")]
+    return [g for g in ({"params": backbone, "lr_scale": backbone_scale}, {"params": rest, "lr_scale": 1.0})
+            if g["params"]]
+
+
 def lr_factor(step: int, total: int, warmup: int) -> float:
     """Linear warmup to 1, then cosine down to 1 % of the base rate."""
     if warmup > 0 and step < warmup:
@@ -246,7 +257,7 @@ class Trainer:
         dtype = amp_dtype(cfg.amp, device)
         scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
         params = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.AdamW(param_groups(model, cfg.backbone_lr), lr=cfg.lr, weight_decay=cfg.weight_decay)
         ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         teacher = self.load_teacher() if cfg.distill_from else None
         dataset = CropDataset(self.data, train, cfg.seed)
@@ -302,7 +313,7 @@ class Trainer:
                 audio, targets, mask = augmenter(audio, targets, mask)
                 audio, targets, mask = audio.to(device), targets.to(device), mask.to(device)
                 for group in optimizer.param_groups:
-                    group["lr"] = cfg.lr * lr_factor(global_step, total, warmup)
+                    group["lr"] = cfg.lr * group["lr_scale"] * lr_factor(global_step, total, warmup)
                 power = stft_power_torch(audio, model.spec)
                 with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
                     frame_logits, clipwise = net(power, audio)
@@ -330,7 +341,7 @@ class Trainer:
                 remaining_steps = total - global_step
                 self.events.progress(phase="train", epoch=epoch + 1, epochs=cfg.epochs, step=i + 1,
                                      steps=steps_per_epoch, loss=float(np.mean(running[-20:])),
-                                     lr=optimizer.param_groups[0]["lr"], samples_per_s=rate,
+                                     lr=optimizer.param_groups[-1]["lr"], samples_per_s=rate,
                                      eta_s=remaining_steps * cfg.batch_size * self.world / max(rate, 1e-9))
                 if self.cancelled():
                     if self.rank == 0:

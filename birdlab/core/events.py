@@ -21,6 +21,7 @@ class Change:
     table: str  # recordings, classes, labels, extents, models, detections, runs
     action: str  # added, updated, removed
     ids: tuple[int, ...]
+    recordings: tuple[int, ...] = ()  # labels and extents: the recordings they lie on
 
 
 Callback = Callable[[Change], None]

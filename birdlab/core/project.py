@@ -14,6 +14,7 @@ import json
 import os
 import sqlite3
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,7 +23,7 @@ from pathlib import Path
 from birdlab.core.audio import AudioError, probe
 from birdlab.core.box_match import match_boxes
 from birdlab.core.events import Change, ChangeHub
-from birdlab.core.failures import sqlite_reason
+from birdlab.core.failures import os_reason, sqlite_reason
 from birdlab.core.fingerprint import fingerprint
 from birdlab.core.model import (Box, ClassInfo, Detection, Label, ModelVersion, Polarity, Recording,
                                 ReviewedExtent, Source, TrainingRun)
@@ -256,14 +257,19 @@ class Project:
         for change in pending:
             self.changes.emit(change)
 
-    def _announce(self, table: str, action: str, ids: Iterable[int]) -> None:
+    def _announce(self, table: str, action: str, ids: Iterable[int], recordings: Iterable[int] = ()) -> None:
         ids = tuple(ids)
         if ids:
-            self._pending.append(Change(table, action, ids))
+            self._pending.append(Change(table, action, ids, tuple(sorted(set(recordings)))))
 
     def _query(self, sql: str, params: Sequence = ()) -> list[sqlite3.Row]:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
+
+    def select(self, sql: str, params: Sequence = ()) -> list[sqlite3.Row]:
+        """Rows of a read-only query, for the core modules that page through big tables
+        (core/review.py) instead of reading them whole."""
+        return self._query(sql, params)
 
     # ---- recordings ----------------------------------------------------------------------
 
@@ -289,37 +295,55 @@ class Project:
     def add_recording(self, path: str | Path) -> Recording:
         """Add an audio file (probing its header). A file already known by path or by
         fingerprint at a path that no longer exists (moved) is returned, relinked if moved."""
-        path = Path(path).expanduser().resolve()
-        info = probe(path)  # raises AudioError naming the file
-        stored = self._stored_path(path)
-        fp = fingerprint(path)
+        probed = _probe_file(Path(path))
+        if isinstance(probed, AudioError):
+            raise probed
         with self.transaction() as db:
-            row = db.execute("SELECT * FROM recordings WHERE path = ?", (stored,)).fetchone()
-            if row is not None:
-                return self._recording(row)
-            for row in db.execute("SELECT * FROM recordings WHERE fingerprint = ?", (fp,)).fetchall():
-                if not self.resolve(path_from_db(row["path"])).exists():
-                    db.execute("UPDATE recordings SET path = ? WHERE id = ?", (stored, row["id"]))
-                    self._announce("recordings", "updated", [row["id"]])
-                    return self.recording(row["id"])
-            cur = db.execute(
-                "INSERT INTO recordings (path, size, fingerprint, duration, sample_rate, channels, format,"
-                " subtype, added) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (stored, path.stat().st_size, fp, info.duration, info.sample_rate, info.channels,
-                 info.format, info.subtype, now()))
-            self._announce("recordings", "added", [cur.lastrowid])
-            return self.recording(cur.lastrowid)
+            return self.recording(self._insert_probed(db, probed))
 
-    def add_audio(self, paths: Iterable[str | Path]) -> tuple[list[Recording], list[AudioError]]:
-        """Add files and folders (recursively); bad files are returned with reasons, not raised."""
-        added: list[Recording] = []
-        errors: list[AudioError] = []
-        for path in iter_audio_files(paths):
-            try:
-                added.append(self.add_recording(path))
-            except AudioError as exc:
-                errors.append(exc)
-        return added, errors
+    def _insert_probed(self, db: sqlite3.Connection, probed: "_Probed") -> int:
+        """The recording id of a probed file: known by path, relinked by fingerprint, or inserted."""
+        path, info, fp, size = probed
+        stored = self._stored_path(path)
+        row = db.execute("SELECT id FROM recordings WHERE path = ?", (stored,)).fetchone()
+        if row is not None:
+            return row["id"]
+        for row in db.execute("SELECT id, path FROM recordings WHERE fingerprint = ?", (fp,)).fetchall():
+            if not self.resolve(path_from_db(row["path"])).exists():
+                db.execute("UPDATE recordings SET path = ? WHERE id = ?", (stored, row["id"]))
+                self._announce("recordings", "updated", [row["id"]])
+                return row["id"]
+        cur = db.execute(
+            "INSERT INTO recordings (path, size, fingerprint, duration, sample_rate, channels, format,"
+            " subtype, added) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (stored, size, fp, info.duration, info.sample_rate, info.channels, info.format, info.subtype, now()))
+        self._announce("recordings", "added", [cur.lastrowid])
+        return cur.lastrowid
+
+    def add_audio(self, paths: Iterable[str | Path], workers: int | None = None,
+                  ) -> tuple[list[Recording], list[AudioError]]:
+        """Add files and folders (recursively); bad files are returned with reasons, not raised.
+
+        Headers are probed and fingerprinted on `workers` threads (libsndfile and hashlib let go of
+        the GIL); then every good file is written in one transaction, so the call adds all of them
+        or, when the write fails, none."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        files = [p.expanduser().resolve() for p in iter_audio_files(paths)]
+        workers = workers or min(8, (os.cpu_count() or 2) * 2)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            probed = list(pool.map(_probe_file, files, chunksize=16))
+        errors = [p for p in probed if isinstance(p, AudioError)]
+        good = [p for p in probed if not isinstance(p, AudioError)]
+        with self.transaction() as db:
+            ids = [self._insert_probed(db, p) for p in good]
+        by_id = {r.id: r for r in self.recordings_by_id(ids)}
+        return [by_id[i] for i in ids], errors
+
+    def recordings_by_id(self, ids: Iterable[int]) -> list[Recording]:
+        """These recordings (in no particular order), read in chunks."""
+        return [self._recording(r) for where, params in _id_chunks("id", ids)
+                for r in self._query(f"SELECT * FROM recordings {where}", params)]
 
     def recordings(self) -> list[Recording]:
         return [self._recording(r) for r in self._query("SELECT * FROM recordings ORDER BY path")]
@@ -469,7 +493,7 @@ class Project:
                 (recording_id, class_id, box.t_min, box.t_max, box.f_min, box.f_max,
                  Polarity(polarity).value, Source(source).value, author if author is not None else self.author,
                  stamp, stamp, note, detection_id))
-            self._announce("labels", "added", [cur.lastrowid])
+            self._announce("labels", "added", [cur.lastrowid], [recording_id])
         return self.label(cur.lastrowid)
 
     def add_labels(self, new: Sequence[NewLabel]) -> list[int]:
@@ -482,7 +506,7 @@ class Project:
                " author, created, modified, note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
         with self.transaction() as db:
             ids = [db.execute(sql, row).lastrowid for row in rows]
-            self._announce("labels", "added", ids)
+            self._announce("labels", "added", ids, [n.recording_id for n in new])
         return ids
 
     def label(self, label_id: int) -> Label:
@@ -519,7 +543,7 @@ class Project:
         with self.transaction() as db:
             db.execute(f"UPDATE labels SET {', '.join(f'{c} = ?' for c in columns)}, modified = ? WHERE id = ?",
                        [merged[c] for c in columns] + [now(), label_id])
-            self._announce("labels", "updated", [label_id])
+            self._announce("labels", "updated", [label_id], [old.recording_id])
         return self.label(label_id)
 
     def delete_labels(self, label_ids: Iterable[int]) -> list[Label]:
@@ -528,7 +552,7 @@ class Project:
         with self.transaction() as db:
             gone = [self.label(i) for i in ids]
             db.executemany("DELETE FROM labels WHERE id = ?", [(i,) for i in ids])
-            self._announce("labels", "removed", ids)
+            self._announce("labels", "removed", ids, [g.recording_id for g in gone])
         return gone
 
     def restore_labels(self, labels: Iterable[Label]) -> None:
@@ -541,7 +565,7 @@ class Project:
                 [(x.id, x.recording_id, x.class_id, x.t_min, x.t_max, x.f_min, x.f_max,
                   Polarity(x.polarity).value, Source(x.source).value, x.author, x.created, x.modified,
                   x.note, self._detection_if_kept(db, x.detection_id)) for x in labels])
-            self._announce("labels", "added", [x.id for x in labels])
+            self._announce("labels", "added", [x.id for x in labels], [x.recording_id for x in labels])
 
     def replace_label(self, label: Label) -> None:
         """Write a label back exactly as given, timestamps included (undo of an edit)."""
@@ -552,7 +576,7 @@ class Project:
                 (label.class_id, label.t_min, label.t_max, label.f_min, label.f_max,
                  Polarity(label.polarity).value, Source(label.source).value, label.author, label.created,
                  label.modified, label.note, self._detection_if_kept(db, label.detection_id), label.id))
-            self._announce("labels", "updated", [label.id])
+            self._announce("labels", "updated", [label.id], [label.recording_id])
 
     @staticmethod
     def _detection_if_kept(db: sqlite3.Connection, detection_id: int | None) -> int | None:
@@ -562,12 +586,22 @@ class Project:
             return None
         return detection_id if db.execute("SELECT 1 FROM detections WHERE id = ?", (detection_id,)).fetchone() else None
 
-    def label_counts(self) -> dict[int, dict[str, int]]:
-        """{recording_id: {polarity: count}} for the recordings panel."""
+    def label_counts(self, recording_ids: Iterable[int] | None = None) -> dict[int, dict[str, int]]:
+        """{recording_id: {polarity: count}} for the recordings panel (all, or only these recordings)."""
         out: dict[int, dict[str, int]] = {}
-        for row in self._query("SELECT recording_id, polarity, COUNT(*) AS n FROM labels "
-                               "GROUP BY recording_id, polarity"):
-            out.setdefault(row["recording_id"], {})[row["polarity"]] = row["n"]
+        for where, params in _id_chunks("recording_id", recording_ids):
+            for row in self._query(f"SELECT recording_id, polarity, COUNT(*) AS n FROM labels {where}"
+                                   " GROUP BY recording_id, polarity", params):
+                out.setdefault(row["recording_id"], {})[row["polarity"]] = row["n"]
+        return out
+
+    def reviewed_seconds(self, recording_ids: Iterable[int] | None = None) -> dict[int, float]:
+        """{recording_id: seconds inside reviewed-complete extents} (overlaps counted once each)."""
+        out: dict[int, float] = {}
+        for where, params in _id_chunks("recording_id", recording_ids):
+            for row in self._query(f"SELECT recording_id, SUM(t_max - t_min) FROM reviewed_extents {where}"
+                                   " GROUP BY recording_id", params):
+                out[row[0]] = row[1]
         return out
 
     # ---- reviewed extents ----------------------------------------------------------------
@@ -588,7 +622,7 @@ class Project:
                              (recording_id, t_min, t_max, author if author is not None else self.author, now()))
             db.executemany("INSERT INTO reviewed_extent_classes (extent_id, class_id) VALUES (?, ?)",
                            [(cur.lastrowid, c) for c in class_ids])
-            self._announce("extents", "added", [cur.lastrowid])
+            self._announce("extents", "added", [cur.lastrowid], [recording_id])
         return self.extents(recording_id, extent_id=cur.lastrowid)[0]
 
     def mark_empty(self, recording_ids: Iterable[int], class_ids: Iterable[int]) -> list[ReviewedExtent]:
@@ -616,14 +650,16 @@ class Project:
             params.append(extent_id)
         if where:
             sql += " WHERE " + " AND ".join(where)
-        out = []
-        for row in self._query(sql + " ORDER BY recording_id, t_min", params):
-            classes = tuple(r[0] for r in self._query(
-                "SELECT class_id FROM reviewed_extent_classes WHERE extent_id = ? ORDER BY class_id",
-                (row["id"],)))
-            out.append(ReviewedExtent(row["id"], row["recording_id"], row["t_min"], row["t_max"], classes,
-                                      row["author"], row["created"]))
-        return out
+        rows = self._query(sql + " ORDER BY recording_id, t_min", params)
+        classes: dict[int, list[int]] = {}
+        for i in range(0, len(rows), 500):
+            chunk = [r["id"] for r in rows[i:i + 500]]
+            for extent_id, class_id in self._query(
+                    "SELECT extent_id, class_id FROM reviewed_extent_classes WHERE extent_id IN "
+                    f"({','.join('?' * len(chunk))}) ORDER BY class_id", chunk):
+                classes.setdefault(extent_id, []).append(class_id)
+        return [ReviewedExtent(row["id"], row["recording_id"], row["t_min"], row["t_max"],
+                               tuple(classes.get(row["id"], ())), row["author"], row["created"]) for row in rows]
 
     def restore_extents(self, extents: Iterable[ReviewedExtent]) -> None:
         """Put deleted extents back exactly as they were, ids, authors and times included (redo)."""
@@ -634,12 +670,13 @@ class Project:
                            [(e.id, e.recording_id, e.t_min, e.t_max, e.author, e.created) for e in extents])
             db.executemany("INSERT INTO reviewed_extent_classes (extent_id, class_id) VALUES (?, ?)",
                            [(e.id, c) for e in extents for c in e.class_ids])
-            self._announce("extents", "added", [e.id for e in extents])
+            self._announce("extents", "added", [e.id for e in extents], [e.recording_id for e in extents])
 
     def delete_extent(self, extent_id: int) -> None:
         with self.transaction() as db:
+            rows = db.execute("SELECT recording_id FROM reviewed_extents WHERE id = ?", (extent_id,)).fetchall()
             db.execute("DELETE FROM reviewed_extents WHERE id = ?", (extent_id,))
-            self._announce("extents", "removed", [extent_id])
+            self._announce("extents", "removed", [extent_id], [r[0] for r in rows])
 
     # ---- model versions ------------------------------------------------------------------
 
@@ -715,8 +752,36 @@ class Project:
                 "INSERT INTO detections (model_version_id, recording_id, class_id, t_min, t_max, f_min, f_max,"
                 " score) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(model_id, recording_id, *b) for j, b in enumerate(boxes) if j not in matched])
+            db.execute("DELETE FROM detection_counts WHERE model_version_id = ? AND recording_id = ?",
+                       (model_id, recording_id))
+            db.executemany("INSERT INTO detection_counts (model_version_id, recording_id, class_id, n)"
+                           " VALUES (?, ?, ?, ?)",
+                           [(model_id, recording_id, c, n) for c, n in Counter(b[0] for b in boxes).items()])
             self._announce("detections", "updated", [recording_id])
         return len(boxes)
+
+    def detection_totals(self, model_id: int) -> dict[int, int]:
+        """{class id: detections of the model} from the kept counts (no detection is read)."""
+        return {r[0]: r[1] for r in self._query("SELECT class_id, SUM(n) FROM detection_counts"
+                                                " WHERE model_version_id = ? GROUP BY class_id", (model_id,))}
+
+    def detection_recordings(self, model_id: int) -> list[int]:
+        """The recordings the model has detections on."""
+        return [r[0] for r in self._query("SELECT DISTINCT recording_id FROM detection_counts"
+                                          " WHERE model_version_id = ? AND n > 0 ORDER BY recording_id", (model_id,))]
+
+    def reviewed_counts(self, model_id: int) -> dict[int, int]:
+        """{class id: detections of the model that a label was made from} (the review progress)."""
+        return {r[0]: r[1] for r in self._query(
+            "SELECT d.class_id, COUNT(DISTINCT d.id) FROM labels l JOIN detections d ON d.id = l.detection_id"
+            " WHERE d.model_version_id = ? GROUP BY d.class_id", (model_id,))}
+
+    def is_reviewed(self, detection_id: int) -> bool:
+        return bool(self._query("SELECT 1 FROM labels WHERE detection_id = ? LIMIT 1", (detection_id,)))
+
+    def detection(self, detection_id: int) -> Detection | None:
+        rows = self._query("SELECT * FROM detections WHERE id = ?", (detection_id,))
+        return detection_from_row(rows[0]) if rows else None
 
     def detections(self, model_id: int, recording_id: int | None = None, class_id: int | None = None,
                    min_score: float | None = None) -> list[Detection]:
@@ -727,9 +792,14 @@ class Project:
             if value is not None:
                 sql += f" AND {clause}"
                 params.append(value)
-        return [Detection(r["id"], r["model_version_id"], r["recording_id"], r["class_id"], r["t_min"],
-                          r["t_max"], r["f_min"], r["f_max"], r["score"])
-                for r in self._query(sql + " ORDER BY recording_id, t_min, id", params)]
+        return [detection_from_row(r) for r in self._query(sql + " ORDER BY recording_id, t_min, id", params)]
+
+    def iter_detections(self, model_id: int, recording_ids: Iterable[int] | None = None) -> Iterator[Detection]:
+        """A model's detections, recording by recording (in id order), never all in memory: for
+        exports and evaluations of archives with millions of rows."""
+        ids = self.detection_recordings(model_id) if recording_ids is None else sorted(set(recording_ids))
+        for rid in ids:
+            yield from self.detections(model_id, rid)
 
     # ---- training runs -------------------------------------------------------------------
 
@@ -767,6 +837,38 @@ class Project:
         problems = [r[0] for r in self._query("PRAGMA integrity_check") if r[0] != "ok"]
         problems += [f"foreign key: {tuple(r)}" for r in self._query("PRAGMA foreign_key_check")]
         return problems
+
+
+def _id_chunks(column: str, ids: Iterable[int] | None, size: int = 500) -> Iterator[tuple[str, list]]:
+    """WHERE clauses for `column IN (...)` in chunks under SQLite's variable limit (one empty
+    clause when `ids` is None: all rows)."""
+    if ids is None:
+        yield "", []
+        return
+    ids = list(dict.fromkeys(ids))
+    for i in range(0, len(ids), size):
+        chunk = ids[i:i + size]
+        yield f"WHERE {column} IN ({','.join('?' * len(chunk))})", chunk
+
+
+def detection_from_row(r: sqlite3.Row) -> Detection:
+    return Detection(r["id"], r["model_version_id"], r["recording_id"], r["class_id"], r["t_min"], r["t_max"],
+                     r["f_min"], r["f_max"], r["score"])
+
+
+_Probed = tuple  # (resolved path, AudioInfo, fingerprint, size in bytes)
+
+
+def _probe_file(path: Path) -> "_Probed | AudioError":
+    """What `add_audio` needs of one file, read without the project (safe on worker threads)."""
+    try:
+        path = path.expanduser().resolve()
+        info = probe(path)  # raises AudioError naming the file
+        return path, info, fingerprint(path), path.stat().st_size
+    except AudioError as exc:
+        return exc
+    except OSError as exc:
+        return AudioError(path, os_reason(exc))
 
 
 def iter_audio_files(paths: Iterable[str | Path]) -> Iterator[Path]:

@@ -1,21 +1,33 @@
 """The review queue: which detections to look at next, and in what order (Qt-free).
 
 Orders: by score (highest first), by uncertainty (nearest the threshold first: active learning
-in its simplest form), or stratified (round-robin over score bins, so a short session still
-sees the whole score range and gives calibrated precision estimates). A detection is reviewed
-once a label points at it (`Label.detection_id`).
+in its simplest form), or stratified (round-robin over five score bins, shuffled within each,
+so a short session still sees the whole score range and gives calibrated precision estimates).
+A detection is reviewed once a label points at it (`Label.detection_id`).
+
+A project may hold millions of detections, so the queue is never built in memory: a
+`ReviewQueue` reads it from SQL a page at a time, each page continuing after the last row of the
+one before (keyset paging over the indexes of schema migration 3). Ties go by recording, then
+time, then id.
 """
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from dataclasses import dataclass
-
-import numpy as np
+import heapq
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from birdlab.core.model import Detection, Label
+from birdlab.core.project import Project, detection_from_row
 
 ORDERS = ("score", "uncertainty", "stratified")
+STRATA = 5
+# the stratified order's bin and shuffle: exactly the expressions of the index `detections_stratified`
+# (core/schema.py, migration 3), so that SQLite reads each bin in shuffled order straight from it
+STRATUM_SQL = "min(4, CAST(score * 5 AS INTEGER))"
+SHUFFLE_SQL = "(id * 2654435761) % 4294967291"
+TIE = ("recording_id", "t_min", "id")  # ascending, after the order's own key
 
 
 @dataclass(frozen=True)
@@ -27,6 +39,20 @@ class ReviewFilter:
     unreviewed_only: bool = True
 
 
+@dataclass(frozen=True)
+class QueueSpec:
+    """Everything that decides a queue's rows and their order; a new spec means a new queue."""
+
+    model_id: int
+    filter: ReviewFilter = field(default_factory=ReviewFilter)
+    order: str = "score"
+    threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.order not in ORDERS:
+            raise ValueError(f"unknown review order {self.order!r} (use {', '.join(ORDERS)})")
+
+
 def reviewed_ids(labels: list[Label]) -> dict[int, str]:
     """{detection id: polarity of the (latest) label made from it}."""
     out: dict[int, str] = {}
@@ -36,44 +62,85 @@ def reviewed_ids(labels: list[Label]) -> dict[int, str]:
     return out
 
 
-def order_detections(detections: list[Detection], order: str = "score", threshold: float = 0.5,
-                     bins: int = 5, seed: int = 0) -> list[Detection]:
-    if order not in ORDERS:
-        raise ValueError(f"unknown review order {order!r} (use {', '.join(ORDERS)})")
-    if order == "score":
-        return sorted(detections, key=lambda d: (-d.score, d.recording_id, d.t_min))
-    if order == "uncertainty":
-        return sorted(detections, key=lambda d: (abs(d.score - threshold), d.recording_id, d.t_min))
-    # stratified: shuffle within equal-width score bins, then take one from each bin in turn
-    rng = np.random.default_rng(seed)
-    groups: dict[int, list[Detection]] = defaultdict(list)
-    for d in detections:
-        groups[min(bins - 1, int(d.score * bins))].append(d)
-    for key in groups:
-        groups[key] = [groups[key][i] for i in rng.permutation(len(groups[key]))]
-    out: list[Detection] = []
-    while any(groups.values()):
-        for key in sorted(groups, reverse=True):
-            if groups[key]:
-                out.append(groups[key].pop(0))
-    return out
+class ReviewQueue:
+    """The detections of one `QueueSpec`, in order, read lazily: `take(n)` gives the next n."""
+
+    def __init__(self, project: Project, spec: QueueSpec, page: int = 200):
+        self.project, self.spec, self.page = project, spec, page
+        self.exhausted = False
+        self._rows = self._ordered()
+
+    def take(self, n: int) -> list[Detection]:
+        """The next `n` detections (fewer at the end, which sets `exhausted`)."""
+        out = list(itertools.islice(self._rows, n))
+        if len(out) < n:
+            self.exhausted = True
+        return out
+
+    # ---- SQL --------------------------------------------------------------------------------
+    def _where(self) -> tuple[str, list]:
+        f = self.spec.filter
+        sql, params = ["model_version_id = ?", "score >= ?", "score <= ?"], [self.spec.model_id, f.min_score,
+                                                                           f.max_score]
+        if f.class_id is not None:
+            sql.append("class_id = ?")
+            params.append(f.class_id)
+        if f.recording_id is not None:
+            sql.append("recording_id = ?")
+            params.append(f.recording_id)
+        if f.unreviewed_only:
+            sql.append("NOT EXISTS (SELECT 1 FROM labels WHERE labels.detection_id = detections.id)")
+        return " AND ".join(sql), params
+
+    def _stream(self, extra: str, extra_params: list, key: str, descending: bool) -> Iterator[Detection]:
+        """Rows in order of `key` (then TIE), a page per query, each page after the last row read."""
+        where, params = self._where()
+        where, params = f"{where} AND {extra}" if extra else where, params + extra_params
+        direction, after = ("DESC", "<") if descending else ("ASC", ">")
+        order = f"{key} {direction}, " + ", ".join(f"{c} ASC" for c in TIE)
+        last: tuple | None = None
+        while True:
+            sql, args = f"SELECT *, {key} AS queue_key FROM detections WHERE {where}", list(params)
+            if last is not None:
+                sql += f" AND ({key} {after} ? OR ({key} = ? AND (recording_id, t_min, id) > (?, ?, ?)))"
+                args += [last[0], last[0], *last[1:]]
+            rows = self.project.select(f"{sql} ORDER BY {order} LIMIT {int(self.page)}", args)
+            for row in rows:
+                yield detection_from_row(row)
+            if len(rows) < self.page:
+                return
+            tail = rows[-1]
+            last = (tail["queue_key"], tail["recording_id"], tail["t_min"], tail["id"])
+
+    def _ordered(self) -> Iterator[Detection]:
+        order, threshold = self.spec.order, self.spec.threshold
+        if order == "score":
+            return self._stream("", [], "score", descending=True)
+        if order == "uncertainty":  # two index walks away from the threshold, merged by distance
+            up = self._stream("score >= ?", [threshold], "score", descending=False)
+            down = self._stream("score < ?", [threshold], "score", descending=True)
+            return heapq.merge(up, down, key=lambda d: (abs(d.score - threshold), d.recording_id, d.t_min, d.id))
+        strata = [self._stream(f"{STRATUM_SQL} = ?", [s], SHUFFLE_SQL, descending=False)
+                  for s in range(STRATA - 1, -1, -1)]
+        return _round_robin(strata)
 
 
-def build_queue(detections: list[Detection], labels: list[Label], flt: ReviewFilter, order: str = "score",
-                threshold: float = 0.5) -> list[Detection]:
-    done = reviewed_ids(labels)
-    keep = [d for d in detections
-            if (flt.class_id is None or d.class_id == flt.class_id)
-            and flt.min_score <= d.score <= flt.max_score
-            and (flt.recording_id is None or d.recording_id == flt.recording_id)
-            and not (flt.unreviewed_only and d.id in done)]
-    return order_detections(keep, order, threshold)
+def _round_robin(streams: list[Iterator[Detection]]) -> Iterator[Detection]:
+    """One from each stream in turn (the highest score bin first), skipping emptied ones."""
+    live = list(streams)
+    while live:
+        for stream in list(live):
+            item = next(stream, None)
+            if item is None:
+                live.remove(stream)
+            else:
+                yield item
 
 
-def progress(detections: list[Detection], labels: list[Label]) -> dict[int | None, tuple[int, int]]:
-    """{class id: (reviewed, total)} plus the overall figure under the key None."""
-    done = reviewed_ids(labels)
-    total, reviewed = Counter(d.class_id for d in detections), Counter(d.class_id for d in detections if d.id in done)
-    out: dict[int | None, tuple[int, int]] = {c: (reviewed[c], n) for c, n in total.items()}
-    out[None] = (sum(reviewed.values()), sum(total.values()))
+def progress(project: Project, model_id: int) -> dict[int | None, tuple[int, int]]:
+    """{class id: (reviewed, total)} plus the overall figure under the key None, from the kept
+    detection counts and the review labels (no detection list is read)."""
+    totals, reviewed = project.detection_totals(model_id), project.reviewed_counts(model_id)
+    out: dict[int | None, tuple[int, int]] = {c: (reviewed.get(c, 0), n) for c, n in totals.items() if n}
+    out[None] = (sum(r for r, _ in out.values()), sum(n for _, n in out.values()))
     return out

@@ -125,6 +125,28 @@ MIGRATIONS: list[str] = [
     ALTER TABLE detections_v2 RENAME TO detections;
     CREATE INDEX detections_by_recording ON detections(model_version_id, recording_id, t_min);
     """,
+    # 3: archives (millions of detections). The review queue reads pages in order straight from
+    # indexes: by score, by class and score, and by score bin in a fixed shuffled order (the
+    # stratified order; the expressions must stay exactly those of core/review_queue.py). A
+    # label's detection is found by index. Detection counts per model, recording and class are
+    # kept as they are written, so totals never count millions of rows.
+    """
+    CREATE INDEX detections_by_score ON detections(model_version_id, score);
+    CREATE INDEX detections_by_class_score ON detections(model_version_id, class_id, score);
+    CREATE INDEX detections_stratified ON detections(
+        model_version_id, min(4, CAST(score * 5 AS INTEGER)), (id * 2654435761) % 4294967291);
+    CREATE INDEX labels_by_detection ON labels(detection_id) WHERE detection_id IS NOT NULL;
+    CREATE TABLE detection_counts (
+        model_version_id INTEGER NOT NULL REFERENCES model_versions(id) ON DELETE CASCADE,
+        recording_id INTEGER NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,
+        class_id INTEGER NOT NULL REFERENCES classes(id) ON DELETE CASCADE,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (model_version_id, recording_id, class_id)
+    ) WITHOUT ROWID;
+    INSERT INTO detection_counts
+        SELECT model_version_id, recording_id, class_id, COUNT(*) FROM detections GROUP BY 1, 2, 3;
+    CREATE INDEX reviewed_extents_by_recording ON reviewed_extents(recording_id, t_min);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

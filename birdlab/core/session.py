@@ -68,7 +68,7 @@ class RescorePlan:
         if version.parent_id is None:
             self.pending = []
             return
-        had = {d.recording_id for d in project.detections(version.parent_id)}
+        had = set(project.detection_recordings(version.parent_id))
         self.pending = sorted(had - {on_screen})
 
     def scored(self, recording_id: int, model_id: int) -> bool:

@@ -11,7 +11,7 @@ from birdlab.core.project import Project
 class ProjectBridge(QObject):
     """Re-emits the store's `ChangeHub` callbacks (which may come from any thread) as a queued signal."""
 
-    changed = Signal(str, str, tuple)  # table, action, ids
+    changed = Signal(str, str, tuple, tuple)  # table, action, ids, recordings (of labels and extents)
     _relay = Signal(object)
 
     def __init__(self, project: Project, parent: QObject | None = None):
@@ -21,7 +21,7 @@ class ProjectBridge(QObject):
         self._unsubscribe = project.changes.subscribe(self._relay.emit)
 
     def _emit(self, change: Change) -> None:
-        self.changed.emit(change.table, change.action, tuple(change.ids))
+        self.changed.emit(change.table, change.action, tuple(change.ids), tuple(change.recordings))
 
     def close(self) -> None:
         self._unsubscribe()

@@ -200,11 +200,13 @@ class MainWindow(QMainWindow):
         if not self.reviewing.deciding:  # a review decision refreshes the queue itself, keeping its place
             self.refresh_review()
 
-    def _project_changed(self, table: str, action: str, ids: tuple) -> None:
+    def _project_changed(self, table: str, action: str, ids: tuple, recordings: tuple = ()) -> None:
         if table == "classes":
             self.edits.fill_classes()
             self._refresh_labels()
-        if table in ("labels", "extents", "recordings"):
+        if table in ("labels", "extents") and recordings and self.project:
+            self.recordings.update_recordings(self.project, recordings)  # their rows only
+        elif table in ("labels", "extents", "recordings"):
             self._refresh_recordings()
         if table == "models":
             self._show_model_output()

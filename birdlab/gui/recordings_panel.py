@@ -17,11 +17,21 @@ class RecordingsModel(QAbstractTableModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.rows: list[tuple[Recording, dict[str, int], float, bool]] = []
+        self.row_of: dict[int, int] = {}  # recording id -> row
 
     def set_rows(self, rows) -> None:
         self.beginResetModel()
         self.rows = list(rows)
+        self.row_of = {row[0].id: i for i, row in enumerate(self.rows)}
         self.endResetModel()
+
+    def update_rows(self, rows) -> None:
+        """New figures for some recordings: only their rows change (a label edit touches one)."""
+        for row in rows:
+            i = self.row_of.get(row[0].id)
+            if i is not None:
+                self.rows[i] = row
+                self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
         return 0 if parent.isValid() else len(self.rows)
@@ -103,16 +113,21 @@ class RecordingsPanel(QWidget):
 
     def show_project(self, project, current: int | None = None) -> None:
         """One row per recording: its label counts, how much of it is reviewed, whether it is missing."""
-        counts = project.label_counts()
-        reviewed: dict[int, float] = {}
-        for ext in project.extents():
-            reviewed[ext.recording_id] = reviewed.get(ext.recording_id, 0.0) + (ext.t_max - ext.t_min)
+        self.set_rows(self._rows(project, project.recordings()), current)
+
+    def update_recordings(self, project, recording_ids) -> None:
+        """Refresh the rows of these recordings only (after their labels or extents changed)."""
+        self.model.update_rows(self._rows(project, project.recordings_by_id(recording_ids), ids=recording_ids))
+
+    @staticmethod
+    def _rows(project, recordings, ids=None) -> list:
+        counts, reviewed = project.label_counts(ids), project.reviewed_seconds(ids)
         rows = []
-        for rec in project.recordings():
+        for rec in recordings:
             share = min(1.0, reviewed.get(rec.id, 0.0) / rec.duration) if rec.duration else 0.0
             missing = rec.abs_path is None or not Path(rec.abs_path).exists()
             rows.append((rec, counts.get(rec.id, {}), share, missing))
-        self.set_rows(rows, current)
+        return rows
 
     def set_rows(self, rows, current: int | None = None) -> None:
         self.model.set_rows(rows)
@@ -120,11 +135,10 @@ class RecordingsPanel(QWidget):
             self.select(current)
 
     def select(self, recording_id: int) -> None:
-        for row, (rec, *_rest) in enumerate(self.model.rows):
-            if rec.id == recording_id:
-                index = self.proxy.mapFromSource(self.model.index(row, 0))
-                self.table.selectRow(index.row())
-                return
+        row = self.model.row_of.get(recording_id)
+        if row is not None:
+            index = self.proxy.mapFromSource(self.model.index(row, 0))
+            self.table.selectRow(index.row())
 
     def selected_ids(self) -> list[int]:
         """The selected recordings, in the table's order."""

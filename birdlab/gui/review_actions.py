@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from birdlab.core.model import Detection, Polarity, Source
-from birdlab.core.review import build_queue, progress
+from birdlab.core.review import QueueSpec, ReviewQueue, progress
 from birdlab.core.session import Session
 from birdlab.gui.commands import AddLabel
 from birdlab.gui.review_panel import ReviewPanel
@@ -31,24 +31,49 @@ class ReviewActions(QObject):
         super().__init__(parent)
         self.session, self.panel, self.view, self.undo = session, panel, view, undo
         self.show_recording, self.play, self.class_names = show_recording, play, class_names
-        self.deciding = False  # while a decision writes its labels (it refreshes the queue itself)
+        self.deciding = False  # while a decision writes its labels (it updates the queue itself)
+        self.progress: dict[int | None, tuple[int, int]] = {}
+        self._names: dict[int, str] = {}
 
     def refresh(self, keep: int | None = None) -> None:
-        """Rebuild the queue from the active model's detections and the labels made from them."""
+        """Rebuild the queue (a new filter, order, model or an edit elsewhere): its first page is
+        read from SQL, the progress from the kept counts; no detection list is loaded."""
         project, model = self.session.project, self.session.active_model()
+        self._names = {}
         if model is None:
-            self.panel.set_queue([], {}, {})
+            self.panel.set_queue(None, {}, self.recording_name)
+            self.progress = {}
+            self.panel.show_progress({}, {})
             return
         names = self.class_names()
         self.panel.set_classes(names)
-        detections = project.detections(model.id)
-        labels = project.labels()
         current = keep if keep is not None else (self.panel.current().id if self.panel.current() else None)
         recording = self.session.recording
-        queue = build_queue(detections, labels, self.panel.review_filter(recording.id if recording else None),
-                            self.panel.order, self.session.threshold)
-        self.panel.set_queue(queue, names, {r.id: r.name for r in project.recordings()}, current)
-        self.panel.show_progress(progress(detections, labels), names)
+        spec = QueueSpec(model.id, self.panel.review_filter(recording.id if recording else None), self.panel.order,
+                         self.session.threshold)
+        self.panel.set_queue(ReviewQueue(project, spec), names, self.recording_name, current)
+        self.progress = progress(project, model.id)
+        self.panel.show_progress(self.progress, names)
+
+    def recording_name(self, recording_id: int) -> str:
+        """A recording's file name for the queue table, read once per refresh and kept."""
+        if recording_id not in self._names:
+            try:
+                self._names[recording_id] = self.session.project.recording(recording_id).name
+            except Exception:  # a recording removed since the page was read
+                return "?"
+        return self._names[recording_id]
+
+    def _decided(self, det: Detection, nxt: Detection | None, was_reviewed: bool) -> None:
+        """After a decision, the queue changes by one row and the progress by one count."""
+        if self.panel.unreviewed.isChecked():
+            self.panel.model.remove(det.id)
+        if not was_reviewed:
+            for key in (det.class_id, None):
+                done, total = self.progress.get(key, (0, 0))
+                self.progress[key] = (done + 1, total)
+            self.panel.show_progress(self.progress, self.class_names())
+        self.panel.select(nxt.id if nxt else None)
 
     def go_to(self, det: Detection | None) -> None:
         """Show a detection: open its recording, zoom to it with some context, play it if asked."""
@@ -85,13 +110,16 @@ class ReviewActions(QObject):
         if det is None or not self.session.project or self._shown_first(det):
             return
         nxt = self.panel.next_after(det.id)
+        was_reviewed = self.session.project.is_reviewed(det.id)
+        before = self.undo.index()
         self.deciding = True
         try:
             self.undo.push(self._label(det, det.class_id if class_id is None else class_id, polarity))
         finally:
             self.deciding = False
-        self.refresh(keep=nxt.id if nxt else None)
-        self.go_to(self.panel.current())
+        if self.undo.index() != before:  # a read-only project refuses the label: nothing changed
+            self._decided(det, nxt, was_reviewed)
+            self.go_to(self.panel.current())
 
     def skip(self) -> None:
         det = self.panel.current()
@@ -106,6 +134,8 @@ class ReviewActions(QObject):
         if det is None or class_id is None or class_id == det.class_id or self._shown_first(det):
             return
         nxt = self.panel.next_after(det.id)
+        was_reviewed = self.session.project.is_reviewed(det.id)
+        before = self.undo.index()
         self.deciding = True
         try:
             self.undo.beginMacro("relabel detection")
@@ -114,5 +144,6 @@ class ReviewActions(QObject):
             self.undo.endMacro()
         finally:
             self.deciding = False
-        self.refresh(keep=nxt.id if nxt else None)
-        self.go_to(self.panel.current())
+        if self.undo.index() != before:
+            self._decided(det, nxt, was_reviewed)
+            self.go_to(self.panel.current())

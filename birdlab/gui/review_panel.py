@@ -7,27 +7,61 @@ that points at its detection, and the queue moves on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
                                QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget)
 
 from birdlab.core.model import Detection
-from birdlab.core.review import ORDERS, ReviewFilter
+from birdlab.core.review import ORDERS, ReviewFilter, ReviewQueue
 
 COLUMNS = ("recording", "start (s)", "class", "score")
 
 
 class QueueModel(QAbstractTableModel):
+    """The queue's rows as far as they have been read: a `ReviewQueue` gives them a page at a
+    time as the table scrolls (`canFetchMore`/`fetchMore`), so a queue over millions of
+    detections holds only what was shown."""
+
+    PAGE = 200
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.items: list[Detection] = []
+        self.queue: ReviewQueue | None = None
         self.class_names: dict[int, str] = {}
-        self.recording_names: dict[int, str] = {}
+        self.recording_name: Callable[[int], str] = lambda rid: "?"
 
-    def set_items(self, items: list[Detection], class_names: dict[int, str], recording_names: dict[int, str]) -> None:
+    def set_queue(self, queue: ReviewQueue | None, class_names: dict[int, str],
+                  recording_name: Callable[[int], str]) -> None:
         self.beginResetModel()
-        self.items, self.class_names, self.recording_names = list(items), class_names, recording_names
+        self.queue, self.class_names, self.recording_name = queue, class_names, recording_name
+        self.items = queue.take(self.PAGE) if queue is not None else []
         self.endResetModel()
+
+    def canFetchMore(self, parent=QModelIndex()) -> bool:  # noqa: N802
+        return not parent.isValid() and self.queue is not None and not self.queue.exhausted
+
+    def fetchMore(self, parent=QModelIndex()) -> None:  # noqa: N802
+        if not self.canFetchMore(parent):
+            return
+        more = self.queue.take(self.PAGE)
+        if more:
+            self.beginInsertRows(QModelIndex(), len(self.items), len(self.items) + len(more) - 1)
+            self.items += more
+            self.endInsertRows()
+
+    def row_of(self, detection_id: int) -> int:
+        return next((i for i, d in enumerate(self.items) if d.id == detection_id), -1)
+
+    def remove(self, detection_id: int) -> None:
+        """A decided detection leaves the queue (its row only)."""
+        row = self.row_of(detection_id)
+        if row >= 0:
+            self.beginRemoveRows(QModelIndex(), row, row)
+            del self.items[row]
+            self.endRemoveRows()
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
         return 0 if parent.isValid() else len(self.items)
@@ -44,7 +78,7 @@ class QueueModel(QAbstractTableModel):
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         d = self.items[index.row()]
-        return (self.recording_names.get(d.recording_id, "?"), f"{d.t_min:.2f}", self.class_names.get(d.class_id, "?"),
+        return (self.recording_name(d.recording_id), f"{d.t_min:.2f}", self.class_names.get(d.class_id, "?"),
                 f"{d.score:.3f}")[index.column()]
 
 
@@ -122,13 +156,19 @@ class ReviewPanel(QWidget):
     def order(self) -> str:
         return self.order_box.currentText()
 
-    def set_queue(self, items: list[Detection], class_names: dict[int, str], recording_names: dict[int, str],
+    def set_queue(self, queue: ReviewQueue | None, class_names: dict[int, str], recording_name: Callable[[int], str],
                   current_id: int | None = None) -> None:
-        self.model.set_items(items, class_names, recording_names)
+        self.model.set_queue(queue, class_names, recording_name)
         self.select(current_id)
 
     def select(self, detection_id: int | None) -> None:
-        row = next((i for i, d in enumerate(self.model.items) if d.id == detection_id), 0 if self.model.items else -1)
+        """Select a detection of the queue (reading on while it is within a few pages), else the first."""
+        row = self.model.row_of(detection_id) if detection_id is not None else -1
+        pages = 0
+        while row < 0 and detection_id is not None and pages < 5 and self.model.canFetchMore():
+            self.model.fetchMore()
+            row, pages = self.model.row_of(detection_id), pages + 1
+        row = row if row >= 0 else (0 if self.model.items else -1)
         if row >= 0:
             self.table.selectRow(row)
             self.table.scrollTo(self.model.index(row, 0))
@@ -138,11 +178,12 @@ class ReviewPanel(QWidget):
         return self.model.items[rows[0].row()] if rows else (self.model.items[0] if self.model.items else None)
 
     def next_after(self, detection_id: int) -> Detection | None:
-        ids = [d.id for d in self.model.items]
-        if detection_id not in ids:
+        row = self.model.row_of(detection_id)
+        if row < 0:
             return self.model.items[0] if self.model.items else None
-        i = ids.index(detection_id)
-        return self.model.items[i + 1] if i + 1 < len(ids) else None
+        if row + 1 >= len(self.model.items):
+            self.model.fetchMore()
+        return self.model.items[row + 1] if row + 1 < len(self.model.items) else None
 
     def show_progress(self, progress: dict, class_names: dict[int, str]) -> None:
         done, total = progress.get(None, (0, 0))

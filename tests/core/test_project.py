@@ -86,6 +86,34 @@ def test_add_audio_reports_bad_files_and_goes_on(project, make_wav, tmp_path):
     assert len(errors) == 1 and "broken.wav" in str(errors[0])
 
 
+def test_add_audio_probes_in_parallel_and_writes_all_or_nothing(project, make_wav, tmp_path, monkeypatch):
+    """A bad file in the middle of a batch is reported and skipped; a write that fails in the middle
+    leaves none of the batch behind."""
+    folder = tmp_path / "batch"
+    for i in range(12):
+        make_wav(f"{i:02d}.wav", folder=folder)
+    (folder / "06_bad.wav").write_bytes(b"RIFF\x00\x00")
+    added, errors = project.add_audio([folder], workers=4)
+    assert len(added) == 12 and [r.name for r in added] == sorted(r.name for r in added)
+    assert len(errors) == 1 and "06_bad.wav" in str(errors[0])
+    assert project.add_audio([folder])[0] == added  # known files: the same recordings, nothing new
+    other = tmp_path / "more"
+    for i in range(5):
+        make_wav(f"m{i}.wav", folder=other)
+    real, calls = Project._insert_probed, []
+
+    def failing(self, db, probed):
+        calls.append(probed)
+        if len(calls) == 3:
+            raise sqlite3.OperationalError("disk I/O error")
+        return real(self, db, probed)
+
+    monkeypatch.setattr(Project, "_insert_probed", failing)
+    with pytest.raises(sqlite3.OperationalError):
+        project.add_audio([other])
+    assert len(project.recordings()) == 12  # the two written before the failure were rolled back
+
+
 def test_classes_and_species_lists(project, tmp_path):
     a = project.add_class("Turdus merula", "Blackbird")
     assert project.add_class(" Turdus merula ").id == a.id
@@ -265,8 +293,10 @@ def test_schema_1_projects_migrate_keeping_detection_ids_and_review_links(tmp_pa
     db.commit()
     db.close()
     with Project.open(root) as p:
-        assert p.schema_version == SCHEMA_VERSION == 2
+        assert p.schema_version == SCHEMA_VERSION == 3
         assert [d.id for d in p.detections(1)] == [7, 9]
+        assert p.detection_totals(1) == {1: 2}  # migration 3 counted the rows already there
+        assert p.reviewed_counts(1) == {1: 1}
         assert p.labels()[0].detection_id == 9
         assert p.integrity_problems() == []
         p.set_detections(1, 1, [(1, 1.0, 2.0, 0.0, 8000.0, 0.9)])  # drops 9, the highest id

@@ -1,65 +1,131 @@
-"""The review queue without a window: filters, the three orders, reviewed detections, progress."""
+"""The review queue without a window: filters, the three orders read from SQL a page at a time,
+reviewed detections, progress from the kept counts."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from birdlab.core.model import Detection, Label, Polarity, Source
-from birdlab.core.review import ReviewFilter, build_queue, order_detections, progress, reviewed_ids
+from birdlab.core.model import Box, Label, Polarity, Source
+from birdlab.core.project import Project
+from birdlab.core.review import QueueSpec, ReviewFilter, ReviewQueue, progress, reviewed_ids
 
 
-def det(i: int, score: float, cls: int = 1, rec: int = 1, t: float | None = None) -> Detection:
-    t = float(i) if t is None else t
-    return Detection(i, 7, rec, cls, t, t + 1.0, 0.0, 8000.0, score)
+@pytest.fixture
+def project(tmp_path, make_wav):
+    """Two recordings, two classes, five detections of model 'm' (ids 1-5 in the order below)."""
+    p = Project.create(tmp_path / "p")
+    recs = [p.add_recording(make_wav(f"r{i}.wav", duration=30.0)).id for i in range(2)]
+    c1, c2 = p.add_class("a").id, p.add_class("b").id
+    p.model_id = p.add_model_version("m", kind="external", activate=True).id
+    p.set_detections(p.model_id, recs[0], [(c1, 1.0, 2.0, 0.0, 8000.0, 0.95), (c2, 2.0, 3.0, 0.0, 8000.0, 0.57),
+                                           (c1, 3.0, 4.0, 0.0, 8000.0, 0.45)])
+    p.set_detections(p.model_id, recs[1], [(c1, 4.0, 5.0, 0.0, 8000.0, 0.2), (c2, 5.0, 6.0, 0.0, 8000.0, 0.75)])
+    p.ids = [d.id for d in sorted(p.detections(p.model_id), key=lambda d: (d.recording_id, d.t_min))]
+    p.classes_, p.recs = (c1, c2), recs
+    yield p
+    p.close()
 
 
-def made_from(detection: Detection, polarity: Polarity, modified: str) -> Label:
-    return Label(100 + detection.id, detection.recording_id, detection.class_id, detection.t_min, detection.t_max,
-                 detection.f_min, detection.f_max, polarity, Source.REVIEW, modified=modified,
-                 detection_id=detection.id)
+def queue_ids(project, page: int = 2, **spec) -> list[int]:
+    """The whole queue, read in small pages (so keyset paging is exercised), as detection numbers 1-5."""
+    queue = ReviewQueue(project, QueueSpec(project.model_id, **spec), page=page)
+    got = []
+    while not queue.exhausted:
+        got += queue.take(3)
+    return [project.ids.index(d.id) + 1 for d in got]
 
 
-DETS = [det(1, 0.95), det(2, 0.57, cls=2), det(3, 0.45), det(4, 0.2, rec=2), det(5, 0.75, cls=2, rec=2)]
+def review(project, number: int, polarity=Polarity.POSITIVE):
+    d = project.detection(project.ids[number - 1])
+    return project.add_label(d.recording_id, d.class_id, d.box, polarity, Source.REVIEW, detection_id=d.id)
 
 
-def test_score_order_is_highest_first_and_ties_go_by_recording_then_time():
-    assert [d.id for d in order_detections(DETS, "score")] == [1, 5, 2, 3, 4]
-    tied = [det(1, 0.5, rec=2, t=1.0), det(2, 0.5, rec=1, t=9.0), det(3, 0.5, rec=1, t=2.0)]
-    assert [d.id for d in order_detections(tied, "score")] == [3, 2, 1]
+def test_score_order_is_highest_first_and_ties_go_by_recording_then_time(project, tmp_path):
+    assert queue_ids(project) == [1, 5, 2, 3, 4]
+    assert queue_ids(project, page=1) == queue_ids(project, page=100) == [1, 5, 2, 3, 4]
+    c1 = project.classes_[0]
+    project.set_detections(project.model_id, project.recs[1], [(c1, 9.0, 10.0, 0, 100.0, 0.5)])
+    project.set_detections(project.model_id, project.recs[0], [(c1, 9.0, 10.0, 0, 100.0, 0.5),
+                                                               (c1, 2.0, 3.0, 0, 100.0, 0.5)])
+    tied = ReviewQueue(project, QueueSpec(project.model_id), page=1).take(10)
+    assert [(d.recording_id, d.t_min) for d in tied] == [(project.recs[0], 2.0), (project.recs[0], 9.0),
+                                                         (project.recs[1], 9.0)]
 
 
-def test_uncertainty_order_puts_the_scores_nearest_the_threshold_first():
-    assert [d.id for d in order_detections(DETS, "uncertainty", threshold=0.5)] == [3, 2, 5, 4, 1]
-    assert [d.id for d in order_detections(DETS, "uncertainty", threshold=0.9)][0] == 1
+def test_uncertainty_order_puts_the_scores_nearest_the_threshold_first(project):
+    assert queue_ids(project, order="uncertainty", threshold=0.5) == [3, 2, 5, 4, 1]
+    assert queue_ids(project, order="uncertainty", threshold=0.9)[0] == 1
 
 
-def test_stratified_order_visits_every_score_bin_before_repeating_one():
-    many = [det(i, s) for i, s in enumerate([0.05, 0.1, 0.15, 0.45, 0.5, 0.55, 0.9, 0.95, 0.99], start=1)]
-    first = order_detections(many, "stratified", bins=5)[:3]
-    assert {min(4, int(d.score * 5)) for d in first} == {0, 2, 4}  # one from each occupied bin, high first
-    assert sorted(d.id for d in order_detections(many, "stratified")) == list(range(1, 10))  # each once
-    assert order_detections(many, "stratified", seed=1) != order_detections(many, "stratified", seed=2)
+def test_stratified_order_visits_every_score_bin_before_repeating_one(tmp_path, make_wav):
+    p = Project.create(tmp_path / "s")
+    rec, cls = p.add_recording(make_wav(duration=30.0)).id, p.add_class("a").id
+    model = p.add_model_version("m", kind="external", activate=True).id
+    scores = [0.05, 0.1, 0.15, 0.45, 0.5, 0.55, 0.9, 0.95, 0.99]
+    p.set_detections(model, rec, [(cls, float(i), i + 0.5, 0.0, 100.0, s) for i, s in enumerate(scores)])
+    queue = ReviewQueue(p, QueueSpec(model, order="stratified"), page=2).take(20)
+    assert {min(4, int(d.score * 5)) for d in queue[:3]} == {0, 2, 4}  # one from each occupied bin, high first
+    assert queue[0].score >= 0.8 and sorted(d.score for d in queue) == scores  # each once
     with pytest.raises(ValueError, match="unknown review order 'random'"):
-        order_detections(many, "random")
+        QueueSpec(model, order="random")
+    p.close()
 
 
-def test_filters_by_class_score_and_recording_and_leave_reviewed_ones_out():
-    labels = [made_from(DETS[0], Polarity.POSITIVE, "2026-01-01")]
-    assert [d.id for d in build_queue(DETS, labels, ReviewFilter())] == [5, 2, 3, 4]
-    assert [d.id for d in build_queue(DETS, labels, ReviewFilter(unreviewed_only=False))] == [1, 5, 2, 3, 4]
-    assert [d.id for d in build_queue(DETS, labels, ReviewFilter(class_id=2))] == [5, 2]
-    assert [d.id for d in build_queue(DETS, labels, ReviewFilter(min_score=0.4, max_score=0.6))] == [2, 3]
-    assert [d.id for d in build_queue(DETS, labels, ReviewFilter(recording_id=2))] == [5, 4]
+def test_filters_by_class_score_and_recording_and_leave_reviewed_ones_out(project):
+    review(project, 1)
+    c1, c2 = project.classes_
+    assert queue_ids(project) == [5, 2, 3, 4]
+    assert queue_ids(project, filter=ReviewFilter(unreviewed_only=False)) == [1, 5, 2, 3, 4]
+    assert queue_ids(project, filter=ReviewFilter(class_id=c2)) == [5, 2]
+    assert queue_ids(project, filter=ReviewFilter(min_score=0.4, max_score=0.6)) == [2, 3]
+    assert queue_ids(project, filter=ReviewFilter(recording_id=project.recs[1])) == [5, 4]
 
 
 def test_the_latest_label_made_from_a_detection_is_its_decision():
-    labels = [made_from(DETS[0], Polarity.POSITIVE, "2026-01-01T10:00"),
-              made_from(DETS[0], Polarity.NEGATIVE, "2026-01-01T11:00"),
+    def made(polarity, modified):
+        return Label(100, 1, 1, 0.0, 1.0, 0.0, 100.0, polarity, Source.REVIEW, modified=modified, detection_id=1)
+    labels = [made(Polarity.POSITIVE, "2026-01-01T10:00"), made(Polarity.NEGATIVE, "2026-01-01T11:00"),
               Label(9, 1, 1, 0.0, 1.0, 0.0, 100.0)]  # a manual label: no detection
     assert reviewed_ids(labels) == {1: "negative"}
 
 
-def test_progress_counts_reviewed_per_class_and_overall():
-    labels = [made_from(DETS[0], Polarity.POSITIVE, "a"), made_from(DETS[1], Polarity.NEGATIVE, "b")]
-    assert progress(DETS, labels) == {1: (1, 3), 2: (1, 2), None: (2, 5)}
-    assert progress([], []) == {None: (0, 0)}
+def test_progress_counts_reviewed_per_class_and_overall(project):
+    c1, c2 = project.classes_
+    review(project, 1)
+    review(project, 2, Polarity.NEGATIVE)
+    review(project, 2, Polarity.POSITIVE)  # a second label on one detection: still one reviewed
+    assert progress(project, project.model_id) == {c1: (1, 3), c2: (1, 2), None: (2, 5)}
+    other = project.add_model_version("empty", kind="external").id
+    assert progress(project, other) == {None: (0, 0)}
+
+
+def test_detection_counts_follow_rescoring_and_cascades(project):
+    c1, c2 = project.classes_
+    assert project.detection_totals(project.model_id) == {c1: 3, c2: 2}
+    project.set_detections(project.model_id, project.recs[0], [(c2, 1.0, 2.0, 0.0, 10.0, 0.9)])
+    assert project.detection_totals(project.model_id) == {c1: 1, c2: 2}
+    project.remove_recording(project.recs[1])
+    assert project.detection_totals(project.model_id) == {c2: 1}
+    assert project.detection_recordings(project.model_id) == [project.recs[0]]
+    project.delete_class(c2)
+    assert project.detection_totals(project.model_id) == {}
+
+
+def test_a_page_reads_only_its_rows_from_a_large_model(tmp_path, make_wav):
+    """Reading the first page of a queue over 20,000 detections fetches a page, not the table."""
+    p = Project.create(tmp_path / "big")
+    rec, cls = p.add_recording(make_wav(duration=600.0, sample_rate=8000)).id, p.add_class("a").id
+    model = p.add_model_version("m", kind="external", activate=True).id
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.uniform(0, 590, 20000))
+    p.set_detections(model, rec, [(cls, float(x), float(x) + 1, 0.0, 100.0, float(s))
+                                  for x, s in zip(t, rng.uniform(0, 1, len(t)))])
+    fetched = []
+    real = p.select
+    p.select = lambda sql, params=(): fetched.append(len(rows := real(sql, params))) or rows
+    for order in ("score", "uncertainty", "stratified"):
+        first = ReviewQueue(p, QueueSpec(model, order=order), page=50).take(20)
+        assert len(first) == 20
+    assert max(fetched) <= 50 and sum(fetched) <= 50 * 8
+    p.close()

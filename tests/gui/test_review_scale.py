@@ -1,0 +1,101 @@
+"""The review loop at archive scale: a decision changes its row only, and the queue table is lazy."""
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+
+from birdlab.cli import main
+from birdlab.core.project import Project
+from birdlab.core.review import QueueSpec, ReviewFilter, ReviewQueue
+from birdlab.gui.review_panel import QueueModel, ReviewPanel
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("review-scale") / "demo"
+    assert main(["demo", str(folder), "--no-gui"]) == 0
+    return folder
+
+
+def test_a_decision_touches_only_its_row(window, monkeypatch):
+    """No whole-model detection list, no queue or recordings-table reset, one row removed, the
+    progress moved by one."""
+    project, panel = window.project, window.review
+    det = panel.current()
+    window.go_to_detection(det)
+    done, total = window.reviewing.progress[None]
+    whole_model_reads, resets, removed, recording_resets = [], [], [], []
+    real = project.detections
+
+    def detections(model_id, recording_id=None, *args, **kwargs):
+        if recording_id is None:
+            whole_model_reads.append(model_id)
+        return real(model_id, recording_id, *args, **kwargs)
+
+    monkeypatch.setattr(project, "detections", detections)
+    monkeypatch.setattr(project, "label_counts", lambda ids=None, real=project.label_counts: (
+        recording_resets.append(ids) if ids is None else None) or real(ids))
+    panel.model.modelReset.connect(lambda: resets.append(1))
+    panel.model.rowsRemoved.connect(lambda _parent, first, last: removed.append((first, last)))
+    QTest.keyClick(window, Qt.Key.Key_A)
+    QTest.qWait(50)  # queued project-change signals are delivered
+    assert det.id in {lab.detection_id for lab in project.labels()}
+    assert whole_model_reads == [] and resets == [] and recording_resets == []
+    assert len(removed) == 1 and removed[0][0] == removed[0][1]
+    assert window.reviewing.progress[None] == (done + 1, total)
+    assert panel.progress_label.text().startswith(f"reviewed {done + 1} / {total}")
+    assert panel.current() is not None and panel.current().id != det.id
+
+
+@pytest.fixture
+def big(tmp_path, make_wav):
+    """3 classes, 1,500 detections with distinct scores on one recording."""
+    p = Project.create(tmp_path / "big")
+    rec = p.add_recording(make_wav(duration=600.0, sample_rate=8000)).id
+    classes = [p.add_class(n).id for n in ("a", "b", "c")]
+    model = p.add_model_version("m", kind="external", activate=True).id
+    rng = np.random.default_rng(1)
+    scores = rng.permutation(1500) / 1500
+    p.set_detections(model, rec, [(classes[i % 3], i * 0.39, i * 0.39 + 0.3, 0.0, 4000.0, float(s))
+                                  for i, s in enumerate(scores)])
+    yield p, model, classes
+    p.close()
+
+
+def test_the_lazy_queue_table_shows_the_right_rows_after_ordering_and_filtering(qtbot, big):
+    project, model, classes = big
+    panel = ReviewPanel()
+    qtbot.addWidget(panel)
+    everything = project.detections(model)
+
+    def show(spec: QueueSpec) -> QueueModel:
+        panel.set_queue(ReviewQueue(project, spec), {c: str(c) for c in classes}, str)
+        return panel.model
+
+    table = show(QueueSpec(model))
+    assert table.rowCount() == QueueModel.PAGE and table.canFetchMore()
+    by_score = sorted(everything, key=lambda d: -d.score)
+    assert [d.id for d in table.items] == [d.id for d in by_score[:QueueModel.PAGE]]
+    table.fetchMore()
+    assert [d.id for d in table.items] == [d.id for d in by_score[:2 * QueueModel.PAGE]]
+    while table.canFetchMore():
+        table.fetchMore()
+    assert [d.id for d in table.items] == [d.id for d in by_score]
+    assert table.data(table.index(0, 3)) == f"{by_score[0].score:.3f}"
+
+    table = show(QueueSpec(model, ReviewFilter(class_id=classes[1], min_score=0.2, max_score=0.7)))
+    wanted = sorted((d for d in everything if d.class_id == classes[1] and 0.2 <= d.score <= 0.7),
+                    key=lambda d: -d.score)
+    while table.canFetchMore():
+        table.fetchMore()
+    assert [d.id for d in table.items] == [d.id for d in wanted]
+
+    table = show(QueueSpec(model, order="uncertainty", threshold=0.3))
+    nearest = sorted(everything, key=lambda d: abs(d.score - 0.3))[:QueueModel.PAGE]
+    assert [round(abs(d.score - 0.3), 9) for d in table.items] == [round(abs(d.score - 0.3), 9) for d in nearest]
+
+    far = by_score[3 * QueueModel.PAGE]  # beyond the first page: select reads on to it
+    show(QueueSpec(model))
+    panel.select(far.id)
+    assert panel.current().id == far.id
