@@ -277,7 +277,7 @@ def _score_for_evaluation(project, model_name: str | None, validation: bool) -> 
         wanted = validation_recordings(project, model) if validation else {r.id for r in project.recordings()}
     except EvaluationError:
         return  # evaluate_project says it with the same words
-    if any(d.recording_id in wanted for d in project.detections(model.id)):
+    if wanted & set(project.detection_recordings(model.id)):
         return
     file = project.model_file(model)
     if file is None or not file.exists():

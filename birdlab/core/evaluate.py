@@ -20,8 +20,8 @@ and the app compute the same numbers.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +85,27 @@ def _expand(first: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return np.repeat(first, lengths) + (np.arange(len(box)) - starts), box
 
 
-def evaluate(truth: Sequence[Annotation], predictions: Sequence[Annotation], *, segment_s: float = 5.0,
+@dataclass
+class PredictionStream:
+    """Predictions read in chunks (a project's detections, recording by recording), with what the
+    evaluation must know of them up front: their recordings, their classes, and how far each
+    recording's boxes reach (for recordings of unknown duration). Memory holds one chunk."""
+
+    recordings: set[str]
+    labels: set[str]
+    chunks: Callable[[], Iterable[Sequence[Annotation]]]
+    ends: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, predictions: Sequence[Annotation]) -> "PredictionStream":
+        ends: dict[str, float] = {}
+        for a in predictions:
+            ends[a.recording] = max(ends.get(a.recording, 0.0), a.t_max)
+        return cls({a.recording for a in predictions}, {a.label for a in predictions}, lambda: [predictions], ends)
+
+
+def evaluate(truth: Sequence[Annotation], predictions: Sequence[Annotation] | PredictionStream, *,
+             segment_s: float = 5.0,
              threshold: float = 0.5, complete: bool = False, extents: Iterable[CompleteExtent] = (),
              durations: dict[str, float] | None = None, classes: Sequence[str] | None = None,
              bins: int = 20, truth_source: str = "", pred_source: str = "") -> EvaluationReport:
@@ -105,25 +125,26 @@ def evaluate(truth: Sequence[Annotation], predictions: Sequence[Annotation], *, 
         raise ValueError(f"histogram bins {bins}: must be at least 1")
     durations = dict(durations or {})
     extents = list(extents)
-    truth, preds = list(truth), list(predictions)
-    for a in preds:
-        if a.score is None or not math.isfinite(a.score):
-            raise EvaluationError(row_place(a) + "detection has no score")
+    truth = list(truth)
+    stream = predictions if isinstance(predictions, PredictionStream) else PredictionStream.of(list(predictions))
     if classes is None:
-        names = sorted({a.label for a in truth if a.polarity != Polarity.UNCERTAIN} | {a.label for a in preds})
+        names = sorted({a.label for a in truth if a.polarity != Polarity.UNCERTAIN} | stream.labels)
     else:
         names = list(dict.fromkeys(classes))
     index = {name: i for i, name in enumerate(names)}
     ignored = sorted({a.label for a in truth if a.label not in index and a.polarity != Polarity.UNCERTAIN})
 
     truth_recs = {a.recording for a in truth} | {e.recording for e in extents}
-    pred_recs = {a.recording for a in preds}
+    pred_recs = stream.recordings
     recordings = sorted(truth_recs | pred_recs) if complete else sorted(truth_recs)
     unmatched = sorted(pred_recs - truth_recs)
     ends = {r: durations.get(r, 0.0) for r in recordings}
-    for a in [*truth, *preds]:
+    for a in truth:
         if a.recording in ends and a.recording not in durations:
             ends[a.recording] = max(ends[a.recording], a.t_max)
+    for r, end in stream.ends.items():
+        if r in ends and r not in durations:
+            ends[r] = max(ends[r], end)
     for e in extents:
         if e.recording in ends and e.recording not in durations:
             ends[e.recording] = max(ends[e.recording], e.t_max)
@@ -169,8 +190,12 @@ def evaluate(truth: Sequence[Annotation], predictions: Sequence[Annotation], *, 
     known = pos | (neg & ~unc)
 
     scores = np.zeros((total, n_cls), dtype=np.float64)
-    seg, cls, values = boxes(preds)
-    np.maximum.at(scores, (seg, cls), values)
+    for chunk in stream.chunks():
+        for a in chunk:
+            if a.score is None or not math.isfinite(a.score):
+                raise EvaluationError(row_place(a) + "detection has no score")
+        seg, cls, values = boxes(chunk)
+        np.maximum.at(scores, (seg, cls), values)
 
     ap = per_class_ap(pos, scores, known)
     cm = class_mean_ap(pos, scores, known)
@@ -266,8 +291,8 @@ def evaluate_project(project: Project, model_name: str | None = None, *, validat
     names = {c.id: c.name for c in project.classes()}
     recs = {r.id: r for r in project.recordings()}
     keep = validation_recordings(project, model) if validation_only else set(recs)
-    detections = [d for d in project.detections(model.id) if d.recording_id in keep]
-    if not detections:
+    scored = [r for r in project.detection_recordings(model.id) if r in keep]
+    if not scored:
         raise EvaluationError(f"{project.root}: model version {model.name!r} has no detections"
                               + (" on its validation recordings" if validation_only else "")
                               + " (score the recordings first)")
@@ -279,10 +304,16 @@ def evaluate_project(project: Project, model_name: str | None = None, *, validat
                for e in project.extents() if e.recording_id in keep]
     if not truth and not extents and not complete:
         raise EvaluationError(f"{project.root}: no labels or reviewed extents to evaluate against")
-    preds = [Annotation(recording=recs[d.recording_id].path, t_min=d.t_min, t_max=d.t_max, f_min=d.f_min,
-                        f_max=d.f_max, label=names[d.class_id], score=d.score) for d in detections]
+
+    def chunks() -> Iterator[list[Annotation]]:  # one recording's detections at a time
+        for rid in scored:
+            yield [Annotation(recording=recs[rid].path, t_min=d.t_min, t_max=d.t_max, f_min=d.f_min, f_max=d.f_max,
+                              label=names[d.class_id], score=d.score) for d in project.detections(model.id, rid)]
+
+    labels = {names[c] for c, n in project.detection_totals(model.id).items() if n}
+    preds = PredictionStream({recs[r].path for r in scored}, labels, chunks)
     card = model.model_card
-    classes = card.classes if card else sorted({a.label for a in preds})
+    classes = card.classes if card else sorted(labels)
     return evaluate(truth, preds, segment_s=segment_s, threshold=threshold, complete=complete, extents=extents,
                     durations={r.path: r.duration for r in recs.values() if r.id in keep}, classes=classes,
                     truth_source=f"{project.root} (labels{', validation recordings' if validation_only else ''})",

@@ -20,7 +20,7 @@ from birdlab.core.failures import os_reason
 from birdlab.core.paths import check_output, shown
 from birdlab.core.validate import is_text
 from birdlab.core.model import Box, Polarity, Recording, Source
-from birdlab.core.project import NewLabel, Project, ProjectError
+from birdlab.core.project import NewLabel, Project, ProjectError, RecordingFinder
 
 
 @dataclass
@@ -34,7 +34,8 @@ class ImportResult:
 
 def _resolve_recordings(project: Project, annotations: list[Annotation], table: Path,
                         recording: str | None, errors: list[RowError],
-                        cache: dict[str, Recording | None]) -> list[tuple[Annotation, Recording, Box]]:
+                        cache: dict[str, Recording | None],
+                        finder: RecordingFinder) -> list[tuple[Annotation, Recording, Box]]:
     """Match each row to a recording and a full box; bad rows go to `errors`."""
     out = []
     for ann in annotations:
@@ -47,7 +48,7 @@ def _resolve_recordings(project: Project, annotations: list[Annotation], table: 
         key = ann.recording or recording or table_stem(table)
         if key not in cache:
             try:
-                cache[key] = project.find_recording(key)
+                cache[key] = finder.find(key)
             except ProjectError as exc:
                 errors.append(RowError(ann.file or str(table), ann.line, str(exc)))
                 continue
@@ -87,6 +88,7 @@ def import_tables(project: Project, format_name: str, files: list[str | Path], *
     errors: list[RowError] = []
     rows: list[tuple[Annotation, Recording, Box]] = []
     cache: dict[str, Recording | None] = {}
+    finder = RecordingFinder(project.recordings())
     for file in map(Path, files):
         problem = _unreadable(file)
         if problem:
@@ -99,7 +101,7 @@ def import_tables(project: Project, format_name: str, files: list[str | Path], *
             # the rows that parsed are still checked against their recordings, so that one
             # run reports every problem of the import
             annotations = getattr(exc, "annotations", [])
-        rows += _resolve_recordings(project, annotations, file, recording, errors, cache)
+        rows += _resolve_recordings(project, annotations, file, recording, errors, cache, finder)
     errors.sort(key=lambda e: (e.file, e.line))
     if errors and not (skip_invalid and rows):
         raise TableError(errors)
@@ -134,6 +136,25 @@ def import_tables(project: Project, format_name: str, files: list[str | Path], *
                    for ann, rec, box in rows]
             result.labels = len(project.add_labels(new))
     return result
+
+
+def _export_streamed(fmt, project: Project, model_id: int, recordings: dict, detections, out) -> list[Path] | None:
+    """A model's detections into one CSV or one multi-file Raven table, a recording at a time
+    (an archive's millions of rows never sit in memory); None for the formats written whole."""
+    from birdlab.core.formats import birdlab_csv, raven
+
+    ids = project.detection_recordings(model_id)
+    inputs = [r.abs_path for r in recordings.values()]
+    if fmt is birdlab_csv:
+        check_output(out, inputs=inputs, what="export")
+        rows = (a for rec_id in ids for a in detections(rec_id))
+        return [birdlab_csv.write_stream(rows, Path(out), with_score=True)]
+    if fmt is raven and Path(out).suffix.lower() == ".txt":
+        check_output(out, inputs=inputs, what="export")
+        scored = set(ids)  # every recording, in the table's order: Raven's timeline runs through all of them
+        return [raven.write_multi_file(Path(out), ((_ref(rec), detections(rec.id) if rec.id in scored else [])
+                                                   for rec in recordings.values()), with_score=True)]
+    return None
 
 
 def _unreadable(file: Path) -> str | None:
@@ -171,10 +192,17 @@ def export_tables(project: Project, format_name: str, out: str | Path, *,
         if model is None:
             raise ProjectError(f"no model version {model_name!r} in the project" if model_name
                                else "no active model version to export detections of")
-        for d in project.detections(model.id):
-            rec = recordings[d.recording_id]
-            annotations.append(Annotation(str(rec.abs_path), d.t_min, d.t_max, d.f_min, d.f_max,
-                                          names[d.class_id], Polarity.POSITIVE, d.score))
+
+        def detections(rec_id: int) -> list[Annotation]:
+            path = str(recordings[rec_id].abs_path)
+            return [Annotation(path, d.t_min, d.t_max, d.f_min, d.f_max, names[d.class_id], Polarity.POSITIVE,
+                               d.score) for d in project.detections(model.id, rec_id)]
+
+        streamed = _export_streamed(fmt, project, model.id, recordings, detections, out)
+        if streamed is not None:
+            return streamed
+        for rec_id in project.detection_recordings(model.id):
+            annotations += detections(rec_id)
     else:
         for label in project.labels():
             if polarities and label.polarity not in polarities:

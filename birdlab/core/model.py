@@ -27,17 +27,17 @@ class Polarity(str, Enum):
     @classmethod
     def parse(cls, text: str) -> "Polarity":
         """Accept the names and the usual short forms (tp/fp, +/-, ?)."""
-        key = text.strip().lower()
-        aliases = {
-            "positive": cls.POSITIVE, "pos": cls.POSITIVE, "p": cls.POSITIVE, "+": cls.POSITIVE,
-            "tp": cls.POSITIVE, "1": cls.POSITIVE, "true": cls.POSITIVE, "yes": cls.POSITIVE,
-            "negative": cls.NEGATIVE, "neg": cls.NEGATIVE, "n": cls.NEGATIVE, "-": cls.NEGATIVE,
-            "fp": cls.NEGATIVE, "0": cls.NEGATIVE, "false": cls.NEGATIVE, "no": cls.NEGATIVE,
-            "uncertain": cls.UNCERTAIN, "u": cls.UNCERTAIN, "?": cls.UNCERTAIN, "maybe": cls.UNCERTAIN,
-        }
-        if key not in aliases:
+        found = _POLARITY_ALIASES.get(text.strip().lower())
+        if found is None:
             raise ValueError(f"unknown polarity {text!r} (use positive, negative or uncertain)")
-        return aliases[key]
+        return cls(found)
+
+
+_POLARITY_ALIASES = {
+    **dict.fromkeys(("positive", "pos", "p", "+", "tp", "1", "true", "yes"), "positive"),
+    **dict.fromkeys(("negative", "neg", "n", "-", "fp", "0", "false", "no"), "negative"),
+    **dict.fromkeys(("uncertain", "u", "?", "maybe"), "uncertain"),
+}
 
 
 class Source(str, Enum):

@@ -30,6 +30,7 @@ from birdlab.core.model import (Box, ClassInfo, Detection, Label, ModelVersion, 
 from birdlab.core.schema import MIGRATIONS, SCHEMA_VERSION
 
 DB_NAME = "project.sqlite"
+CACHE_KIB = 65536  # SQLite's page cache: the detection indexes of an archive outgrow the 2 MB default
 BUSY_TIMEOUT_S = 10.0  # a project another process is writing: wait this long, then say who holds it
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".w64", ".rf64"}
 
@@ -154,6 +155,7 @@ class Project:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             conn.row_factory = sqlite3.Row
             cls._migrate(conn, root)
         except BaseException as exc:
@@ -283,8 +285,10 @@ class Project:
         return path_to_db(text)
 
     def resolve(self, stored: str) -> Path:
+        """The absolute path of a stored one (normalised, without touching the disk: an archive
+        of 50,000 recordings resolves them all when it opens)."""
         p = Path(stored)
-        return p if p.is_absolute() else (self.root / p).resolve()
+        return p if p.is_absolute() else Path(os.path.normpath(self.root / p))
 
     def _recording(self, row: sqlite3.Row) -> Recording:
         rec = Recording(row["id"], path_from_db(row["path"]), row["size"], row["fingerprint"], row["duration"],
@@ -348,6 +352,15 @@ class Project:
     def recordings(self) -> list[Recording]:
         return [self._recording(r) for r in self._query("SELECT * FROM recordings ORDER BY path")]
 
+    def recording_names(self, recording_ids: Iterable[int]) -> dict[int, str]:
+        """{id: file name} of these recordings (a page of the review queue names its rows)."""
+        return {r[0]: Path(path_from_db(r[1])).name for where, params in _id_chunks("id", recording_ids)
+                for r in self._query(f"SELECT id, path FROM recordings {where}", params)}
+
+    def recording_ids(self) -> list[int]:
+        """Every recording's id, in the order of `recordings()` (by path)."""
+        return [r[0] for r in self._query("SELECT id FROM recordings ORDER BY path")]
+
     def recording(self, recording_id: int) -> Recording:
         rows = self._query("SELECT * FROM recordings WHERE id = ?", (recording_id,))
         if not rows:
@@ -356,23 +369,7 @@ class Project:
 
     def find_recording(self, name: str) -> Recording | None:
         """A recording by stored path, absolute path, file name or stem (RFCX ids are stems)."""
-        if not name:
-            return None
-        candidates = self.recordings()
-        wanted = Path(name)
-        for test in (
-            lambda r: r.path == name,
-            lambda r: wanted.is_absolute() and r.abs_path == wanted.resolve(),
-            lambda r: r.name == wanted.name,
-            lambda r: Path(r.path).stem == wanted.name or Path(r.path).stem == wanted.stem,
-        ):
-            hits = [r for r in candidates if test(r)]
-            if len(hits) == 1:
-                return hits[0]
-            if len(hits) > 1:
-                raise ProjectError(f"{name!r} matches {len(hits)} recordings "
-                                   f"({', '.join(h.path for h in hits[:3])}); give a longer path")
-        return None
+        return RecordingFinder(self.recordings()).find(name)
 
     def missing_recordings(self) -> list[Recording]:
         return [r for r in self.recordings() if not r.abs_path.exists()]
@@ -505,7 +502,16 @@ class Project:
         sql = ("INSERT INTO labels (recording_id, class_id, t_min, t_max, f_min, f_max, polarity, source,"
                " author, created, modified, note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
         with self.transaction() as db:
-            ids = [db.execute(sql, row).lastrowid for row in rows]
+            # one executemany (a million-row import): inside this transaction nobody else inserts,
+            # so AUTOINCREMENT hands out the ids after the highest ever used, in order
+            first = db.execute("SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'labels'"
+                               ).fetchone()[0] + 1
+            first = max(first, (db.execute("SELECT COALESCE(MAX(id), 0) FROM labels").fetchone()[0]) + 1)
+            db.executemany(sql, rows)
+            ids = list(range(first, first + len(rows)))
+            if rows and db.execute("SELECT COUNT(*) FROM labels WHERE id BETWEEN ? AND ?",
+                                   (ids[0], ids[-1])).fetchone()[0] != len(rows):
+                raise ProjectError("labels were added by someone else during this import; nothing was kept")
             self._announce("labels", "added", ids, [n.recording_id for n in new])
         return ids
 
@@ -869,6 +875,36 @@ def _probe_file(path: Path) -> "_Probed | AudioError":
         return exc
     except OSError as exc:
         return AudioError(path, os_reason(exc))
+
+
+class RecordingFinder:
+    """Finds recordings by the names tables give them, over indexes built once (an import of a
+    million rows looks up the same few thousand names again and again)."""
+
+    def __init__(self, recordings: Iterable[Recording]):
+        self._by: dict[str, dict] = {"path": {}, "abs": {}, "name": {}, "stem": {}}
+        for r in recordings:
+            for kind, key in (("path", r.path), ("abs", str(r.abs_path)), ("name", r.name),
+                              ("stem", Path(r.path).stem)):
+                self._by[kind].setdefault(key, []).append(r)
+
+    def find(self, name: str) -> Recording | None:
+        """By stored path, absolute path, file name, then stem; ProjectError when a rule finds several."""
+        if not name:
+            return None
+        wanted = Path(name)
+        by = self._by
+        rules = [by["path"].get(name, []),
+                 by["abs"].get(str(wanted.resolve()), []) if wanted.is_absolute() else [],
+                 by["name"].get(wanted.name, []),
+                 list({id(r): r for r in by["stem"].get(wanted.name, []) + by["stem"].get(wanted.stem, [])}.values())]
+        for hits in rules:
+            if len(hits) == 1:
+                return hits[0]
+            if len(hits) > 1:
+                raise ProjectError(f"{name!r} matches {len(hits)} recordings "
+                                   f"({', '.join(h.path for h in hits[:3])}); give a longer path")
+        return None
 
 
 def iter_audio_files(paths: Iterable[str | Path]) -> Iterator[Path]:

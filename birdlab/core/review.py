@@ -92,15 +92,26 @@ class ReviewQueue:
             sql.append("NOT EXISTS (SELECT 1 FROM labels WHERE labels.detection_id = detections.id)")
         return " AND ".join(sql), params
 
+    def _index(self, stratified: bool) -> str:
+        """The index that reads the queue in order: SQLite's planner would otherwise pick the score
+        range and sort every row in it. A one-recording queue is small: the planner's choice."""
+        if self.spec.filter.recording_id is not None:
+            return ""
+        if stratified:
+            return "INDEXED BY detections_stratified"
+        return "INDEXED BY " + ("detections_by_class_score" if self.spec.filter.class_id is not None
+                                else "detections_by_score")
+
     def _stream(self, extra: str, extra_params: list, key: str, descending: bool) -> Iterator[Detection]:
         """Rows in order of `key` (then TIE), a page per query, each page after the last row read."""
+        index = self._index(stratified=key == SHUFFLE_SQL)
         where, params = self._where()
         where, params = f"{where} AND {extra}" if extra else where, params + extra_params
         direction, after = ("DESC", "<") if descending else ("ASC", ">")
         order = f"{key} {direction}, " + ", ".join(f"{c} ASC" for c in TIE)
         last: tuple | None = None
         while True:
-            sql, args = f"SELECT *, {key} AS queue_key FROM detections WHERE {where}", list(params)
+            sql, args = f"SELECT *, {key} AS queue_key FROM detections {index} WHERE {where}", list(params)
             if last is not None:
                 sql += f" AND ({key} {after} ? OR ({key} = ? AND (recording_id, t_min, id) > (?, ?, ?)))"
                 args += [last[0], last[0], *last[1:]]
@@ -120,8 +131,10 @@ class ReviewQueue:
             up = self._stream("score >= ?", [threshold], "score", descending=False)
             down = self._stream("score < ?", [threshold], "score", descending=True)
             return heapq.merge(up, down, key=lambda d: (abs(d.score - threshold), d.recording_id, d.t_min, d.id))
+        f = self.spec.filter  # only the bins the score filter reaches (an empty bin is read through)
         strata = [self._stream(f"{STRATUM_SQL} = ?", [s], SHUFFLE_SQL, descending=False)
-                  for s in range(STRATA - 1, -1, -1)]
+                  for s in range(STRATA - 1, -1, -1)
+                  if f.min_score < (s + 1) / STRATA + (s == STRATA - 1) and f.max_score >= s / STRATA]
         return _round_robin(strata)
 
 

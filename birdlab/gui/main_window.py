@@ -136,11 +136,10 @@ class MainWindow(QMainWindow):
         self._refresh_recordings()
         self.refresh_review()
         self.versions.set_versions(project.model_versions())
-        recs = project.recordings()
-        if recs:
+        ids = project.recording_ids()
+        if ids:
             last = self.settings.value(f"last-recording/{project.root}", None)
-            ids = {r.id for r in recs}
-            self.show_recording(int(last) if last is not None and int(last) in ids else recs[0].id)
+            self.show_recording(int(last) if last is not None and int(last) in set(ids) else ids[0])
 
     def close_project(self) -> None:
         if self.bridge:
@@ -163,7 +162,8 @@ class MainWindow(QMainWindow):
         if self.project:
             self.recordings.show_project(self.project, self.recording.id if self.recording else None)
 
-    def show_recording(self, recording_id: int) -> None:
+    def show_recording(self, recording_id: int, view_range: tuple[float, float] | None = None) -> None:
+        """Open a recording in the view (at `view_range`, else from its start)."""
         if not self.project:
             return
         rec = self.project.recording(recording_id)
@@ -176,7 +176,7 @@ class MainWindow(QMainWindow):
         self.session.set_recording(rec)
         self.settings.setValue(f"last-recording/{self.project.root}", rec.id)
         fit_controls(self, info)
-        self.view.set_recording(str(rec.abs_path), info.sample_rate, info.frames, info.channels)
+        self.view.set_recording(str(rec.abs_path), info.sample_rate, info.frames, info.channels, start_range=view_range)
         self._refresh_labels()
         self.recordings.select(rec.id)
         self._show_model_output()

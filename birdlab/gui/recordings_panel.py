@@ -16,19 +16,19 @@ COLUMNS = ("recording", "duration", "+", "-", "?", "reviewed")
 class RecordingsModel(QAbstractTableModel):
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.rows: list[tuple[Recording, dict[str, int], float, bool]] = []
+        self.rows: list[RecordingRow] = []
         self.row_of: dict[int, int] = {}  # recording id -> row
 
     def set_rows(self, rows) -> None:
         self.beginResetModel()
         self.rows = list(rows)
-        self.row_of = {row[0].id: i for i, row in enumerate(self.rows)}
+        self.row_of = {row.recording.id: i for i, row in enumerate(self.rows)}
         self.endResetModel()
 
     def update_rows(self, rows) -> None:
         """New figures for some recordings: only their rows change (a label edit touches one)."""
         for row in rows:
-            i = self.row_of.get(row[0].id)
+            i = self.row_of.get(row.recording.id)
             if i is not None:
                 self.rows[i] = row
                 self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
@@ -48,25 +48,35 @@ class RecordingsModel(QAbstractTableModel):
         return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        rec, counts, reviewed, missing = self.rows[index.row()]
-        values = (rec.name, rec.duration, counts.get("positive", 0), counts.get("negative", 0),
-                  counts.get("uncertain", 0), reviewed)
-        value = values[index.column()]
+        row = self.rows[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            if index.column() == 1:
-                return format_time(value, 1.0) if value >= 60 else f"{value:.1f} s"
-            if index.column() == 5:
-                return f"{100 * value:.0f} %" if value else ""
-            return value
+            return row.shown[index.column()]
         if role == Qt.ItemDataRole.UserRole:
-            return value
+            return row.values[index.column()]
         if role == Qt.ItemDataRole.ToolTipRole:
+            rec = row.recording
             info = f"{rec.path}\n{rec.sample_rate} Hz, {rec.channels} channel(s), {rec.subtype}"
-            return info + ("\nFILE MISSING: add its new folder to relink it" if missing else "")
-        if role == Qt.ItemDataRole.ForegroundRole and missing:
+            return info + ("\nFILE MISSING: add its new folder to relink it" if row.missing else "")
+        if role == Qt.ItemDataRole.ForegroundRole and row.missing:
             from PySide6.QtGui import QColor
             return QColor("#ff6666")
         return None
+
+
+class RecordingRow:
+    """One recording's row, its cells worked out once (a table of 50,000 asks for them often)."""
+
+    __slots__ = ("recording", "counts", "reviewed", "missing", "values", "shown")
+
+    def __init__(self, rec: Recording, counts: dict[str, int], reviewed: float, missing: bool):
+        self.recording, self.counts, self.reviewed, self.missing = rec, counts, reviewed, missing
+        self.values = (rec.name, rec.duration, counts.get("positive", 0), counts.get("negative", 0),
+                       counts.get("uncertain", 0), reviewed)
+        duration = format_time(rec.duration, 1.0) if rec.duration >= 60 else f"{rec.duration:.1f} s"
+        self.shown = (self.values[0], duration, *self.values[2:5], f"{100 * reviewed:.0f} %" if reviewed else "")
+
+    def __getitem__(self, i: int):  # (recording, counts, reviewed share, missing), as a tuple row
+        return (self.recording, self.counts, self.reviewed, self.missing)[i]
 
 
 class RecordingsPanel(QWidget):
@@ -98,10 +108,11 @@ class RecordingsPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
-        for col in range(1, len(COLUMNS)):
-            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)  # long field names: counts stay in view
-        header.resizeSection(0, 150)
+        # fixed widths, not ResizeToContents: that reads every row of the table on each change
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        digits = self.fontMetrics().horizontalAdvance("00000") + 12
+        for col, width in enumerate((150, self.fontMetrics().horizontalAdvance("00:00:00") + 12, digits, digits, digits)):
+            header.resizeSection(col, width)
         header.setStretchLastSection(True)
         self.setMinimumWidth(340)
         self.table.activated.connect(self._activated)
@@ -126,7 +137,7 @@ class RecordingsPanel(QWidget):
         for rec in recordings:
             share = min(1.0, reviewed.get(rec.id, 0.0) / rec.duration) if rec.duration else 0.0
             missing = rec.abs_path is None or not Path(rec.abs_path).exists()
-            rows.append((rec, counts.get(rec.id, {}), share, missing))
+            rows.append(RecordingRow(rec, counts.get(rec.id, {}), share, missing))
         return rows
 
     def set_rows(self, rows, current: int | None = None) -> None:
@@ -143,7 +154,7 @@ class RecordingsPanel(QWidget):
     def selected_ids(self) -> list[int]:
         """The selected recordings, in the table's order."""
         rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
-        return [self.model.rows[self.proxy.mapToSource(self.proxy.index(r, 0)).row()][0].id for r in rows]
+        return [self.model.rows[self.proxy.mapToSource(self.proxy.index(r, 0)).row()].recording.id for r in rows]
 
     def _context_menu(self, pos) -> None:
         from PySide6.QtWidgets import QMenu
@@ -158,4 +169,4 @@ class RecordingsPanel(QWidget):
 
     def _activated(self, index) -> None:
         source = self.proxy.mapToSource(index)
-        self.recordingActivated.emit(self.model.rows[source.row()][0].id)
+        self.recordingActivated.emit(self.model.rows[source.row()].recording.id)

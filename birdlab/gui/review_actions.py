@@ -26,22 +26,20 @@ class ReviewActions(QObject):
     message = Signal(str, int)  # a status-bar message and how long to show it (ms)
 
     def __init__(self, session: Session, panel: ReviewPanel, view: SpectrogramView, undo: QUndoStack,
-                 show_recording: Callable[[int], None], play: Callable[..., None],
+                 show_recording: Callable[..., None], play: Callable[..., None],
                  class_names: Callable[[], dict[int, str]], parent=None):
         super().__init__(parent)
         self.session, self.panel, self.view, self.undo = session, panel, view, undo
         self.show_recording, self.play, self.class_names = show_recording, play, class_names
         self.deciding = False  # while a decision writes its labels (it updates the queue itself)
         self.progress: dict[int | None, tuple[int, int]] = {}
-        self._names: dict[int, str] = {}
 
     def refresh(self, keep: int | None = None) -> None:
         """Rebuild the queue (a new filter, order, model or an edit elsewhere): its first page is
         read from SQL, the progress from the kept counts; no detection list is loaded."""
         project, model = self.session.project, self.session.active_model()
-        self._names = {}
         if model is None:
-            self.panel.set_queue(None, {}, self.recording_name)
+            self.panel.set_queue(None, {}, self.recording_names)
             self.progress = {}
             self.panel.show_progress({}, {})
             return
@@ -51,18 +49,12 @@ class ReviewActions(QObject):
         recording = self.session.recording
         spec = QueueSpec(model.id, self.panel.review_filter(recording.id if recording else None), self.panel.order,
                          self.session.threshold)
-        self.panel.set_queue(ReviewQueue(project, spec), names, self.recording_name, current)
+        self.panel.set_queue(ReviewQueue(project, spec), names, self.recording_names, current)
         self.progress = progress(project, model.id)
         self.panel.show_progress(self.progress, names)
 
-    def recording_name(self, recording_id: int) -> str:
-        """A recording's file name for the queue table, read once per refresh and kept."""
-        if recording_id not in self._names:
-            try:
-                self._names[recording_id] = self.session.project.recording(recording_id).name
-            except Exception:  # a recording removed since the page was read
-                return "?"
-        return self._names[recording_id]
+    def recording_names(self, recording_ids: list[int]) -> dict[int, str]:
+        return self.session.project.recording_names(recording_ids) if self.session.project else {}
 
     def _decided(self, det: Detection, nxt: Detection | None, was_reviewed: bool) -> None:
         """After a decision, the queue changes by one row and the progress by one count."""
@@ -79,11 +71,12 @@ class ReviewActions(QObject):
         """Show a detection: open its recording, zoom to it with some context, play it if asked."""
         if det is None or not self.session.project:
             return
-        if not self.session.recording or self.session.recording.id != det.recording_id:
-            self.show_recording(det.recording_id)
         span = max(4.0, 3 * (det.t_max - det.t_min))
         centre = (det.t_min + det.t_max) / 2
-        self.view.set_visible_range(centre - span / 2, centre + span / 2)
+        view_range = (centre - span / 2, centre + span / 2)
+        if not self.session.recording or self.session.recording.id != det.recording_id:
+            self.show_recording(det.recording_id, view_range)  # opened right there: nothing drawn twice
+        self.view.set_visible_range(*view_range)
         self.view.set_cursor(det.t_min)
         self.panel.select(det.id)
         if self.panel.autoplay.isChecked():

@@ -31,14 +31,24 @@ class QueueModel(QAbstractTableModel):
         self.items: list[Detection] = []
         self.queue: ReviewQueue | None = None
         self.class_names: dict[int, str] = {}
-        self.recording_name: Callable[[int], str] = lambda rid: "?"
+        self.recording_names: Callable[[list[int]], dict[int, str]] = lambda ids: {}
+        self._names: dict[int, str] = {}
 
     def set_queue(self, queue: ReviewQueue | None, class_names: dict[int, str],
-                  recording_name: Callable[[int], str]) -> None:
+                  recording_names: Callable[[list[int]], dict[int, str]]) -> None:
         self.beginResetModel()
-        self.queue, self.class_names, self.recording_name = queue, class_names, recording_name
-        self.items = queue.take(self.PAGE) if queue is not None else []
+        self.queue, self.class_names, self.recording_names = queue, class_names, recording_names
+        self._names = {}
+        self.items = self._take() if queue is not None else []
         self.endResetModel()
+
+    def _take(self) -> list[Detection]:
+        """The next page, with the names of its recordings read in one go."""
+        page = self.queue.take(self.PAGE)
+        unknown = list({d.recording_id for d in page} - self._names.keys())
+        if unknown:
+            self._names.update(self.recording_names(unknown))
+        return page
 
     def canFetchMore(self, parent=QModelIndex()) -> bool:  # noqa: N802
         return not parent.isValid() and self.queue is not None and not self.queue.exhausted
@@ -46,7 +56,7 @@ class QueueModel(QAbstractTableModel):
     def fetchMore(self, parent=QModelIndex()) -> None:  # noqa: N802
         if not self.canFetchMore(parent):
             return
-        more = self.queue.take(self.PAGE)
+        more = self._take()
         if more:
             self.beginInsertRows(QModelIndex(), len(self.items), len(self.items) + len(more) - 1)
             self.items += more
@@ -78,7 +88,7 @@ class QueueModel(QAbstractTableModel):
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         d = self.items[index.row()]
-        return (self.recording_name(d.recording_id), f"{d.t_min:.2f}", self.class_names.get(d.class_id, "?"),
+        return (self._names.get(d.recording_id, "?"), f"{d.t_min:.2f}", self.class_names.get(d.class_id, "?"),
                 f"{d.score:.3f}")[index.column()]
 
 
@@ -112,8 +122,12 @@ class ReviewPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        # fixed widths, not ResizeToContents, which reads every loaded row on each change
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for col, sample in enumerate(("site00_00000.flac", "00000.00", "species name")):
+            header.resizeSection(col, self.fontMetrics().horizontalAdvance(sample) + 16)
+        header.setStretchLastSection(True)
         self.table.clicked.connect(lambda idx: self.currentChanged.emit(self.model.items[idx.row()]))
         form = QFormLayout()
         form.addRow("class", self.class_box)
@@ -156,16 +170,16 @@ class ReviewPanel(QWidget):
     def order(self) -> str:
         return self.order_box.currentText()
 
-    def set_queue(self, queue: ReviewQueue | None, class_names: dict[int, str], recording_name: Callable[[int], str],
-                  current_id: int | None = None) -> None:
-        self.model.set_queue(queue, class_names, recording_name)
-        self.select(current_id)
+    def set_queue(self, queue: ReviewQueue | None, class_names: dict[int, str],
+                  recording_names: Callable[[list[int]], dict[int, str]], current_id: int | None = None) -> None:
+        self.model.set_queue(queue, class_names, recording_names)
+        self.select(current_id, read_on=0)
 
-    def select(self, detection_id: int | None) -> None:
-        """Select a detection of the queue (reading on while it is within a few pages), else the first."""
+    def select(self, detection_id: int | None, read_on: int = 5) -> None:
+        """Select a detection of the queue (reading on up to `read_on` pages for it), else the first."""
         row = self.model.row_of(detection_id) if detection_id is not None else -1
         pages = 0
-        while row < 0 and detection_id is not None and pages < 5 and self.model.canFetchMore():
+        while row < 0 and detection_id is not None and pages < read_on and self.model.canFetchMore():
             self.model.fetchMore()
             row, pages = self.model.row_of(detection_id), pages + 1
         row = row if row >= 0 else (0 if self.model.items else -1)

@@ -15,7 +15,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPen
-from PySide6.QtWidgets import QGraphicsRectItem, QScrollBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QGraphicsItem, QGraphicsRectItem, QGraphicsSimpleTextItem, QScrollBar, QVBoxLayout,
+                               QWidget)
 
 from birdlab.core.model import Label
 from birdlab.core.spectrogram import SpectrogramConfig, hz_to_mel, mel_to_hz
@@ -28,6 +29,8 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 COLORMAPS = ("inferno", "viridis", "magma", "cividis", "gray")
 DETECTION_COLOUR = "#4cc9f0"  # model output: cyan, dash-dot (labels are green / red / yellow)
+
+DRAW_ALL_DETECTIONS = 300  # a recording with more draws only the boxes near the view
 
 
 @dataclass
@@ -156,7 +159,11 @@ class SpectrogramView(QWidget):
         self.track_curves: dict[str, pg.PlotDataItem] = {}
         self.tracks_plot.setVisible(False)
         self.tracks_plot.setMaximumHeight(0)
-        self.detection_items: list[tuple[object, QGraphicsRectItem, pg.TextItem]] = []
+        self.detection_items: list[tuple[object, QGraphicsRectItem, QGraphicsSimpleTextItem]] = []  # drawn ones
+        self._detections: list = []  # all of the recording's, by start time
+        self._det_starts = np.empty(0)
+        self._det_longest = 0.0
+        self._drawn_detections: dict[int, tuple] = {}  # index in _detections -> (det, rect, text)
         self._detection_names: dict[int, str] = {}
         self._tracks_args: tuple | None = None
         self.threshold = 0.5
@@ -220,7 +227,8 @@ class SpectrogramView(QWidget):
 
     # ---- recording --------------------------------------------------------------------------
     def set_recording(self, path: str, sample_rate: int, frames: int, channels: int,
-                      initial_s: float = 30.0) -> None:
+                      initial_s: float = 30.0, start_range: tuple[float, float] | None = None) -> None:
+        """Show a recording from its start (`initial_s` of it), or at `start_range`."""
         self.loader.clear()
         for item in self._tile_items.values():
             self.view.removeItem(item)
@@ -236,7 +244,7 @@ class SpectrogramView(QWidget):
         self.overview.setXRange(0, self.duration, padding=0)
         self._apply_freq_limits()
         self._request_overview()
-        self.set_visible_range(0.0, min(self.duration, initial_s))
+        self.set_visible_range(*(start_range or (0.0, min(self.duration, initial_s))))
         self._update_tiles()
 
     def _apply_freq_limits(self) -> None:
@@ -261,7 +269,7 @@ class SpectrogramView(QWidget):
             t0, t1 = self.visible_range()
             labels = [b.label for b in self.boxes.values()]
             names = dict(self.class_names)
-            detections = [det for det, _, _ in self.detection_items]
+            detections = list(self._detections)
             tracks = self._tracks_args
             self.set_recording(self.path, self.sample_rate, self.grid.frames, self.channels)
             self.set_visible_range(t0, t1)
@@ -314,6 +322,7 @@ class SpectrogramView(QWidget):
             self.scrollbar.setValue(int(round(steps * t0 / free)))
         finally:
             self._syncing = False
+        self._sync_detections()
         self.rangeChanged.emit(t0, t1)
         self._update_timer.start()
 
@@ -435,30 +444,67 @@ class SpectrogramView(QWidget):
 
     # ---- model output ---------------------------------------------------------------------------
     def set_detections(self, detections: list, class_names: dict[int, str]) -> None:
-        """Draw a model's detections (anything with t_min, t_max, f_min, f_max, class_id, score):
-        cyan dash-dot boxes with the score, unlike the solid/dashed/dotted label boxes."""
-        for _, rect, text in self.detection_items:
+        """Show a model's detections (anything with t_min, t_max, f_min, f_max, class_id, score):
+        cyan dash-dot boxes with the score, unlike the solid/dashed/dotted label boxes.
+
+        Past DRAW_ALL_DETECTIONS, only those near the visible range get graphics items (drawn as
+        the view moves): an hour of audio can hold tens of thousands of detections, and a box
+        costs about a millisecond."""
+        self._clear_detection_items()
+        self._detections = sorted(detections, key=lambda d: d.t_min)
+        self._det_starts = np.array([d.t_min for d in self._detections], dtype=np.float64)
+        self._det_longest = max((d.t_max - d.t_min for d in self._detections), default=0.0)
+        self._detection_names = dict(class_names)
+        self._sync_detections()
+
+    def _clear_detection_items(self) -> None:
+        for _, rect, text in self._drawn_detections.values():
             self.view.removeItem(rect)
             self.view.removeItem(text)
+        self._drawn_detections = {}
         self.detection_items = []
-        self._detection_names = dict(class_names)
-        pen = QPen(QColor(DETECTION_COLOUR))
-        pen.setStyle(Qt.PenStyle.DashDotLine)
-        pen.setCosmetic(True)
-        pen.setWidthF(1.3)
-        for det in detections:
-            y0, y1 = self.hz_to_y(det.f_min), self.hz_to_y(det.f_max)
-            rect = QGraphicsRectItem(QRectF(det.t_min, y0, det.t_max - det.t_min, y1 - y0))
-            rect.setPen(pen)
-            rect.setZValue(15)
-            text = pg.TextItem(f"{class_names.get(det.class_id, '?')} {det.score:.2f}", color=DETECTION_COLOUR,
-                               anchor=(0, 0))
-            text.setPos(det.t_min, y0)
-            text.setZValue(15)
-            self.view.addItem(rect, ignoreBounds=True)
-            self.view.addItem(text, ignoreBounds=True)
-            self.detection_items.append((det, rect, text))
-        self.set_threshold(self.threshold)
+
+    def _sync_detections(self) -> None:
+        """Items for the detections within a quarter view of the visible range (all of them when
+        the recording has few); others dropped."""
+        if not self._detections:
+            return
+        t0, t1 = self.visible_range()
+        margin = 0.25 * (t1 - t0) if len(self._detections) > DRAW_ALL_DETECTIONS else self.duration + 1.0
+        lo = int(np.searchsorted(self._det_starts, t0 - margin - self._det_longest, side="left"))
+        hi = int(np.searchsorted(self._det_starts, t1 + margin, side="right"))
+        wanted = {i for i in range(lo, hi) if self._detections[i].t_max >= t0 - margin}
+        for i in [i for i in self._drawn_detections if i not in wanted]:
+            _, rect, text = self._drawn_detections.pop(i)
+            self.view.removeItem(rect)
+            self.view.removeItem(text)
+        if wanted - self._drawn_detections.keys():
+            pen = QPen(QColor(DETECTION_COLOUR))
+            pen.setStyle(Qt.PenStyle.DashDotLine)
+            pen.setCosmetic(True)
+            pen.setWidthF(1.3)
+            for i in sorted(wanted - self._drawn_detections.keys()):
+                self._drawn_detections[i] = self._detection_item(self._detections[i], pen)
+        self.detection_items = [self._drawn_detections[i] for i in sorted(self._drawn_detections)]
+
+    def _detection_item(self, det, pen: QPen) -> tuple:
+        y0, y1 = self.hz_to_y(det.f_min), self.hz_to_y(det.f_max)
+        rect = QGraphicsRectItem(QRectF(det.t_min, y0, det.t_max - det.t_min, y1 - y0))
+        rect.setPen(pen)
+        rect.setZValue(15)
+        # a plain text item in screen pixels: pyqtgraph's TextItem recomputes its transform on
+        # every view change, which made thousands of boxes slow
+        text = QGraphicsSimpleTextItem(f"{self._detection_names.get(det.class_id, '?')} {det.score:.2f}")
+        text.setBrush(QColor(DETECTION_COLOUR))
+        text.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
+        text.setPos(det.t_min, y0)
+        text.setZValue(15)
+        self.view.addItem(rect, ignoreBounds=True)
+        self.view.addItem(text, ignoreBounds=True)
+        visible = det.score >= self.threshold
+        rect.setVisible(visible)
+        text.setVisible(visible)
+        return det, rect, text
 
     def set_threshold(self, threshold: float) -> None:
         """Show only detections scoring at least `threshold` (live, no rescoring)."""
@@ -471,7 +517,8 @@ class SpectrogramView(QWidget):
             text.setVisible(visible)
 
     def shown_detections(self) -> list:
-        return [det for det, rect, _ in self.detection_items if rect.isVisible()]
+        """The recording's detections at or above the threshold (drawn when scrolled to)."""
+        return [det for det in self._detections if det.score >= self.threshold]
 
     def set_tracks(self, tracks: np.ndarray | None, frame_hop_s: float = 0.1, classes: tuple[str, ...] = (),
                    visible: set[str] | None = None) -> None:

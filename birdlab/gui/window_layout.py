@@ -245,7 +245,10 @@ def apply_look(win) -> None:
 
 
 def fit_controls(win, info) -> None:
-    """The toolbar's channel choice and frequency limits for a recording (its header's `info`)."""
+    """The toolbar's channel choice and frequency limits for a recording (its header's `info`);
+    untouched when they already fit (the next recording of an archive is alike: no relayout)."""
+    if (win.channel_box.count() == info.channels + 1 and win.fmax.maximum() == int(info.sample_rate // 2)):
+        return
     win.channel_box.blockSignals(True)
     win.channel_box.clear()
     win.channel_box.addItem("mix", -1)

@@ -54,6 +54,11 @@ from birdlab.scoring.store import APP_DETECTION_THRESHOLD
 from birdlab.scoring.scorer import Scorer
 from birdlab.scoring.tracks import WindowPlan
 
+# the project and the journal take finished files in batches: one transaction per batch of
+# FLUSH_FILES files, or of what finished in FLUSH_S seconds, whichever comes first
+FLUSH_FILES = 64
+FLUSH_S = 2.0
+
 
 
 class BatchUsageError(Exception):
@@ -442,15 +447,28 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
         report.workers, report.threads = workers, threads
         bar = ProgressBar(len(todo), "files", stream=err) if cfg.progress and todo else None
 
-        def handle(outcome: Outcome) -> None:
-            if outcome.ok and outcome.done is not None:
+        pending: list[Outcome] = []  # scored, not yet in the project nor the journal
+        last_flush = [time.monotonic()]
+
+        def flush() -> None:
+            """The pending files into the project in one transaction, then into the journal: a run
+            killed in between has neither, so a resume scores them again (nothing half-kept)."""
+            batch, pending[:] = list(pending), []
+            last_flush[0] = time.monotonic()
+            good = [o for o in batch if o.ok and o.done is not None]
+            if sink is not None and good:
                 try:
-                    if sink is not None:
-                        sink.write(outcome.path, outcome.project_boxes if outcome.project_boxes is not None
-                                   else outcome.done.detections)
-                except Exception as exc:  # e.g. the project's disk is full
+                    with sink.project.transaction():
+                        for o in good:
+                            sink.write(o.path, o.project_boxes if o.project_boxes is not None else o.done.detections)
+                except Exception as exc:  # e.g. the project's disk is full: none of the batch was kept
                     reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
-                    outcome = Outcome(outcome.path, False, f"could not write it into the project ({reason})")
+                    batch = [Outcome(o.path, False, f"could not write it into the project ({reason})")
+                             if o.ok and o.done is not None else o for o in batch]
+            for outcome in batch:
+                record(outcome)
+
+        def record(outcome: Outcome) -> None:
             if outcome.ok and outcome.done is not None:
                 fp = _safe_fingerprint(Path(outcome.path))
                 offset = journal.append(done_event(outcome.done, fp, params, outcome.seconds))
@@ -462,6 +480,11 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
                 journal.append({"event": "failed", "file": outcome.path, "reason": outcome.reason})
                 report.failed.append((outcome.path, outcome.reason))
                 print(f"birdlab: skipped {outcome.path}: {outcome.reason}", file=err, flush=True)
+
+        def handle(outcome: Outcome) -> None:
+            pending.append(outcome)
+            if len(pending) >= FLUSH_FILES or time.monotonic() - last_flush[0] > FLUSH_S:
+                flush()
             if bar is not None:
                 bar.update(1, outcome.done.duration if outcome.ok and outcome.done else 0.0)
 
@@ -475,6 +498,7 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
             else:
                 _run_pool(tasks, init, workers, handle)
         finally:
+            flush()  # what finished before a cancel or an error is kept
             if bar is not None:
                 bar.close()
         # Combined tables: every file of this list that is done, once, in list order.

@@ -70,7 +70,7 @@ def test_the_lazy_queue_table_shows_the_right_rows_after_ordering_and_filtering(
     everything = project.detections(model)
 
     def show(spec: QueueSpec) -> QueueModel:
-        panel.set_queue(ReviewQueue(project, spec), {c: str(c) for c in classes}, str)
+        panel.set_queue(ReviewQueue(project, spec), {c: str(c) for c in classes}, lambda ids: {i: f"r{i}" for i in ids})
         return panel.model
 
     table = show(QueueSpec(model))
@@ -99,3 +99,29 @@ def test_the_lazy_queue_table_shows_the_right_rows_after_ordering_and_filtering(
     show(QueueSpec(model))
     panel.select(far.id)
     assert panel.current().id == far.id
+
+
+def test_a_long_recording_draws_only_the_detections_near_the_view(qtbot, make_wav):
+    from birdlab.core.model import Detection
+    from birdlab.gui.spectrogram_view import DRAW_ALL_DETECTIONS, SpectrogramView
+
+    path = make_wav("long.wav", duration=600.0, sample_rate=8000)
+    view = SpectrogramView()
+    qtbot.addWidget(view)
+    view.resize(900, 500)
+    view.show()
+    view.set_recording(str(path), 8000, 600 * 8000, 1)
+    dets = [Detection(i, 1, 1, 1, i * 0.5, i * 0.5 + 1.0, 500.0, 2000.0, 0.2 + (i % 80) / 100)
+            for i in range(1190)]
+    assert len(dets) > DRAW_ALL_DETECTIONS
+    view.set_detections(dets, {1: "a"})
+    view.set_visible_range(100.0, 110.0)
+    drawn = {d.id for d, _, _ in view.detection_items}
+    near = {d.id for d in dets if d.t_max >= 97.5 and d.t_min <= 112.5}
+    assert drawn == near  # the view and a quarter of it on each side, nothing else
+    view.set_visible_range(400.0, 410.0)
+    assert {d.id for d, _, _ in view.detection_items} == {d.id for d in dets if d.t_max >= 397.5 and d.t_min <= 412.5}
+    view.set_threshold(0.9)
+    assert all(rect.isVisible() == (d.score >= 0.9) for d, rect, _ in view.detection_items)
+    assert len(view.shown_detections()) == sum(d.score >= 0.9 for d in dets)  # all of the recording's
+    view.loader.shutdown()

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from pathlib import Path
 
-from birdlab.core.atomic import atomic_write_text
+from birdlab.core.atomic import atomic_open
 from birdlab.core.formats.common import (Annotation, RecordingRef, RowError, TableError, box_problems,
                                          norm_header, parse_float, read_text_table, rows_error)
 from birdlab.core.model import Polarity
@@ -81,15 +82,18 @@ def read(path: Path, *, default_label: str | None = None, polarity: Polarity | N
 
 def write(annotations: list[Annotation], out: Path, recordings: dict[str, RecordingRef] | None = None) -> list[Path]:
     """One CSV with every annotation (a score column when any has a score), atomically."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    with_score = any(a.score is not None for a in annotations)
-    writer.writerow(["file", "t_min", "t_max", "f_min", "f_max", "class", *(["score"] if with_score else []),
-                     "polarity"])
-    for a in annotations:
-        writer.writerow([a.recording, f"{a.t_min:.6f}", f"{a.t_max:.6f}",
-                         "" if a.f_min is None else f"{a.f_min:.3f}", "" if a.f_max is None else f"{a.f_max:.3f}",
-                         a.label, *([("" if a.score is None else f"{a.score:.6g}")] if with_score else []),
-                         Polarity(a.polarity).value])
-    atomic_write_text(Path(out), buf.getvalue())
-    return [Path(out)]
+    return [write_stream(annotations, Path(out), with_score=any(a.score is not None for a in annotations))]
+
+
+def write_stream(annotations: Iterable[Annotation], out: Path, with_score: bool) -> Path:
+    """The same CSV from an iterable (a generator over millions of detections), row by row."""
+    with atomic_open(out, "w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["file", "t_min", "t_max", "f_min", "f_max", "class", *(["score"] if with_score else []),
+                         "polarity"])
+        for a in annotations:
+            writer.writerow([a.recording, f"{a.t_min:.6f}", f"{a.t_max:.6f}",
+                             "" if a.f_min is None else f"{a.f_min:.3f}", "" if a.f_max is None else f"{a.f_max:.3f}",
+                             a.label, *([("" if a.score is None else f"{a.score:.6g}")] if with_score else []),
+                             Polarity(a.polarity).value])
+    return Path(out)

@@ -65,7 +65,12 @@ class TableError(Exception):
 def parse_float(text: str, what: str) -> float:
     """A finite float from a table cell, or ValueError naming the column."""
     try:
-        value = float(str(text).strip().replace(",", ".")) if str(text).strip() else math.nan
+        value = float(text)  # the common case, fast (a million-row import)
+    except (TypeError, ValueError):
+        value = None
+    try:
+        if value is None:
+            value = float(str(text).strip().replace(",", ".")) if str(text).strip() else math.nan
     except ValueError:
         raise ValueError(f"{what} {text!r} is not a number") from None
     if not math.isfinite(value):
@@ -232,6 +237,7 @@ def read_text_table(path: str | Path, delimiter: str) -> TextTable:
     reader = csv.reader(lines, delimiter=delimiter,
                         quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
     header: list[str] | None = None
+    keys: list[str] | None = None
     header_line = 1
     rows: list[tuple[int, dict[str, str]]] = []
     errors: list[RowError] = []
@@ -252,11 +258,13 @@ def read_text_table(path: str | Path, delimiter: str) -> TextTable:
                 errors.append(RowError(file, line, f"row has {len(header) + len(extra)} or more cells but the "
                                                    f"header has {len(header)} columns (a stray delimiter?)"))
                 continue
+            if keys is None:
+                keys = [norm_header(name) for name in header]  # once, not per row (tables of millions)
             row: dict[str, str] = {}
-            for name, cell in zip(header, cells):
-                row.setdefault(norm_header(name), cell)
-            for name in header[len(cells):]:
-                row.setdefault(norm_header(name), "")
+            for name, cell in zip(keys, cells):
+                row.setdefault(name, cell)
+            for name in keys[len(cells):]:
+                row.setdefault(name, "")
             rows.append((line, row))
     except csv.Error as exc:
         errors.append(RowError(file, reader.line_num, f"cannot parse the table: {exc}"))
