@@ -334,7 +334,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.no_pretrained:
         config["model"]["pretrained"] = False
     with _open_project(args.project) as project:
-        if not any(lab.polarity.value != "uncertain" for lab in project.labels()):
+        have = project.classes_with()
+        if not (have["positive"] or have["negative"]):
             raise UsageError(f"{project.root}: the project has no positive or negative labels to train on")
         active = project.active_model()
         key = "scratch" if args.from_scratch else args.start

@@ -241,7 +241,9 @@ def classes_without_negatives(job: Job) -> list[str]:
 
 def no_negative_warnings(project: Project) -> list[str]:
     """The warning `birdlab train` and the Retrain dialog show before a run, one line per problem."""
-    blind = classes_without_negatives(make_job(project, {}))
+    have = project.classes_with()
+    names = {c.id: c.name for c in project.classes()}
+    blind = sorted(names[c] for c in have["positive"] - have["negative"] - have["extent"])
     if not blind:
         return []
     return [f"{', '.join(blind)} ha{'s' if len(blind) == 1 else 've'} positive labels but no negative evidence "

@@ -601,6 +601,15 @@ class Project:
                 out.setdefault(row["recording_id"], {})[row["polarity"]] = row["n"]
         return out
 
+    def classes_with(self) -> dict[str, set[int]]:
+        """{"positive"/"negative"/"uncertain"/"extent": class ids with such a label or reviewed extent},
+        from aggregates (the Retrain dialog's warnings on a project of a million labels)."""
+        out: dict[str, set[int]] = {"positive": set(), "negative": set(), "uncertain": set(), "extent": set()}
+        for polarity, class_id in self._query("SELECT DISTINCT polarity, class_id FROM labels"):
+            out[polarity].add(class_id)
+        out["extent"] = {r[0] for r in self._query("SELECT DISTINCT class_id FROM reviewed_extent_classes")}
+        return out
+
     def reviewed_seconds(self, recording_ids: Iterable[int] | None = None) -> dict[int, float]:
         """{recording_id: seconds inside reviewed-complete extents} (overlaps counted once each)."""
         out: dict[int, float] = {}

@@ -168,7 +168,8 @@ class RetrainDialog(QDialog):
         if STARTS[key].missing():
             self.status.setText(f"This start {STARTS[key].missing()}.")
             return
-        if not any(lab.polarity.value != "uncertain" for lab in self.project.labels()):
+        have = self.project.classes_with()
+        if not (have["positive"] or have["negative"]):
             self.status.setText("There are no positive or negative labels to train on yet.")
             return
         try:

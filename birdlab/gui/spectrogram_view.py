@@ -30,7 +30,7 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 COLORMAPS = ("inferno", "viridis", "magma", "cividis", "gray")
 DETECTION_COLOUR = "#4cc9f0"  # model output: cyan, dash-dot (labels are green / red / yellow)
 
-DRAW_ALL_DETECTIONS = 300  # a recording with more draws only the boxes near the view
+DRAW_ALL_DETECTIONS = 64  # a recording with more draws only the boxes near the view
 
 
 @dataclass
@@ -164,6 +164,9 @@ class SpectrogramView(QWidget):
         self._det_starts = np.empty(0)
         self._det_longest = 0.0
         self._drawn_detections: dict[int, tuple] = {}  # index in _detections -> (det, rect, text)
+        self._detection_layer = QGraphicsRectItem()  # the parent of every detection box, in view coordinates
+        self._detection_layer.setPen(QPen(Qt.PenStyle.NoPen))
+        self._detection_layer.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents)
         self._detection_names: dict[int, str] = {}
         self._tracks_args: tuple | None = None
         self.threshold = 0.5
@@ -186,6 +189,8 @@ class SpectrogramView(QWidget):
         self.cursor = pg.InfiniteLine(angle=90, pen=pg.mkPen("#ffffff", width=1.5))
         self.cursor.setZValue(30)
         self.view.addItem(self.cursor, ignoreBounds=True)
+        self._detection_layer.setZValue(15)
+        self.view.addItem(self._detection_layer, ignoreBounds=True)
         self.extent_items: list[pg.LinearRegionItem] = []
         self.scrollbar = QScrollBar(Qt.Orientation.Horizontal)
         self.scrollbar.setRange(0, 0)
@@ -459,10 +464,14 @@ class SpectrogramView(QWidget):
 
     def _clear_detection_items(self) -> None:
         for _, rect, text in self._drawn_detections.values():
-            self.view.removeItem(rect)
-            self.view.removeItem(text)
+            self._drop_item(rect)
+            self._drop_item(text)
         self._drawn_detections = {}
         self.detection_items = []
+
+    def _drop_item(self, item) -> None:
+        if item.scene() is not None:
+            item.scene().removeItem(item)
 
     def _sync_detections(self) -> None:
         """Items for the detections within a quarter view of the visible range (all of them when
@@ -476,8 +485,8 @@ class SpectrogramView(QWidget):
         wanted = {i for i in range(lo, hi) if self._detections[i].t_max >= t0 - margin}
         for i in [i for i in self._drawn_detections if i not in wanted]:
             _, rect, text = self._drawn_detections.pop(i)
-            self.view.removeItem(rect)
-            self.view.removeItem(text)
+            self._drop_item(rect)
+            self._drop_item(text)
         if wanted - self._drawn_detections.keys():
             pen = QPen(QColor(DETECTION_COLOUR))
             pen.setStyle(Qt.PenStyle.DashDotLine)
@@ -499,8 +508,8 @@ class SpectrogramView(QWidget):
         text.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
         text.setPos(det.t_min, y0)
         text.setZValue(15)
-        self.view.addItem(rect, ignoreBounds=True)
-        self.view.addItem(text, ignoreBounds=True)
+        rect.setParentItem(self._detection_layer)  # a child of one layer: far cheaper than ViewBox.addItem
+        text.setParentItem(self._detection_layer)
         visible = det.score >= self.threshold
         rect.setVisible(visible)
         text.setVisible(visible)
