@@ -19,6 +19,21 @@ class DetectionDiff:
     def __str__(self) -> str:
         return f"{self.new} new, {self.lost} lost, {self.flipped} flipped, {self.kept} kept"
 
+    def __add__(self, other: "DetectionDiff") -> "DetectionDiff":
+        return DetectionDiff(self.new + other.new, self.lost + other.lost, self.flipped + other.flipped,
+                             self.kept + other.kept)
+
+
+NO_CHANGE = DetectionDiff(0, 0, 0, 0)
+
+
+def recordings_diff(project: Project, model_id: int, parent_id: int, recording_ids) -> DetectionDiff:
+    """The diff of two versions on some recordings, read one recording at a time."""
+    total = NO_CHANGE
+    for rid in recording_ids:
+        total = total + diff_detections(project.detections(parent_id, rid), project.detections(model_id, rid))
+    return total
+
 
 def _overlap(a: Detection, b: Detection) -> float:
     inter = min(a.t_max, b.t_max) - max(a.t_min, b.t_min)
@@ -53,12 +68,14 @@ def ap_table(old: dict | None, new: dict) -> list[tuple[str, float | None, float
     return [(c, old_ap.get(c), new_ap.get(c)) for c in sorted(set(old_ap) | set(new_ap))]
 
 
-def change_summary(project: Project, model: ModelVersion, parent_id: int, recording_ids: set[int]) -> list[str]:
+def change_summary(project: Project, model: ModelVersion, parent_id: int, recording_ids: set[int],
+                   diff: DetectionDiff | None = None) -> list[str]:
     """What a new version changed against its parent on the recordings rescored so far: new /
-    lost / flipped detections, then validation AP per class, old -> new (when the card has both)."""
-    old = [d for d in project.detections(parent_id) if d.recording_id in recording_ids]
-    new = [d for d in project.detections(model.id) if d.recording_id in recording_ids]
-    lines = [f"On {len(recording_ids)} rescored recording(s): {diff_detections(old, new)} "
+    lost / flipped detections (`diff`, summed as recordings were rescored, else read), then
+    validation AP per class, old -> new (when the card has both)."""
+    if diff is None:
+        diff = recordings_diff(project, model.id, parent_id, sorted(recording_ids))
+    lines = [f"On {len(recording_ids)} rescored recording(s): {diff} "
              f"(vs {project.model_version(parent_id).name})."]
     card = model.model_card
     rows = ap_table(card.parent_metrics, card.metrics) if card else []

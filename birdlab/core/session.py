@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from birdlab.core.compare import NO_CHANGE, DetectionDiff
 from birdlab.core.model import ModelVersion, Polarity, Recording
 from birdlab.core.project import Project
 
@@ -59,12 +60,13 @@ class RescorePlan:
     model_id: int | None = None  # the version being compared ...
     parent_id: int | None = None  # ... with the one it was trained from
     compared: set[int] = field(default_factory=set)  # recordings rescored since, to compare on
+    diff: DetectionDiff = NO_CHANGE  # new / lost / flipped / kept on them, summed one recording at a time
 
     def start(self, project: Project, version: ModelVersion, on_screen: int | None) -> None:
         """A new active version: the recordings its parent had detections on (the one on screen
         is scored first, by the window, so it is not queued again)."""
         self.model_id, self.parent_id = version.id, version.parent_id
-        self.compared = set()
+        self.compared, self.diff = set(), NO_CHANGE
         if version.parent_id is None:
             self.pending = []
             return

@@ -14,7 +14,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QComboBox, QLabel, QProgressBar, QToolButton
 
-from birdlab.core.compare import change_summary
+from birdlab.core.compare import change_summary, recordings_diff
 from birdlab.core.model import ModelVersion, Recording
 from birdlab.core.project import ProjectError
 from birdlab.core.session import Session
@@ -129,8 +129,9 @@ class ModelOutput(QObject):
             self.message.emit(f"Scored, but the detections could not be kept: {exc}", 10000)
             return
         plan = self.session.rescore
-        if plan.scored(recording_id, model.id):
-            self.changes.emit("\n".join(change_summary(project, model, plan.parent_id, plan.compared)))
+        if plan.scored(recording_id, model.id):  # its diff once, added to the run's total
+            plan.diff = plan.diff + recordings_diff(project, model.id, plan.parent_id, [recording_id])
+            self.changes.emit("\n".join(change_summary(project, model, plan.parent_id, plan.compared, plan.diff)))
         if self.session.recording and self.session.recording.id == recording_id:
             self.show(allow_scoring=False)
         self.stored.emit()

@@ -37,5 +37,9 @@ def test_the_change_summary_of_a_new_version_against_its_parent(tmp_path, make_w
         project.set_detections(child.id, rec.id, [(cls.id, 1.0, 2.0, 0.0, 8000.0, 0.8),
                                                   (cls.id, 5.0, 6.0, 0.0, 8000.0, 0.7)])
         lines = change_summary(project, child, parent.id, {rec.id})
+        # the app sums each rescored recording's diff as it comes: the same words
+        from birdlab.core.compare import NO_CHANGE, recordings_diff
+        summed = NO_CHANGE + recordings_diff(project, child.id, parent.id, [rec.id])
+        assert change_summary(project, child, parent.id, {rec.id}, summed) == lines
     assert lines[0].startswith("On 1 rescored recording(s): ") and lines[0].endswith("(vs v1).")
     assert "1 new" in lines[0] and lines[1] == "Validation AP, old → new: A 0.500 → 0.750"
