@@ -318,7 +318,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from birdlab.core.jobs import JobError, no_negative_warnings
     from birdlab.core.runs import TrainingRunDriver, iter_events, start_child, version_weights
 
-    from birdlab.core.starts import STARTS, default_start, merge_config
+    from birdlab.core.starts import STARTS, LabelBand, default_start, fit_to_band, merge_config
 
     config: dict = {"device": args.device, "model": {}}
     if args.mode:
@@ -339,8 +339,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise UsageError(f"{project.root}: the project has no positive or negative labels to train on")
         active = project.active_model()
         key = "scratch" if args.from_scratch else args.start
+        band = LabelBand.of(project)
         if key is None:
-            key = "active" if active is not None and version_weights(project, active) else default_start().key
+            key = "active" if active is not None and version_weights(project, active) else default_start(band).key
         start = STARTS[key]
         if start.missing():
             raise UsageError(f"--start {key} ({start.title}) {start.missing()}")
@@ -350,7 +351,10 @@ def cmd_train(args: argparse.Namespace) -> int:
               file=sys.stderr)
         if start.license:
             print(f"licence of the pretrained weights: {start.license}", file=sys.stderr)
-        config = merge_config(start.config, config)
+        config = fit_to_band(merge_config(start.config, config), band)
+        if config.get("model", {}).get("sample_rate"):
+            print(f"calls up to {band.f_max_top / 1000:.0f} kHz: the model hears {config['model']['sample_rate'] / 1000:g} "
+                  f"kHz audio", file=sys.stderr)
         for line in no_negative_warnings(project):
             _err(f"warning: {line}")
         try:

@@ -55,12 +55,62 @@ STARTS: dict[str, Start] = {s.key: s for s in (
 )}
 
 
-def default_start() -> Start:
-    """The best start installed here: BirdNET embeddings, else ImageNet Lite0, else scratch."""
+BIRDNET_TOP_HZ = 15000.0  # BirdNET v2.4 hears 0-15 kHz of 48 kHz audio
+SED_TOP_HZ = 14000.0  # the SED default: 32 kHz audio, mels up to 14 kHz (training.config.ModelConfig)
+SED_RATES = (32000, 44100, 48000, 96000, 192000, 250000, 256000, 384000, 500000)
+
+
+@dataclass(frozen=True)
+class LabelBand:
+    """Where a project's positive labels lie in frequency, and the audio that holds them."""
+
+    f_min_median: float  # Hz: half the calls start above this
+    f_max_top: float  # Hz: the highest call top (95th percentile, so one stray box does not decide)
+    lowest_rate: int  # the lowest sample rate among the recordings with positive labels
+
+    @classmethod
+    def of(cls, project) -> "LabelBand | None":
+        rows = project.select("SELECT l.f_min, l.f_max, r.sample_rate FROM labels l JOIN recordings r"
+                              " ON r.id = l.recording_id WHERE l.polarity = 'positive'")
+        if not rows:
+            return None
+        lo = sorted(r[0] for r in rows)
+        hi = sorted(r[1] for r in rows)
+        return cls(lo[len(lo) // 2], hi[min(len(hi) - 1, int(0.95 * len(hi)))], min(r[2] for r in rows))
+
+    @property
+    def above_birdnet(self) -> bool:
+        """Most calls start above what BirdNET hears (bats, bush crickets): its embeddings hold nothing of them."""
+        return self.f_min_median >= BIRDNET_TOP_HZ
+
+
+def default_start(band: LabelBand | None = None) -> Start:
+    """The best start installed here for calls in `band`: BirdNET embeddings, else ImageNet Lite0,
+    else scratch (BirdNET is passed over for calls it cannot hear)."""
     for key in ("birdnet", "imagenet"):
+        if key == "birdnet" and band is not None and band.above_birdnet:
+            continue
         if STARTS[key].missing() is None:
             return STARTS[key]
     return STARTS["scratch"]
+
+
+def fit_to_band(config: dict, band: LabelBand | None) -> dict:
+    """A SED config whose audio reaches the calls: calls above the default 14 kHz get the lowest
+    standard sample rate that holds them (never above the recordings' own), mels up to its
+    Nyquist frequency, and, above 96 kHz (bats), 1 s windows, since the calls last milliseconds
+    and 5 s at such rates is millions of samples per crop. Settings the user gave win."""
+    model = config.get("model", {})
+    if band is None or model.get("name", "sed") != "sed" or band.f_max_top <= SED_TOP_HZ or "sample_rate" in model:
+        return config
+    rate = next((r for r in SED_RATES if r >= 2.1 * band.f_max_top), SED_RATES[-1])
+    rate = min(rate, band.lowest_rate)
+    fitted = {"sample_rate": rate, "f_max": rate / 2}
+    out = merge_config({"model": fitted}, config)
+    if rate > 96000 and "window_s" not in model:
+        out["model"]["window_s"] = 1.0
+        out.setdefault("crop_s", 1.0)
+    return out
 
 
 def merge_config(base: dict, extra: dict) -> dict:

@@ -19,7 +19,7 @@ from birdlab.core.model import ModelVersion, TrainingRun
 from birdlab.core.project import Project
 from birdlab.core.jobs import no_negative_warnings
 from birdlab.core.runs import TrainingRunDriver, version_weights
-from birdlab.core.starts import STARTS, default_start, merge_config
+from birdlab.core.starts import STARTS, LabelBand, default_start, fit_to_band, merge_config
 
 
 class RetrainDialog(QDialog):
@@ -54,8 +54,9 @@ class RetrainDialog(QDialog):
             self.start_from.addItem(start.title + (f" — {missing}" if missing else ""), key)
             if missing:  # shown, so the user learns it exists, but not selectable
                 self.start_from.model().item(self.start_from.count() - 1).setEnabled(False)
+        self.band = LabelBand.of(project)  # where the calls lie: BirdNET is no start for bats
         default = f"active:{active.id}" if active is not None and version_weights(project, active) else \
-            default_start().key
+            default_start(self.band).key
         self.default_start = default
         self.start_from.setCurrentIndex(max(0, self.start_from.findData(default)))
         self.start_info = QLabel()
@@ -157,7 +158,7 @@ class RetrainDialog(QDialog):
             config["model"]["backbone"] = self.backbone.text().strip()
         if key == "birdnet":
             config.pop("mode")
-        return merge_config(STARTS[key].config, config) if key != "active" else config
+        return fit_to_band(merge_config(STARTS[key].config, config), self.band) if key != "active" else config
 
     def start_version(self) -> ModelVersion | None:
         key, version_id = self.selected_start()

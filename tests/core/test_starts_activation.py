@@ -8,7 +8,7 @@ from birdlab.core.jobs import classes_without_negatives, make_job, no_negative_w
 from birdlab.core.model import Box, Polarity
 from birdlab.core.project import Project
 from birdlab.core.runs import should_activate
-from birdlab.core.starts import STARTS, default_start, merge_config
+from birdlab.core.starts import STARTS, LabelBand, default_start, fit_to_band, merge_config
 
 
 def test_every_start_names_its_expected_time_and_pretrained_licence():
@@ -24,6 +24,36 @@ def test_the_default_start_is_birdnet_when_installed_else_imagenet(monkeypatch):
     assert default_start().key in ("imagenet", "scratch")
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
     assert default_start().key == "birdnet"
+
+
+def test_calls_above_birdnets_band_get_a_sed_start_at_a_rate_that_holds_them(tmp_path, make_wav, monkeypatch):
+    """Bats at 30-60 kHz: BirdNET (0-15 kHz of 48 kHz audio) cannot hear them, nor can the SED's
+    default 32 kHz; birds keep the defaults."""
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())  # every start installed
+    bats = Project.create(tmp_path / "bats")
+    rec = bats.add_recording(make_wav("bat.wav", duration=1.0, sample_rate=384000))
+    cls = bats.add_class("Myotis")
+    for i in range(5):
+        bats.add_label(rec.id, cls.id, Box(0.1 * i, 0.1 * i + 0.01, 30000.0 + 1000 * i, 60000.0))
+    band = LabelBand.of(bats)
+    assert band.above_birdnet and band.lowest_rate == 384000 and band.f_max_top == 60000.0
+    start = default_start(band)
+    assert start.key == "imagenet"
+    config = fit_to_band(merge_config(start.config, {"epochs": 3}), band)
+    assert config["model"]["sample_rate"] == 192000 and config["model"]["f_max"] == 96000.0
+    assert config["model"]["window_s"] == config["crop_s"] == 1.0 and config["epochs"] == 3
+    mine = fit_to_band(merge_config(start.config, {"model": {"sample_rate": 384000}}), band)
+    assert mine["model"]["sample_rate"] == 384000 and "window_s" not in mine["model"]  # the user's choice wins
+    from training.config import config_from_dict
+    assert config_from_dict(config).model.sample_rate == 192000  # a valid training config
+
+    birds = Project.create(tmp_path / "birds")
+    rec = birds.add_recording(make_wav("bird.wav", duration=5.0, sample_rate=48000))
+    birds.add_label(rec.id, birds.add_class("Pitta").id, Box(1.0, 2.0, 600.0, 3000.0))
+    band = LabelBand.of(birds)
+    assert not band.above_birdnet and default_start(band).key == "birdnet"
+    assert fit_to_band(STARTS["imagenet"].config, band) == STARTS["imagenet"].config
+    assert LabelBand.of(Project.create(tmp_path / "empty")) is None
 
 
 def test_the_users_settings_win_over_the_starts():
