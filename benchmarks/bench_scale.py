@@ -7,7 +7,7 @@ Per size (recordings:detections) it builds a project through the public `Project
 in --work between runs) and reports:
 
 - add-audio time per file: `Project.add_audio` on a folder of one-minute FLAC files (8 kHz
-  tones, 64 KB each, so that 10,000 of them fit on a laptop disk);
+  tones, 64 KB each, so that 10,000 of them fit on a laptop disk; 200 distinct ones, copied);
 - the bulk write of the detections: `set_detections` per recording inside one transaction, as
   `birdlab score --project` stores a run (20 classes, scores from the app's 0.2 threshold up);
 - in a fresh process (the app as a user starts it, offscreen):
@@ -42,20 +42,26 @@ CLASSES = 20
 DURATION_S = 60.0
 
 
-def make_audio(folder: Path, n: int) -> None:
-    """n one-minute FLAC files, each a different quiet tone (distinct fingerprints); once."""
+def make_audio(folder: Path, n: int, distinct: int = 200) -> None:
+    """n one-minute FLAC files of quiet tones (`distinct` different ones, then copies: encoding
+    10,000 files takes longer than the benchmark); once."""
+    import shutil
+
     import numpy as np
     import soundfile as sf
 
     folder.mkdir(parents=True, exist_ok=True)
-    have = len(list(folder.glob("*.flac")))
-    if have >= n:
-        return
+    names = [folder / f"site{i // 500:02d}_{i:05d}.flac" for i in range(n)]
     sr = 8000
     t = np.arange(int(DURATION_S * sr)) / sr
-    for i in range(have, n):
-        x = 0.05 * np.sin(2 * np.pi * (300 + (i * 7) % 3500) * t + i)
-        sf.write(folder / f"site{i // 500:02d}_{i:05d}.flac", x.astype(np.float32), sr, subtype="PCM_16")
+    for i, path in enumerate(names):
+        if path.exists():
+            continue
+        if i < distinct:
+            x = 0.05 * np.sin(2 * np.pi * (300 + (i * 7) % 3500) * t + i)
+            sf.write(path, x.astype(np.float32), sr, subtype="PCM_16")
+        else:
+            shutil.copyfile(names[i % distinct], path)
 
 
 def build(work: Path, recordings: int, detections: int) -> tuple[Path, dict]:

@@ -351,7 +351,9 @@ def cmd_train(args: argparse.Namespace) -> int:
               file=sys.stderr)
         if start.license:
             print(f"licence of the pretrained weights: {start.license}", file=sys.stderr)
-        config = fit_to_band(merge_config(start.config, config), band)
+        config = merge_config(start.config, config)
+        if not start.from_active:  # a version continued keeps its own audio settings
+            config = fit_to_band(config, band)
         if config.get("model", {}).get("sample_rate"):
             print(f"calls up to {band.f_max_top / 1000:.0f} kHz: the model hears {config['model']['sample_rate'] / 1000:g} "
                   f"kHz audio", file=sys.stderr)

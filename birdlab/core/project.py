@@ -94,6 +94,7 @@ class Project:
         self._batch_depth = 0
         self._pending: list[Change] = []
         self.changes = ChangeHub()
+        self.generation = 0  # counts the committed changes made through this object (caches key on it)
         self.author = default_author()
 
     # ---- opening -------------------------------------------------------------------------
@@ -256,6 +257,7 @@ class Project:
             if not outer:
                 return
             pending, self._pending = self._pending, []
+            self.generation += bool(pending)
         for change in pending:
             self.changes.emit(change)
 
@@ -788,8 +790,9 @@ class Project:
     def reviewed_counts(self, model_id: int) -> dict[int, int]:
         """{class id: detections of the model that a label was made from} (the review progress)."""
         return {r[0]: r[1] for r in self._query(
-            "SELECT d.class_id, COUNT(DISTINCT d.id) FROM labels l JOIN detections d ON d.id = l.detection_id"
-            " WHERE d.model_version_id = ? GROUP BY d.class_id", (model_id,))}
+            # CROSS JOIN keeps the labels outside: a few thousand review labels, not millions of detections
+            "SELECT d.class_id, COUNT(DISTINCT d.id) FROM labels l CROSS JOIN detections d ON d.id = l.detection_id"
+            " WHERE l.detection_id IS NOT NULL AND d.model_version_id = ? GROUP BY d.class_id", (model_id,))}
 
     def is_reviewed(self, detection_id: int) -> bool:
         return bool(self._query("SELECT 1 FROM labels WHERE detection_id = ? LIMIT 1", (detection_id,)))

@@ -26,7 +26,7 @@ STRATA = 5
 # the stratified order's bin and shuffle: exactly the expressions of the index `detections_stratified`
 # (core/schema.py, migration 3), so that SQLite reads each bin in shuffled order straight from it
 STRATUM_SQL = "min(4, CAST(score * 5 AS INTEGER))"
-SHUFFLE_SQL = "(id * 2654435761) % 4294967291"
+SHUFFLE_SQL = "(id * 2654435761) % 4294967291"  # a prime modulus: one-to-one on ids below it
 TIE = ("recording_id", "t_min", "id")  # ascending, after the order's own key
 
 
@@ -78,10 +78,14 @@ class ReviewQueue:
         return out
 
     # ---- SQL --------------------------------------------------------------------------------
-    def _where(self) -> tuple[str, list]:
+    # Each page continues after the last row read with one lower and one upper bound on the
+    # ordering key, so SQLite seeks straight to it in the index: a deep page costs what the
+    # first one does.
+
+    def _where(self) -> tuple[list[str], list]:
+        """The filter's conditions but the score range (each stream bounds the score itself)."""
         f = self.spec.filter
-        sql, params = ["model_version_id = ?", "score >= ?", "score <= ?"], [self.spec.model_id, f.min_score,
-                                                                           f.max_score]
+        sql, params = ["model_version_id = ?"], [self.spec.model_id]
         if f.class_id is not None:
             sql.append("class_id = ?")
             params.append(f.class_id)
@@ -90,7 +94,7 @@ class ReviewQueue:
             params.append(f.recording_id)
         if f.unreviewed_only:
             sql.append("NOT EXISTS (SELECT 1 FROM labels WHERE labels.detection_id = detections.id)")
-        return " AND ".join(sql), params
+        return sql, params
 
     def _index(self, stratified: bool) -> str:
         """The index that reads the queue in order: SQLite's planner would otherwise pick the score
@@ -102,40 +106,65 @@ class ReviewQueue:
         return "INDEXED BY " + ("detections_by_class_score" if self.spec.filter.class_id is not None
                                 else "detections_by_score")
 
-    def _stream(self, extra: str, extra_params: list, key: str, descending: bool) -> Iterator[Detection]:
-        """Rows in order of `key` (then TIE), a page per query, each page after the last row read."""
-        index = self._index(stratified=key == SHUFFLE_SQL)
-        where, params = self._where()
-        where, params = f"{where} AND {extra}" if extra else where, params + extra_params
-        direction, after = ("DESC", "<") if descending else ("ASC", ">")
-        order = f"{key} {direction}, " + ", ".join(f"{c} ASC" for c in TIE)
-        last: tuple | None = None
+    def _pages(self, conditions, order: str, stratified: bool) -> Iterator[Detection]:
+        """Pages of rows in `order`; `conditions(last row or None)` gives each page's WHERE terms."""
+        index = self._index(stratified)
+        base, params = self._where()
+        last = None
         while True:
-            sql, args = f"SELECT *, {key} AS queue_key FROM detections {index} WHERE {where}", list(params)
-            if last is not None:
-                sql += f" AND ({key} {after} ? OR ({key} = ? AND (recording_id, t_min, id) > (?, ?, ?)))"
-                args += [last[0], last[0], *last[1:]]
-            rows = self.project.select(f"{sql} ORDER BY {order} LIMIT {int(self.page)}", args)
+            extra, args = conditions(last)
+            rows = self.project.select(f"SELECT *, {SHUFFLE_SQL} AS shuffle FROM detections {index} WHERE "
+                                       f"{' AND '.join(base + extra)} ORDER BY {order} LIMIT {int(self.page)}",
+                                       params + args)
             for row in rows:
                 yield detection_from_row(row)
             if len(rows) < self.page:
                 return
-            tail = rows[-1]
-            last = (tail["queue_key"], tail["recording_id"], tail["t_min"], tail["id"])
+            last = rows[-1]
+
+    def _by_score(self, lo: float, hi: float, hi_open: bool, descending: bool) -> Iterator[Detection]:
+        """Detections with lo <= score <= hi (< hi when `hi_open`), by score, ties by TIE."""
+        def conditions(last) -> tuple[list[str], list]:
+            low, high, open_ = lo, hi, hi_open
+            extra, args = [], []
+            if last is not None:
+                if descending:
+                    high, open_ = last["score"], False
+                else:
+                    low = last["score"]
+                extra.append(f"(score {'<' if descending else '>'} ? OR (recording_id, t_min, id) > (?, ?, ?))")
+                args += [last["score"], last["recording_id"], last["t_min"], last["id"]]
+            return ["score >= ?", f"score {'<' if open_ else '<='} ?", *extra], [low, high, *args]
+
+        tie = ", ".join(f"{c} ASC" for c in TIE)
+        return self._pages(conditions, f"score {'DESC' if descending else 'ASC'}, {tie}", stratified=False)
+
+    def _stratum(self, stratum: int) -> Iterator[Detection]:
+        """One score bin in its fixed shuffled order (the shuffle is one-to-one on ids: no ties)."""
+        f = self.spec.filter
+
+        def conditions(last) -> tuple[list[str], list]:
+            extra = [f"{STRATUM_SQL} = ?", "score >= ?", "score <= ?"]
+            args = [stratum, f.min_score, f.max_score]
+            if last is not None:
+                extra.append(f"{SHUFFLE_SQL} > ?")
+                args.append(last["shuffle"])
+            return extra, args
+
+        return self._pages(conditions, SHUFFLE_SQL, stratified=True)
 
     def _ordered(self) -> Iterator[Detection]:
-        order, threshold = self.spec.order, self.spec.threshold
+        order, threshold, f = self.spec.order, self.spec.threshold, self.spec.filter
         if order == "score":
-            return self._stream("", [], "score", descending=True)
+            return self._by_score(f.min_score, f.max_score, False, descending=True)
         if order == "uncertainty":  # two index walks away from the threshold, merged by distance
-            up = self._stream("score >= ?", [threshold], "score", descending=False)
-            down = self._stream("score < ?", [threshold], "score", descending=True)
+            up = self._by_score(max(f.min_score, threshold), f.max_score, False, descending=False)
+            below = (f.max_score, False) if f.max_score < threshold else (threshold, True)
+            down = self._by_score(f.min_score, *below, descending=True)
             return heapq.merge(up, down, key=lambda d: (abs(d.score - threshold), d.recording_id, d.t_min, d.id))
-        f = self.spec.filter  # only the bins the score filter reaches (an empty bin is read through)
-        strata = [self._stream(f"{STRATUM_SQL} = ?", [s], SHUFFLE_SQL, descending=False)
-                  for s in range(STRATA - 1, -1, -1)
-                  if f.min_score < (s + 1) / STRATA + (s == STRATA - 1) and f.max_score >= s / STRATA]
-        return _round_robin(strata)
+        # only the bins the score filter reaches (an empty bin would be read through for nothing)
+        return _round_robin([self._stratum(s) for s in range(STRATA - 1, -1, -1)
+                             if f.min_score < (s + 1) / STRATA + (s == STRATA - 1) and f.max_score >= s / STRATA])
 
 
 def _round_robin(streams: list[Iterator[Detection]]) -> Iterator[Detection]:

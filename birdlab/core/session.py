@@ -60,13 +60,18 @@ class RescorePlan:
     model_id: int | None = None  # the version being compared ...
     parent_id: int | None = None  # ... with the one it was trained from
     compared: set[int] = field(default_factory=set)  # recordings rescored since, to compare on
-    diff: DetectionDiff = NO_CHANGE  # new / lost / flipped / kept on them, summed one recording at a time
+    diffs: dict[int, DetectionDiff] = field(default_factory=dict)  # each rescored recording's, read once
+
+    @property
+    def diff(self) -> DetectionDiff:
+        """New / lost / flipped / kept over the recordings rescored so far."""
+        return sum(self.diffs.values(), NO_CHANGE)
 
     def start(self, project: Project, version: ModelVersion, on_screen: int | None) -> None:
         """A new active version: the recordings its parent had detections on (the one on screen
         is scored first, by the window, so it is not queued again)."""
         self.model_id, self.parent_id = version.id, version.parent_id
-        self.compared, self.diff = set(), NO_CHANGE
+        self.compared, self.diffs = set(), {}
         if version.parent_id is None:
             self.pending = []
             return

@@ -104,7 +104,9 @@ def fit_to_band(config: dict, band: LabelBand | None) -> dict:
     if band is None or model.get("name", "sed") != "sed" or band.f_max_top <= SED_TOP_HZ or "sample_rate" in model:
         return config
     rate = next((r for r in SED_RATES if r >= 2.1 * band.f_max_top), SED_RATES[-1])
-    rate = min(rate, band.lowest_rate)
+    rate = max(SED_RATES[0], min(rate, band.lowest_rate))  # never below the default (a low-rate file is upsampled)
+    if rate == SED_RATES[0]:
+        return config
     fitted = {"sample_rate": rate, "f_max": rate / 2}
     out = merge_config({"model": fitted}, config)
     if rate > 96000 and "window_s" not in model:

@@ -25,13 +25,31 @@ class ProjectUndoStack(QUndoStack):
     def __init__(self, project: Callable[[], Project | None], parent=None):
         super().__init__(parent)
         self._project = project
+        self._refused_macro = False
+
+    def _read_only(self) -> bool:
+        project = self._project()
+        return project is not None and project.read_only
 
     def push(self, command: QUndoCommand) -> None:  # noqa: D102 (Qt's)
-        project = self._project()
-        if project is not None and project.read_only:
-            self.refused.emit(READ_ONLY)
+        if self._read_only():
+            if not self._refused_macro:  # a refused macro says it once
+                self.refused.emit(READ_ONLY)
             return
         super().push(command)
+
+    def beginMacro(self, text: str) -> None:  # noqa: N802,D102 (Qt's): an empty macro would still count as an edit
+        if self._read_only():
+            self.refused.emit(READ_ONLY)
+            self._refused_macro = True
+            return
+        super().beginMacro(text)
+
+    def endMacro(self) -> None:  # noqa: N802,D102
+        if self._refused_macro:
+            self._refused_macro = False
+            return
+        super().endMacro()
 
 
 class AddLabel(QUndoCommand):

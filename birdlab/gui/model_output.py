@@ -130,7 +130,7 @@ class ModelOutput(QObject):
             return
         plan = self.session.rescore
         if plan.scored(recording_id, model.id):  # its diff once, added to the run's total
-            plan.diff = plan.diff + recordings_diff(project, model.id, plan.parent_id, [recording_id])
+            plan.diffs[recording_id] = recordings_diff(project, model.id, plan.parent_id, [recording_id])
             self.changes.emit("\n".join(change_summary(project, model, plan.parent_id, plan.compared, plan.diff)))
         if self.session.recording and self.session.recording.id == recording_id:
             self.show(allow_scoring=False)

@@ -33,6 +33,7 @@ class ReviewActions(QObject):
         self.show_recording, self.play, self.class_names = show_recording, play, class_names
         self.deciding = False  # while a decision writes its labels (it updates the queue itself)
         self.progress: dict[int | None, tuple[int, int]] = {}
+        self._progress_key: tuple | None = None  # (project, model, project generation) it was counted at
 
     def refresh(self, keep: int | None = None) -> None:
         """Rebuild the queue (a new filter, order, model or an edit elsewhere): its first page is
@@ -40,7 +41,7 @@ class ReviewActions(QObject):
         project, model = self.session.project, self.session.active_model()
         if model is None:
             self.panel.set_queue(None, {}, self.recording_names)
-            self.progress = {}
+            self.progress, self._progress_key = {}, None
             self.panel.show_progress({}, {})
             return
         names = self.class_names()
@@ -50,7 +51,9 @@ class ReviewActions(QObject):
         spec = QueueSpec(model.id, self.panel.review_filter(recording.id if recording else None), self.panel.order,
                          self.session.threshold)
         self.panel.set_queue(ReviewQueue(project, spec), names, self.recording_names, current)
-        self.progress = progress(project, model.id)
+        key = (id(project), str(project.root), model.id, project.generation)
+        if key != self._progress_key:  # a filter or order change leaves the counts as they are
+            self.progress, self._progress_key = progress(project, model.id), key
         self.panel.show_progress(self.progress, names)
 
     def recording_names(self, recording_ids: list[int]) -> dict[int, str]:
@@ -65,6 +68,8 @@ class ReviewActions(QObject):
                 done, total = self.progress.get(key, (0, 0))
                 self.progress[key] = (done + 1, total)
             self.panel.show_progress(self.progress, self.class_names())
+        project, model = self.session.project, self.session.active_model()
+        self._progress_key = (id(project), str(project.root), model.id if model else None, project.generation)
         self.panel.select(nxt.id if nxt else None)
 
     def go_to(self, det: Detection | None) -> None:

@@ -173,7 +173,7 @@ class ReviewPanel(QWidget):
     def set_queue(self, queue: ReviewQueue | None, class_names: dict[int, str],
                   recording_names: Callable[[list[int]], dict[int, str]], current_id: int | None = None) -> None:
         self.model.set_queue(queue, class_names, recording_names)
-        self.select(current_id, read_on=0)
+        self.select(current_id, read_on=2)  # a selection a little down the queue stays
 
     def select(self, detection_id: int | None, read_on: int = 5) -> None:
         """Select a detection of the queue (reading on up to `read_on` pages for it), else the first."""

@@ -31,6 +31,7 @@ COLORMAPS = ("inferno", "viridis", "magma", "cividis", "gray")
 DETECTION_COLOUR = "#4cc9f0"  # model output: cyan, dash-dot (labels are green / red / yellow)
 
 DRAW_ALL_DETECTIONS = 64  # a recording with more draws only the boxes near the view
+MAX_DRAWN_DETECTIONS = 1500  # and at most this many (its highest scores) when zoomed far out
 
 
 @dataclass
@@ -274,12 +275,12 @@ class SpectrogramView(QWidget):
             t0, t1 = self.visible_range()
             labels = [b.label for b in self.boxes.values()]
             names = dict(self.class_names)
-            detections = list(self._detections)
+            detections, detection_names = list(self._detections), dict(self._detection_names)
             tracks = self._tracks_args
             self.set_recording(self.path, self.sample_rate, self.grid.frames, self.channels)
             self.set_visible_range(t0, t1)
             self.set_labels(labels, names)
-            self.set_detections(detections, self._detection_names)
+            self.set_detections(detections, detection_names)
             if tracks is not None:
                 self.set_tracks(*tracks)
         else:
@@ -482,7 +483,10 @@ class SpectrogramView(QWidget):
         margin = 0.25 * (t1 - t0) if len(self._detections) > DRAW_ALL_DETECTIONS else self.duration + 1.0
         lo = int(np.searchsorted(self._det_starts, t0 - margin - self._det_longest, side="left"))
         hi = int(np.searchsorted(self._det_starts, t1 + margin, side="right"))
-        wanted = {i for i in range(lo, hi) if self._detections[i].t_max >= t0 - margin}
+        wanted = [i for i in range(lo, hi) if self._detections[i].t_max >= t0 - margin]
+        if len(wanted) > MAX_DRAWN_DETECTIONS:  # zoomed far out: the highest scores, the rest is a blur anyway
+            wanted = sorted(wanted, key=lambda i: -self._detections[i].score)[:MAX_DRAWN_DETECTIONS]
+        wanted = set(wanted)
         for i in [i for i in self._drawn_detections if i not in wanted]:
             _, rect, text = self._drawn_detections.pop(i)
             self._drop_item(rect)

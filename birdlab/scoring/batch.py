@@ -460,13 +460,24 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
                 try:
                     with sink.project.transaction():
                         for o in good:
-                            sink.write(o.path, o.project_boxes if o.project_boxes is not None else o.done.detections)
-                except Exception as exc:  # e.g. the project's disk is full: none of the batch was kept
-                    reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
-                    batch = [Outcome(o.path, False, f"could not write it into the project ({reason})")
-                             if o.ok and o.done is not None else o for o in batch]
+                            keep(o)
+                except Exception:  # one file failed (it changed since, or the disk is full): file by file
+                    batch = [keep_alone(o) if o.ok and o.done is not None else o for o in batch]
             for outcome in batch:
                 record(outcome)
+
+        def keep(o: Outcome) -> None:
+            sink.write(o.path, o.project_boxes if o.project_boxes is not None else o.done.detections)
+
+        def keep_alone(o: Outcome) -> Outcome:
+            """One file in its own transaction; a failure fails that file only."""
+            try:
+                with sink.project.transaction():
+                    keep(o)
+                return o
+            except Exception as exc:
+                reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
+                return Outcome(o.path, False, f"could not write it into the project ({reason})")
 
         def record(outcome: Outcome) -> None:
             if outcome.ok and outcome.done is not None:

@@ -101,7 +101,7 @@ def test_the_lazy_queue_table_shows_the_right_rows_after_ordering_and_filtering(
     assert panel.current().id == far.id
 
 
-def test_a_long_recording_draws_only_the_detections_near_the_view(qtbot, make_wav):
+def test_a_long_recording_draws_only_the_detections_near_the_view(qtbot, make_wav, monkeypatch):
     from birdlab.core.model import Detection
     from birdlab.gui.spectrogram_view import DRAW_ALL_DETECTIONS, SpectrogramView
 
@@ -124,4 +124,28 @@ def test_a_long_recording_draws_only_the_detections_near_the_view(qtbot, make_wa
     view.set_threshold(0.9)
     assert all(rect.isVisible() == (d.score >= 0.9) for d, rect, _ in view.detection_items)
     assert len(view.shown_detections()) == sum(d.score >= 0.9 for d in dets)  # all of the recording's
+    import birdlab.gui.spectrogram_view as sv
+    monkeypatch.setattr(sv, "MAX_DRAWN_DETECTIONS", 100)
+    view.set_visible_range(0.0, 600.0)  # zoomed out: the 100 highest scores only
+    drawn = sorted(d.score for d, _, _ in view.detection_items)
+    assert len(drawn) == 100 and drawn[0] >= sorted(d.score for d in dets)[-100]
     view.loader.shutdown()
+
+
+def test_a_read_only_project_refuses_a_macro_without_an_empty_step(qtbot):
+    """A relabel is a macro of two labels: refused whole, it leaves no empty step that would make
+    the review believe it was made (the queue would move on with nothing written)."""
+    from types import SimpleNamespace
+
+    from PySide6.QtGui import QUndoCommand
+
+    from birdlab.gui.commands import ProjectUndoStack
+
+    stack = ProjectUndoStack(lambda: SimpleNamespace(read_only=True))
+    said = []
+    stack.refused.connect(said.append)
+    stack.beginMacro("relabel detection")
+    stack.push(QUndoCommand("a"))
+    stack.push(QUndoCommand("b"))
+    stack.endMacro()
+    assert stack.index() == 0 and stack.count() == 0 and len(said) == 1

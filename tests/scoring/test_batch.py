@@ -408,3 +408,30 @@ def test_an_outside_model_is_named_after_its_card_or_version_and_can_be_made_act
     assert main(["score", str(tmp_path / "audio"), "--model", str(model), "--out", str(tmp_path / "o2"),
                  "--activate"]) == 2
     assert "go with --project" in capsys.readouterr().err
+
+
+def test_a_file_the_project_cannot_take_fails_alone_and_the_others_are_kept(tmp_path, model, capsys, monkeypatch):
+    """Files go into the project in batches of one transaction; when one of them cannot be written,
+    the batch is written again file by file, so only that file fails (and is not in the journal)."""
+    from birdlab.core.audio import AudioError
+    from birdlab.scoring import batch
+
+    make_folder(tmp_path / "audio", n=3)
+    Project.create(tmp_path / "proj").close()
+    real = batch._ProjectSink.write
+
+    def write(self, path, boxes):
+        if Path(path).name == "rec1.wav":
+            raise AudioError(path, "the file changed since it was scored")
+        return real(self, path, boxes)
+
+    monkeypatch.setattr(batch._ProjectSink, "write", write)
+    assert main(["score", str(tmp_path / "audio"), "--model", str(model), "--out", str(tmp_path / "o"),
+                 "--project", str(tmp_path / "proj"), "--workers", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "rec1.wav" in err and "could not write it into the project" in err
+    with Project.open(tmp_path / "proj") as project:
+        assert sorted(r.name for r in project.recordings()) == ["rec0.wav", "rec2.wav"]
+        assert {project.recording(d.recording_id).name for d in project.detections(project.model_versions()[0].id)} \
+            == {"rec0.wav", "rec2.wav"}
+    assert sorted(Path(p).name for p in journal_done(tmp_path / "o")) == ["rec0.wav", "rec2.wav"]
