@@ -8,6 +8,7 @@ to and from external tables.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -97,7 +98,7 @@ class Recording:
 
     @property
     def name(self) -> str:
-        return Path(self.path).name
+        return os.path.basename(self.path)
 
     @property
     def nyquist(self) -> float:

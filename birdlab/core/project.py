@@ -88,6 +88,7 @@ class Project:
 
     def __init__(self, root: Path, conn: sqlite3.Connection, read_only: bool = False):
         self.root = root
+        self._root_text = str(root)
         self._conn = conn
         self.read_only = read_only  # opened for viewing: every write raises ProjectError
         self._lock = threading.RLock()
@@ -289,8 +290,9 @@ class Project:
     def resolve(self, stored: str) -> Path:
         """The absolute path of a stored one (normalised, without touching the disk: an archive
         of 50,000 recordings resolves them all when it opens)."""
-        p = Path(stored)
-        return p if p.is_absolute() else Path(os.path.normpath(self.root / p))
+        if os.path.isabs(stored):
+            return Path(stored)
+        return Path(os.path.normpath(os.path.join(self._root_text, stored)))
 
     def _recording(self, row: sqlite3.Row) -> Recording:
         rec = Recording(row["id"], path_from_db(row["path"]), row["size"], row["fingerprint"], row["duration"],

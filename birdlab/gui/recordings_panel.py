@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget
 
 from birdlab.core.model import Recording
@@ -14,27 +14,66 @@ COLUMNS = ("recording", "duration", "+", "-", "?", "reviewed")
 
 
 class RecordingsModel(QAbstractTableModel):
+    """Every recording's row (`rows`, in the project's order) and the rows shown: filtered by the
+    search text and sorted here, in Python over precomputed cells. A QSortFilterProxyModel asked
+    each of 50,000 rows for its cells on every reset."""
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.rows: list[RecordingRow] = []
-        self.row_of: dict[int, int] = {}  # recording id -> row
+        self.row_of: dict[int, int] = {}  # recording id -> index in rows
+        self.shown: list[int] = []  # indices into rows, in table order
+        self.position: dict[int, int] = {}  # index in rows -> table row
+        self.sort_key: tuple[int, Qt.SortOrder] = (0, Qt.SortOrder.AscendingOrder)
+        self.text = ""
 
     def set_rows(self, rows) -> None:
         self.beginResetModel()
         self.rows = list(rows)
         self.row_of = {row.recording.id: i for i, row in enumerate(self.rows)}
+        self._arrange()
+        self.endResetModel()
+
+    def _arrange(self) -> None:
+        text = self.text.lower()
+        keep = [i for i, row in enumerate(self.rows) if not text or text in row.lowered]
+        column, order = self.sort_key
+        keep.sort(key=lambda i: self.rows[i].values[column], reverse=order == Qt.SortOrder.DescendingOrder)
+        self.shown = keep
+        self.position = {i: r for r, i in enumerate(keep)}
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        self.layoutAboutToBeChanged.emit()
+        self.sort_key = (column, order)
+        self._arrange()
+        self.layoutChanged.emit()
+
+    def set_filter(self, text: str) -> None:
+        self.beginResetModel()
+        self.text = text
+        self._arrange()
         self.endResetModel()
 
     def update_rows(self, rows) -> None:
-        """New figures for some recordings: only their rows change (a label edit touches one)."""
+        """New figures for some recordings: only their rows change (a label edit touches one); the
+        order stays until the next sort, as in a spreadsheet."""
         for row in rows:
             i = self.row_of.get(row.recording.id)
             if i is not None:
                 self.rows[i] = row
-                self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
+                r = self.position.get(i)
+                if r is not None:
+                    self.dataChanged.emit(self.index(r, 0), self.index(r, len(COLUMNS) - 1))
+
+    def row_at(self, table_row: int) -> "RecordingRow":
+        return self.rows[self.shown[table_row]]
+
+    def table_row(self, recording_id: int) -> int | None:
+        i = self.row_of.get(recording_id)
+        return None if i is None else self.position.get(i)
 
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self.rows)
+        return 0 if parent.isValid() else len(self.shown)
 
     def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
         return len(COLUMNS)
@@ -48,7 +87,7 @@ class RecordingsModel(QAbstractTableModel):
         return None
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        row = self.rows[index.row()]
+        row = self.row_at(index.row())
         if role == Qt.ItemDataRole.DisplayRole:
             return row.shown[index.column()]
         if role == Qt.ItemDataRole.UserRole:
@@ -66,11 +105,13 @@ class RecordingsModel(QAbstractTableModel):
 class RecordingRow:
     """One recording's row, its cells worked out once (a table of 50,000 asks for them often)."""
 
-    __slots__ = ("recording", "counts", "reviewed", "missing", "values", "shown")
+    __slots__ = ("recording", "counts", "reviewed", "missing", "values", "shown", "lowered")
 
     def __init__(self, rec: Recording, counts: dict[str, int], reviewed: float, missing: bool):
         self.recording, self.counts, self.reviewed, self.missing = rec, counts, reviewed, missing
-        self.values = (rec.name, rec.duration, counts.get("positive", 0), counts.get("negative", 0),
+        name = os.path.basename(rec.path)
+        self.lowered = name.lower()
+        self.values = (name, rec.duration, counts.get("positive", 0), counts.get("negative", 0),
                        counts.get("uncertain", 0), reviewed)
         duration = format_time(rec.duration, 1.0) if rec.duration >= 60 else f"{rec.duration:.1f} s"
         self.shown = (self.values[0], duration, *self.values[2:5], f"{100 * reviewed:.0f} %" if reviewed else "")
@@ -89,16 +130,11 @@ class RecordingsPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.model = RecordingsModel(self)
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(Qt.ItemDataRole.UserRole)
-        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.proxy.setFilterKeyColumn(0)
         self.search = QLineEdit(placeholderText="search recordings")
         self.search.setClearButtonEnabled(True)
-        self.search.textChanged.connect(self.proxy.setFilterFixedString)
+        self.search.textChanged.connect(self.model.set_filter)
         self.table = QTableView()
-        self.table.setModel(self.proxy)
+        self.table.setModel(self.model)
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -136,7 +172,7 @@ class RecordingsPanel(QWidget):
         rows = []
         for rec in recordings:
             share = min(1.0, reviewed.get(rec.id, 0.0) / rec.duration) if rec.duration else 0.0
-            missing = rec.abs_path is None or not Path(rec.abs_path).exists()
+            missing = rec.abs_path is None or not os.path.exists(rec.abs_path)
             rows.append(RecordingRow(rec, counts.get(rec.id, {}), share, missing))
         return rows
 
@@ -146,15 +182,14 @@ class RecordingsPanel(QWidget):
             self.select(current)
 
     def select(self, recording_id: int) -> None:
-        row = self.model.row_of.get(recording_id)
+        row = self.model.table_row(recording_id)
         if row is not None:
-            index = self.proxy.mapFromSource(self.model.index(row, 0))
-            self.table.selectRow(index.row())
+            self.table.selectRow(row)
 
     def selected_ids(self) -> list[int]:
         """The selected recordings, in the table's order."""
         rows = sorted({index.row() for index in self.table.selectionModel().selectedRows()})
-        return [self.model.rows[self.proxy.mapToSource(self.proxy.index(r, 0)).row()].recording.id for r in rows]
+        return [self.model.row_at(r).recording.id for r in rows]
 
     def _context_menu(self, pos) -> None:
         from PySide6.QtWidgets import QMenu
@@ -168,5 +203,4 @@ class RecordingsPanel(QWidget):
         menu.exec(self.table.viewport().mapToGlobal(pos))
 
     def _activated(self, index) -> None:
-        source = self.proxy.mapToSource(index)
-        self.recordingActivated.emit(self.model.rows[source.row()].recording.id)
+        self.recordingActivated.emit(self.model.row_at(index.row()).recording.id)

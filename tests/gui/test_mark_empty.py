@@ -15,7 +15,7 @@ def test_selected_recordings_are_marked_empty_and_undo_removes_the_marks(qtbot, 
     win = new_window(qtbot, tmp_path)
     win.open_project(folder)
     qtbot.waitUntil(lambda: win.recordings.model.rowCount() == 3, timeout=10000)
-    table, proxy = win.recordings.table, win.recordings.proxy
+    table, proxy = win.recordings.table, win.recordings.table.model()
     for row in (0, 2):
         table.selectionModel().select(proxy.index(row, 0), QItemSelectionModel.SelectionFlag.Select
                                       | QItemSelectionModel.SelectionFlag.Rows)

@@ -149,3 +149,27 @@ def test_a_read_only_project_refuses_a_macro_without_an_empty_step(qtbot):
     stack.push(QUndoCommand("b"))
     stack.endMacro()
     assert stack.index() == 0 and stack.count() == 0 and len(said) == 1
+
+
+def test_the_recordings_table_sorts_filters_and_maps_rows_without_a_proxy(qtbot):
+    from birdlab.core.model import Recording
+    from birdlab.gui.recordings_panel import RecordingRow, RecordingsPanel
+
+    panel = RecordingsPanel()
+    qtbot.addWidget(panel)
+    recs = [Recording(i, f"site/{name}.wav", 1, "", dur, 8000, 1) for i, (name, dur) in
+            enumerate([("b_dawn", 60.0), ("a_dusk", 30.0), ("c_dawn", 90.0)], start=1)]
+    panel.set_rows([RecordingRow(r, {"positive": 10 - r.id}, 0.0, False) for r in recs])
+    model = panel.model
+    assert [model.row_at(i).recording.id for i in range(model.rowCount())] == [2, 1, 3]  # by name
+    panel.table.sortByColumn(1, Qt.SortOrder.DescendingOrder)  # by duration, longest first
+    assert [model.row_at(i).recording.id for i in range(3)] == [3, 1, 2]
+    assert model.data(model.index(0, 1)) == "01:30" or "1:30" in model.data(model.index(0, 1))
+    panel.search.setText("DAWN")
+    assert [model.row_at(i).recording.id for i in range(model.rowCount())] == [3, 1]
+    panel.select(1)
+    assert panel.selected_ids() == [1]
+    model.update_rows([RecordingRow(recs[0], {"positive": 42}, 0.5, False)])
+    assert model.data(model.index(1, 2)) == 42 and model.data(model.index(1, 5)) == "50 %"
+    panel.search.setText("")
+    assert model.rowCount() == 3
