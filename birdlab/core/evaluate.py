@@ -296,24 +296,29 @@ def evaluate_project(project: Project, model_name: str | None = None, *, validat
         raise EvaluationError(f"{project.root}: model version {model.name!r} has no detections"
                               + (" on its validation recordings" if validation_only else "")
                               + " (score the recordings first)")
+    labels = [x for x in project.labels() if x.recording_id in keep]
+    reviewed = [e for e in project.extents() if e.recording_id in keep]
     truth = [Annotation(recording=recs[x.recording_id].path, t_min=x.t_min, t_max=x.t_max, f_min=x.f_min,
-                        f_max=x.f_max, label=names[x.class_id], polarity=Polarity(x.polarity))
-             for x in project.labels() if x.recording_id in keep]
-    extents = [CompleteExtent(recs[e.recording_id].path, e.t_min, e.t_max,
-                              frozenset(names[c] for c in e.class_ids))
-               for e in project.extents() if e.recording_id in keep]
+                        f_max=x.f_max, label=names[x.class_id], polarity=Polarity(x.polarity)) for x in labels]
+    extents = [CompleteExtent(recs[e.recording_id].path, e.t_min, e.t_max, frozenset(names[c] for c in e.class_ids))
+               for e in reviewed]
     if not truth and not extents and not complete:
         raise EvaluationError(f"{project.root}: no labels or reviewed extents to evaluate against")
 
+    # without `complete`, only recordings with truth are scored (evaluate leaves the others out):
+    # an archive's report reads the detections of its labelled recordings, not of all of them
+    with_truth = {x.recording_id for x in labels} | {e.recording_id for e in reviewed}
+    needed = scored if complete else [r for r in scored if r in with_truth]
+
     def chunks() -> Iterator[list[Annotation]]:  # one recording's detections at a time
-        for rid in scored:
+        for rid in needed:
             yield [Annotation(recording=recs[rid].path, t_min=d.t_min, t_max=d.t_max, f_min=d.f_min, f_max=d.f_max,
                               label=names[d.class_id], score=d.score) for d in project.detections(model.id, rid)]
 
-    labels = {names[c] for c, n in project.detection_totals(model.id).items() if n}
-    preds = PredictionStream({recs[r].path for r in scored}, labels, chunks)
+    detected = {names[c] for c, n in project.detection_totals(model.id).items() if n}
+    preds = PredictionStream({recs[r].path for r in scored}, detected, chunks)
     card = model.model_card
-    classes = card.classes if card else sorted(labels)
+    classes = card.classes if card else sorted(detected)
     return evaluate(truth, preds, segment_s=segment_s, threshold=threshold, complete=complete, extents=extents,
                     durations={r.path: r.duration for r in recs.values() if r.id in keep}, classes=classes,
                     truth_source=f"{project.root} (labels{', validation recordings' if validation_only else ''})",

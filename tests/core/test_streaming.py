@@ -50,11 +50,13 @@ def test_evaluating_a_project_reads_detections_a_recording_at_a_time(tmp_path, m
     project.add_label(recs[0].id, a, Box(1.0, 2.0, 0.0, 900.0))
     for rec in recs:
         project.add_extent(rec.id, 0.0, rec.duration, [a])
+    unlabelled = project.add_recording(make_wav("r9.wav", duration=10.0))  # scored, but no truth on it
+    project.set_detections(model.id, unlabelled.id, [(a, 1.0, 2.0, 0.0, 700.0, 0.99)])
     reads = []
     real = project.detections
     monkeypatch.setattr(project, "detections", lambda m, r=None, **kw: reads.append(r) or real(m, r, **kw))
     report = evaluate_project(project, "m")
-    assert None not in reads and sorted(reads) == [recs[0].id, recs[1].id]
+    assert None not in reads and sorted(reads) == [recs[0].id, recs[1].id]  # not the one without truth
     # the same numbers as the whole-list evaluation
     truth = [Annotation(recs[0].path, 1.0, 2.0, 0.0, 900.0, "a", Polarity.POSITIVE)]
     preds = [Annotation(rec.path, d.t_min, d.t_max, d.f_min, d.f_max, "a", score=d.score)
