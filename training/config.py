@@ -28,6 +28,7 @@ class ModelConfig:
     f_min: float = 20.0
     f_max: float = 14000.0
     top_db: float = 80.0
+    band_norm: bool = False  # subtract each mel band's mean over the window (see docs/quality.md)
     head: str = "attention"  # "attention" (PANNs SED block) or "class_query" (BirdCLEF 2023 MHA)
     hidden: int = 512
     dropout: float = 0.25
@@ -42,7 +43,7 @@ class ModelConfig:
 # the ModelConfig settings that fix the model's shape: a card carries them (`architecture`), and
 # a run that starts from that version keeps them, so the weights fit
 ARCHITECTURE_FIELDS = ("name", "embedder", "backbone", "sample_rate", "window_s", "frame_hop_s", "n_fft", "hop",
-                       "n_mels", "f_min", "f_max", "top_db", "head", "hidden", "wave_branch", "wave_backbone",
+                       "n_mels", "f_min", "f_max", "top_db", "band_norm", "head", "hidden", "wave_branch", "wave_backbone",
                        "wave_columns")
 
 

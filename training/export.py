@@ -37,7 +37,8 @@ def model_metadata(model: SEDModel, classes: list[str], *, parent: str = "", tra
         classes=tuple(classes), sample_rate=cfg.sample_rate, window_s=float(cfg.window_s),
         frame_hop_s=float(cfg.frame_hop_s), spec=model.spec, raw_audio=bool(model.needs_audio),
         frontend={"kind": "logmel", "n_mels": cfg.n_mels, "f_min": cfg.f_min, "f_max": min(cfg.f_max, cfg.sample_rate / 2),
-                  "top_db": cfg.top_db, "mel_scale": "htk", "normalise": "per-example standardisation"},
+                  "top_db": cfg.top_db, "mel_scale": "htk",
+                  "normalise": ("band means out, then " if cfg.band_norm else "") + "per-example standardisation"},
         backbone=cfg.backbone, head=cfg.head, parent=parent, training_run=training_run,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         class_bands={k: (float(v[0]), float(v[1])) for k, v in (class_bands or {}).items()}).to_props()

@@ -2,8 +2,9 @@
 
 `stft_power_torch` is the torch twin of `birdlab.core.features.stft_power` (the one feature
 definition the scorer uses); `tests/training/test_frontend.py` proves they agree. `LogMel`
-is the in-graph part: a torchaudio mel filterbank, dB with a top_db floor, and per-example
-standardisation, so that recorder gain does not shift the input.
+is the in-graph part: a torchaudio mel filterbank, dB with a top_db floor, optionally each mel
+band less its mean over the window (`band_norm`), and per-example standardisation, so that
+recorder gain (and, with `band_norm`, a recorder's frequency response) does not shift the input.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ def stft_power_torch(audio: torch.Tensor, spec: StftSpec) -> torch.Tensor:
 class LogMel(nn.Module):
     """STFT power [batch, frames, bins] -> standardised log-mel image [batch, 1, mels, frames]."""
 
-    def __init__(self, sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float, top_db: float):
+    def __init__(self, sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float, top_db: float,
+                 band_norm: bool = False):
         super().__init__()
+        self.band_norm = band_norm
         f_max = min(f_max, sample_rate / 2)
         fb = torchaudio.functional.melscale_fbanks(n_fft // 2 + 1, f_min, f_max, n_mels, sample_rate,
                                                    norm=None, mel_scale="htk")
@@ -39,6 +42,8 @@ class LogMel(nn.Module):
         db = 10.0 * torch.log10(torch.clamp(mel, min=1e-10))
         peak = db.amax(dim=(1, 2), keepdim=True)
         db = torch.maximum(db, peak - self.top_db)
+        if self.band_norm:  # each mel band less its mean over the window: a recorder's colouring and
+            db = db - db.mean(dim=1, keepdim=True)  # steady noise go, the calls (brief) stay
         mean = db.mean(dim=(1, 2), keepdim=True)
         std = db.std(dim=(1, 2), keepdim=True)
         x = (db - mean) / (std + 1e-5)

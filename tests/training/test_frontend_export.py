@@ -105,3 +105,18 @@ def test_wave_branch_model_exports_and_the_scorer_feeds_it_audio(tmp_path):
     with torch.no_grad():
         ref = torch.sigmoid(frames)
     assert np.abs(fw - ref.numpy()).max() < 1e-3 and np.abs(cw - clip.numpy()).max() < 1e-3
+
+
+def test_band_norm_takes_each_mel_bands_mean_out_and_exports_with_parity(tmp_path):
+    """With band_norm, a band's level over the window (a recorder's colouring, steady noise) is
+    gone: every mel band of the image has the same mean; the ONNX file computes the same."""
+    from training.frontend import LogMel
+
+    power = torch.rand(2, 120, 513) * torch.logspace(0, 4, 513)  # a strongly coloured spectrum
+    plain = LogMel(16000, 1024, 32, 20.0, 8000.0, 80.0)(power)[:, 0]  # [B, mels, frames]
+    normed = LogMel(16000, 1024, 32, 20.0, 8000.0, 80.0, band_norm=True)(power)[:, 0]
+    assert plain.mean(dim=2).std() > 0.5  # the colouring shows without it
+    assert torch.allclose(normed.mean(dim=2), normed.mean(dim=(1, 2))[:, None], atol=1e-4)
+    torch.manual_seed(0)
+    model = create_model("sed", cfg=ModelConfig(band_norm=True, **TINY), n_classes=2)
+    assert export_onnx(model, ["a", "b"], tmp_path / "m.onnx")["parity_max_abs_diff"] < 1e-3

@@ -143,7 +143,8 @@ class SEDModel(nn.Module):
         self.n_classes = n_classes
         self.spec = StftSpec(cfg.n_fft, cfg.hop)
         self.out_frames = int(round(cfg.window_s / cfg.frame_hop_s))
-        self.logmel = LogMel(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.f_min, cfg.f_max, cfg.top_db)
+        self.logmel = LogMel(cfg.sample_rate, cfg.n_fft, cfg.n_mels, cfg.f_min, cfg.f_max, cfg.top_db,
+                             cfg.band_norm)
         aug = augment or AugmentConfig(time_masks=0, freq_masks=0)
         self.spec_augment = SpecAugment(aug.time_masks, aug.time_mask_frames, aug.freq_masks, aug.freq_mask_bins)
         self.backbone = create_backbone(cfg.backbone, cfg.pretrained, cfg.init_weights)
