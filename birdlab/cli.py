@@ -28,7 +28,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     from birdlab.core.formats.common import TableError
     from birdlab.core.paths import check_output
     from birdlab.core.progress import ProgressBar
-    from birdlab.core.project import Project, ProjectError, iter_audio_files
+    from birdlab.core.audio_files import iter_audio_files
+    from birdlab.core.project import Project, ProjectError
 
     for folder in args.audio:
         if not Path(folder).exists():

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from birdlab.core.audio import AudioError, probe
+from birdlab.core.audio import AudioError
+from birdlab.core.audio_files import Probed, iter_audio_files, probe_file
 from birdlab.core.box_match import match_boxes
 from birdlab.core.events import Change, ChangeHub
-from birdlab.core.failures import os_reason, sqlite_reason
+from birdlab.core.failures import sqlite_reason
 from birdlab.core.fingerprint import fingerprint
 from birdlab.core.model import (Box, ClassInfo, Detection, Label, ModelVersion, Polarity, Recording,
                                 ReviewedExtent, Source, TrainingRun)
@@ -32,7 +33,6 @@ from birdlab.core.schema import MIGRATIONS, SCHEMA_VERSION
 DB_NAME = "project.sqlite"
 CACHE_KIB = 65536  # SQLite's page cache: the detection indexes of an archive outgrow the 2 MB default
 BUSY_TIMEOUT_S = 10.0  # a project another process is writing: wait this long, then say who holds it
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".w64", ".rf64"}
 
 
 def path_to_db(text: str) -> str | bytes:
@@ -303,13 +303,13 @@ class Project:
     def add_recording(self, path: str | Path) -> Recording:
         """Add an audio file (probing its header). A file already known by path or by
         fingerprint at a path that no longer exists (moved) is returned, relinked if moved."""
-        probed = _probe_file(Path(path))
+        probed = probe_file(Path(path))
         if isinstance(probed, AudioError):
             raise probed
         with self.transaction() as db:
             return self.recording(self._insert_probed(db, probed))
 
-    def _insert_probed(self, db: sqlite3.Connection, probed: "_Probed") -> int:
+    def _insert_probed(self, db: sqlite3.Connection, probed: Probed) -> int:
         """The recording id of a probed file: known by path, relinked by fingerprint, or inserted."""
         path, info, fp, size = probed
         stored = self._stored_path(path)
@@ -340,7 +340,7 @@ class Project:
         files = [p.expanduser().resolve() for p in iter_audio_files(paths)]
         workers = workers or min(8, (os.cpu_count() or 2) * 2)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            probed = list(pool.map(_probe_file, files, chunksize=16))
+            probed = list(pool.map(probe_file, files, chunksize=16))
         errors = [p for p in probed if isinstance(p, AudioError)]
         good = [p for p in probed if not isinstance(p, AudioError)]
         with self.transaction() as db:
@@ -876,21 +876,6 @@ def detection_from_row(r: sqlite3.Row) -> Detection:
                      r["f_min"], r["f_max"], r["score"])
 
 
-_Probed = tuple  # (resolved path, AudioInfo, fingerprint, size in bytes)
-
-
-def _probe_file(path: Path) -> "_Probed | AudioError":
-    """What `add_audio` needs of one file, read without the project (safe on worker threads)."""
-    try:
-        path = path.expanduser().resolve()
-        info = probe(path)  # raises AudioError naming the file
-        return path, info, fingerprint(path), path.stat().st_size
-    except AudioError as exc:
-        return exc
-    except OSError as exc:
-        return AudioError(path, os_reason(exc))
-
-
 class RecordingFinder:
     """Finds recordings by the names tables give them, over indexes built once (an import of a
     million rows looks up the same few thousand names again and again)."""
@@ -919,22 +904,3 @@ class RecordingFinder:
                 raise ProjectError(f"{name!r} matches {len(hits)} recordings "
                                    f"({', '.join(h.path for h in hits[:3])}); give a longer path")
         return None
-
-
-def iter_audio_files(paths: Iterable[str | Path]) -> Iterator[Path]:
-    """Files as given, and audio files found recursively in folders, in a stable order.
-
-    A folder that cannot be listed (no permission, a path past the OS's limit) is yielded
-    itself, so that adding it fails with the reason, named like any unreadable file."""
-    for item in paths:
-        path = Path(item).expanduser()
-        if not path.is_dir():
-            yield path
-            continue
-        found: list[Path] = []
-        unlisted: list[Path] = []
-        for folder, dirs, files in os.walk(path, onerror=lambda exc: unlisted.append(Path(exc.filename))):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            found += [Path(folder) / f for f in files
-                      if Path(f).suffix.lower() in AUDIO_SUFFIXES and not f.startswith(".")]
-        yield from sorted(found + unlisted)

@@ -43,7 +43,7 @@ from birdlab.core.failures import os_reason
 from birdlab.core.fingerprint import fingerprint
 from birdlab.core.paths import OutputRefused, check_output
 from birdlab.core.progress import ProgressBar, format_duration
-from birdlab.core.project import iter_audio_files
+from birdlab.core.audio_files import iter_audio_files
 from birdlab.scoring.bundle import available_cores
 from birdlab.scoring.ensemble import COMBINE, load_scorer
 from birdlab.scoring.journal import DoneFiles, DoneRef, Journal, done_entries, done_event

@@ -10,7 +10,6 @@ every row takes `default_label`. Frequencies are optional (empty: the full band)
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Iterable
 from pathlib import Path
 
