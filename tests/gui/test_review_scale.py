@@ -117,12 +117,19 @@ def test_a_long_recording_draws_only_the_detections_near_the_view(qtbot, make_wa
     view.set_detections(dets, {1: "a"})
     view.set_visible_range(100.0, 110.0)
     drawn = {d.id for d, _, _ in view.detection_items}
-    near = {d.id for d in dets if d.t_max >= 97.5 and d.t_min <= 112.5}
-    assert drawn == near  # the view and a quarter of it on each side, nothing else
+    near = {d.id for d in dets if d.t_max >= 97.5 and d.t_min <= 112.5 and d.score >= view.threshold}
+    assert drawn == near  # shown ones in the view and a quarter of it on each side, nothing else
     view.set_visible_range(400.0, 410.0)
-    assert {d.id for d, _, _ in view.detection_items} == {d.id for d in dets if d.t_max >= 397.5 and d.t_min <= 412.5}
+    assert {d.id for d, _, _ in view.detection_items} == \
+        {d.id for d in dets if d.t_max >= 397.5 and d.t_min <= 412.5 and d.score >= view.threshold}
     view.set_threshold(0.9)
-    assert all(rect.isVisible() == (d.score >= 0.9) for d, rect, _ in view.detection_items)
+    assert {d.id for d, _, _ in view.detection_items} == \
+        {d.id for d in dets if d.t_max >= 397.5 and d.t_min <= 412.5 and d.score >= 0.9}
+    view.set_threshold(0.3)  # lower: the newly shown ones get their boxes
+    assert {d.id for d, _, _ in view.detection_items} == \
+        {d.id for d in dets if d.t_max >= 397.5 and d.t_min <= 412.5 and d.score >= 0.3}
+    assert all(rect.isVisible() for d, rect, _ in view.detection_items)
+    view.set_threshold(0.9)
     assert len(view.shown_detections()) == sum(d.score >= 0.9 for d in dets)  # all of the recording's
     import birdlab.gui.spectrogram_view as sv
     monkeypatch.setattr(sv, "MAX_DRAWN_DETECTIONS", 100)
