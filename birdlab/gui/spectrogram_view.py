@@ -165,6 +165,7 @@ class SpectrogramView(QWidget):
         self._det_starts = np.empty(0)
         self._det_longest = 0.0
         self._drawn_detections: dict[int, tuple] = {}  # index in _detections -> (det, rect, text)
+        self._spare_detection_items: list[tuple] = []  # hidden (rect, text) pairs, ready for re-use
         self._detection_layer = QGraphicsRectItem()  # the parent of every detection box, in view coordinates
         self._detection_layer.setPen(QPen(Qt.PenStyle.NoPen))
         self._detection_layer.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents)
@@ -465,14 +466,16 @@ class SpectrogramView(QWidget):
 
     def _clear_detection_items(self) -> None:
         for _, rect, text in self._drawn_detections.values():
-            self._drop_item(rect)
-            self._drop_item(text)
+            self._spare_item(rect, text)
         self._drawn_detections = {}
         self.detection_items = []
 
-    def _drop_item(self, item) -> None:
-        if item.scene() is not None:
-            item.scene().removeItem(item)
+    def _spare_item(self, rect, text) -> None:
+        """A box no longer needed is hidden and kept for the next one (review jumps from
+        recording to recording: re-using boxes costs a third of making them)."""
+        rect.setVisible(False)
+        text.setVisible(False)
+        self._spare_detection_items.append((rect, text))
 
     def _sync_detections(self) -> None:
         """Items for the detections within a quarter view of the visible range (all of them when
@@ -491,31 +494,35 @@ class SpectrogramView(QWidget):
         wanted = set(wanted)
         for i in [i for i in self._drawn_detections if i not in wanted]:
             _, rect, text = self._drawn_detections.pop(i)
-            self._drop_item(rect)
-            self._drop_item(text)
-        if wanted - self._drawn_detections.keys():
-            pen = QPen(QColor(DETECTION_COLOUR))
-            pen.setStyle(Qt.PenStyle.DashDotLine)
-            pen.setCosmetic(True)
-            pen.setWidthF(1.3)
-            for i in sorted(wanted - self._drawn_detections.keys()):
-                self._drawn_detections[i] = self._detection_item(self._detections[i], pen)
+            self._spare_item(rect, text)
+        for i in sorted(wanted - self._drawn_detections.keys()):
+            self._drawn_detections[i] = self._detection_item(self._detections[i])
         self.detection_items = [self._drawn_detections[i] for i in sorted(self._drawn_detections)]
 
-    def _detection_item(self, det, pen: QPen) -> tuple:
-        y0, y1 = self.hz_to_y(det.f_min), self.hz_to_y(det.f_max)
-        rect = QGraphicsRectItem(QRectF(det.t_min, y0, det.t_max - det.t_min, y1 - y0))
+    def _new_detection_item(self) -> tuple:
+        rect = QGraphicsRectItem()
+        pen = QPen(QColor(DETECTION_COLOUR))
+        pen.setStyle(Qt.PenStyle.DashDotLine)
+        pen.setCosmetic(True)
+        pen.setWidthF(1.3)
         rect.setPen(pen)
         rect.setZValue(15)
         # a plain text item in screen pixels: pyqtgraph's TextItem recomputes its transform on
         # every view change, which made thousands of boxes slow
-        text = QGraphicsSimpleTextItem(f"{self._detection_names.get(det.class_id, '?')} {det.score:.2f}")
+        text = QGraphicsSimpleTextItem()
         text.setBrush(QColor(DETECTION_COLOUR))
         text.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
-        text.setPos(det.t_min, y0)
         text.setZValue(15)
         rect.setParentItem(self._detection_layer)  # a child of one layer: far cheaper than ViewBox.addItem
         text.setParentItem(self._detection_layer)
+        return rect, text
+
+    def _detection_item(self, det) -> tuple:
+        rect, text = self._spare_detection_items.pop() if self._spare_detection_items else self._new_detection_item()
+        y0, y1 = self.hz_to_y(det.f_min), self.hz_to_y(det.f_max)
+        rect.setRect(QRectF(det.t_min, y0, det.t_max - det.t_min, y1 - y0))
+        text.setText(f"{self._detection_names.get(det.class_id, '?')} {det.score:.2f}")
+        text.setPos(det.t_min, y0)
         visible = det.score >= self.threshold
         rect.setVisible(visible)
         text.setVisible(visible)
