@@ -500,8 +500,11 @@ class Project:
     def add_labels(self, new: Sequence[NewLabel]) -> list[int]:
         """Add many labels in one transaction (all or none); returns their ids."""
         stamp = now()
+        def value(member, kind):  # a member's value without Enum's call when it is one already
+            return member.value if isinstance(member, kind) else kind(member).value
+
         rows = [(n.recording_id, n.class_id, n.box.t_min, n.box.t_max, n.box.f_min, n.box.f_max,
-                 Polarity(n.polarity).value, Source(n.source).value, n.author or self.author,
+                 value(n.polarity, Polarity), value(n.source, Source), n.author or self.author,
                  stamp, stamp, n.note) for n in new]
         sql = ("INSERT INTO labels (recording_id, class_id, t_min, t_max, f_min, f_max, polarity, source,"
                " author, created, modified, note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
