@@ -11,6 +11,15 @@ from birdlab.core.runs import should_activate
 from birdlab.core.starts import STARTS, LabelBand, default_start, fit_to_band, merge_config
 
 
+def test_the_sed_starts_take_the_band_means_out_and_old_versions_keep_their_frontend():
+    """band_norm is a start's setting, not the model default: a version trained before it (its
+    card's architecture has no band_norm) is continued, distilled or rebuilt with the frontend
+    it was trained with."""
+    from training.config import ModelConfig
+    assert STARTS["imagenet"].config["model"]["band_norm"] and STARTS["scratch"].config["model"]["band_norm"]
+    assert ModelConfig().band_norm is False
+
+
 def test_every_start_names_its_expected_time_and_pretrained_licence():
     for start in STARTS.values():
         assert start.expected
@@ -58,7 +67,8 @@ def test_calls_above_birdnets_band_get_a_sed_start_at_a_rate_that_holds_them(tmp
 
 def test_the_users_settings_win_over_the_starts():
     merged = merge_config(STARTS["imagenet"].config, {"epochs": 3, "model": {"backbone": "efficientnet_b0"}})
-    assert merged == {"mode": "full", "epochs": 3, "model": {"backbone": "efficientnet_b0", "pretrained": True}}
+    assert merged == {"mode": "full", "epochs": 3, "model": {"backbone": "efficientnet_b0", "pretrained": True,
+                                                             "band_norm": True}}
 
 
 @pytest.fixture
