@@ -146,8 +146,8 @@ class RecordingsPanel(QWidget):
         header = self.table.horizontalHeader()
         # fixed widths, not ResizeToContents: that reads every row of the table on each change
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        digits = self.fontMetrics().horizontalAdvance("00000") + 12
-        for col, width in enumerate((150, self.fontMetrics().horizontalAdvance("00:00:00") + 12, digits, digits, digits)):
+        digits = self.fontMetrics().horizontalAdvance("000") + 12
+        for col, width in enumerate((112, self.fontMetrics().horizontalAdvance("00:00:00") + 10, digits, digits, digits)):
             header.resizeSection(col, width)
         header.setStretchLastSection(True)
         self.setMinimumWidth(340)
