@@ -107,18 +107,21 @@ class ReviewQueue:
                                 else "detections_by_score")
 
     def _pages(self, conditions, order: str, stratified: bool) -> Iterator[Detection]:
-        """Pages of rows in `order`; `conditions(last row or None)` gives each page's WHERE terms."""
+        """Pages of rows in `order`; `conditions(last row or None)` gives each page's WHERE terms.
+        A stratum's page is a fifth of the queue's: the round robin takes one row from each in
+        turn (and a class filter makes the stratified index skip the other classes' rows)."""
         index = self._index(stratified)
+        size = max(1, self.page // STRATA) if stratified else self.page
         base, params = self._where()
         last = None
         while True:
             extra, args = conditions(last)
             rows = self.project.select(f"SELECT *, {SHUFFLE_SQL} AS shuffle FROM detections {index} WHERE "
-                                       f"{' AND '.join(base + extra)} ORDER BY {order} LIMIT {int(self.page)}",
+                                       f"{' AND '.join(base + extra)} ORDER BY {order} LIMIT {int(size)}",
                                        params + args)
             for row in rows:
                 yield detection_from_row(row)
-            if len(rows) < self.page:
+            if len(rows) < size:
                 return
             last = rows[-1]
 

@@ -147,6 +147,14 @@ MIGRATIONS: list[str] = [
         SELECT model_version_id, recording_id, class_id, COUNT(*) FROM detections GROUP BY 1, 2, 3;
     CREATE INDEX reviewed_extents_by_recording ON reviewed_extents(recording_id, t_min);
     """,
+    # 4: the stratified index carries the class too, so a class-filtered stratified queue skips
+    # the other classes' rows in the index instead of reading each row from the table (5 s on a
+    # cold disk with 10 M detections)
+    """
+    DROP INDEX detections_stratified;
+    CREATE INDEX detections_stratified ON detections(
+        model_version_id, min(4, CAST(score * 5 AS INTEGER)), (id * 2654435761) % 4294967291, class_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -293,7 +293,7 @@ def test_schema_1_projects_migrate_keeping_detection_ids_and_review_links(tmp_pa
     db.commit()
     db.close()
     with Project.open(root) as p:
-        assert p.schema_version == SCHEMA_VERSION == 3
+        assert p.schema_version == SCHEMA_VERSION == 4
         assert [d.id for d in p.detections(1)] == [7, 9]
         assert p.detection_totals(1) == {1: 2}  # migration 3 counted the rows already there
         assert p.reviewed_counts(1) == {1: 1}
