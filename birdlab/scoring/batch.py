@@ -54,8 +54,9 @@ from birdlab.scoring.store import APP_DETECTION_THRESHOLD
 from birdlab.scoring.scorer import Scorer
 from birdlab.scoring.tracks import WindowPlan
 
-# the project and the journal take finished files in batches: one transaction per batch of
-# FLUSH_FILES files, or of what finished in FLUSH_S seconds, whichever comes first
+# with --project, the project and the journal take finished files in batches: one transaction
+# per batch of FLUSH_FILES files, or of what finished in FLUSH_S seconds, whichever comes first
+# (without a project, each file is journalled as it finishes)
 FLUSH_FILES = 64
 FLUSH_S = 2.0
 
@@ -494,7 +495,8 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
 
         def handle(outcome: Outcome) -> None:
             pending.append(outcome)
-            if len(pending) >= FLUSH_FILES or time.monotonic() - last_flush[0] > FLUSH_S:
+            # without a project nothing is worth batching: each file goes into the journal at once
+            if sink is None or len(pending) >= FLUSH_FILES or time.monotonic() - last_flush[0] > FLUSH_S:
                 flush()
             if bar is not None:
                 bar.update(1, outcome.done.duration if outcome.ok and outcome.done else 0.0)
