@@ -166,9 +166,9 @@ class SpectrogramView(QWidget):
         self._det_longest = 0.0
         self._drawn_detections: dict[int, tuple] = {}  # index in _detections -> (det, rect, text)
         self._spare_detection_items: list[tuple] = []  # hidden (rect, text) pairs, ready for re-use
-        self._detection_layer = QGraphicsRectItem()  # the parent of every detection box, in view coordinates
-        self._detection_layer.setPen(QPen(Qt.PenStyle.NoPen))
-        self._detection_layer.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents)
+        # the parent of every detection box, in view coordinates: a QObject-based group, so that
+        # PySide learns when Qt deletes it and its boxes (plain QGraphicsItems would not tell it)
+        self._detection_layer = pg.ItemGroup()
         self._detection_names: dict[int, str] = {}
         self._tracks_args: tuple | None = None
         self.threshold = 0.5
