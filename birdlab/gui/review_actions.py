@@ -102,22 +102,31 @@ class ReviewActions(QObject):
         return AddLabel(self.session.project, det.recording_id, class_id, det.box, polarity, Source.REVIEW,
                         detection_id=det.id)
 
-    def decide(self, polarity: Polarity, class_id: int | None = None) -> None:
-        """The current detection becomes a label (source review); the queue moves on."""
-        det = self.panel.current()
-        if det is None or not self.session.project or self._shown_first(det):
-            return
+    def _commit(self, det: Detection, labels: list[AddLabel], macro: str | None = None) -> None:
+        """Push a decision's labels (one undo step) and move the queue on by one row."""
         nxt = self.panel.next_after(det.id)
         was_reviewed = self.session.project.is_reviewed(det.id)
         before = self.undo.index()
         self.deciding = True
         try:
-            self.undo.push(self._label(det, det.class_id if class_id is None else class_id, polarity))
+            if macro:
+                self.undo.beginMacro(macro)
+            for label in labels:
+                self.undo.push(label)
+            if macro:
+                self.undo.endMacro()
         finally:
             self.deciding = False
-        if self.undo.index() != before:  # a read-only project refuses the label: nothing changed
+        if self.undo.index() != before:  # a read-only project refuses the labels: nothing changed
             self._decided(det, nxt, was_reviewed)
             self.go_to(self.panel.current())
+
+    def decide(self, polarity: Polarity, class_id: int | None = None) -> None:
+        """The current detection becomes a label (source review); the queue moves on."""
+        det = self.panel.current()
+        if det is None or not self.session.project or self._shown_first(det):
+            return
+        self._commit(det, [self._label(det, det.class_id if class_id is None else class_id, polarity)])
 
     def skip(self) -> None:
         det = self.panel.current()
@@ -131,17 +140,5 @@ class ReviewActions(QObject):
         det = self.panel.current()
         if det is None or class_id is None or class_id == det.class_id or self._shown_first(det):
             return
-        nxt = self.panel.next_after(det.id)
-        was_reviewed = self.session.project.is_reviewed(det.id)
-        before = self.undo.index()
-        self.deciding = True
-        try:
-            self.undo.beginMacro("relabel detection")
-            self.undo.push(self._label(det, det.class_id, Polarity.NEGATIVE))
-            self.undo.push(self._label(det, class_id, Polarity.POSITIVE))
-            self.undo.endMacro()
-        finally:
-            self.deciding = False
-        if self.undo.index() != before:
-            self._decided(det, nxt, was_reviewed)
-            self.go_to(self.panel.current())
+        self._commit(det, [self._label(det, det.class_id, Polarity.NEGATIVE),
+                           self._label(det, class_id, Polarity.POSITIVE)], macro="relabel detection")
