@@ -599,14 +599,28 @@ def _run_pool(tasks: list[tuple[str, str]], init: tuple, workers: int, handle, t
         pool = cf.ProcessPoolExecutor(workers, mp_context=_mp_context(), initializer=_init_worker, initargs=init)
         in_flight: dict[cf.Future, tuple[str, str, bool]] = {}
         broken = False
+
+        def submit(source: deque, isolated: bool) -> bool:
+            """Hand the next file of `source` to the pool; False when the pool broke first.
+
+            A worker's death breaks the pool before any future says so, so `submit` can be the
+            first to notice; the file never ran, so it goes back to the front of its line."""
+            path, rel = source.popleft()
+            try:
+                in_flight[pool.submit(task, path, rel)] = (path, rel, isolated)
+            except cf.process.BrokenProcessPool:
+                source.appendleft((path, rel))
+                return False
+            return True
+
         try:
             while in_flight or (not broken and (queue or suspects)):
                 if not broken and suspects and not in_flight:
-                    path, rel = suspects.popleft()
-                    in_flight[pool.submit(task, path, rel)] = (path, rel, True)
+                    broken = not submit(suspects, isolated=True)
                 while not broken and not suspects and queue and len(in_flight) < 2 * workers:
-                    path, rel = queue.popleft()
-                    in_flight[pool.submit(task, path, rel)] = (path, rel, False)
+                    broken = not submit(queue, isolated=False)
+                if not in_flight:
+                    break
                 done, _ = cf.wait(in_flight, return_when=cf.FIRST_COMPLETED)
                 for future in done:
                     path, rel, isolated = in_flight.pop(future)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import csv
 import json
 import os
@@ -309,6 +310,43 @@ def test_a_dying_worker_is_replaced_and_only_its_file_fails(tmp_path, model):
     assert sorted(failed) == [("/x/crash1.wav", "the worker process died while scoring it"),
                               ("/x/crash2.wav", "the worker process died while scoring it")]
     assert ok == sorted(f"/x/ok{i}.wav" for i in range(7))  # innocent files in flight were rerun
+    assert len(seen) == len(tasks)
+
+
+class PoolThatBreaksOnCrash:
+    """An in-process stand-in for ProcessPoolExecutor that breaks as a real one does.
+
+    A crash* file "kills its worker": its future fails with BrokenProcessPool and every later
+    submit raises it, before the loop has seen any future fail (the race a loaded CI hit)."""
+
+    def __init__(self, *args, **kwargs):
+        self.broken = False
+
+    def submit(self, fn, path, rel):
+        if self.broken:
+            raise cf.process.BrokenProcessPool("A child process terminated abruptly")
+        future = cf.Future()
+        if Path(path).name.startswith("crash"):
+            self.broken = True
+            future.set_exception(cf.process.BrokenProcessPool("A child process terminated abruptly"))
+        else:
+            future.set_result(fn(path, rel))
+        return future
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        pass
+
+
+def test_a_pool_that_breaks_at_submit_reruns_the_file_instead_of_failing_the_run(monkeypatch):
+    from birdlab.scoring import batch
+    from tests.scoring.fakes import crash_on_request
+
+    monkeypatch.setattr(batch.cf, "ProcessPoolExecutor", PoolThatBreaksOnCrash)
+    tasks = [("/x/ok0.wav", "ok0"), ("/x/crash1.wav", "crash1")] + [(f"/x/ok{i}.wav", f"ok{i}") for i in range(1, 6)]
+    seen = []
+    batch._run_pool(tasks, (), 2, seen.append, task=crash_on_request)
+    assert [(o.path, o.reason) for o in seen if not o.ok] == [("/x/crash1.wav", "the worker process died while scoring it")]
+    assert sorted(o.path for o in seen if o.ok) == sorted(f"/x/ok{i}.wav" for i in range(6))
     assert len(seen) == len(tasks)
 
 
