@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from birdlab.core.model import Box, Label, Polarity, Source
+from birdlab.core.model import Label, Polarity, Source
 from birdlab.core.project import Project
 from birdlab.core.review import QueueSpec, ReviewFilter, ReviewQueue, progress, reviewed_ids
 
