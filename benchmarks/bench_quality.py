@@ -265,7 +265,7 @@ def agile_loop(args, clips: list[Clip]) -> list[dict]:
         for det in ReviewQueue(project, QueueSpec(version.id)).take(10):  # the app's queue: unreviewed, by score
             clip = by_rec[det.recording_id]
             hit = any(t0 < det.t_max and t1 > det.t_min for t0, t1, _, _ in clip.boxes)
-            project.add_label(det.recording_id, cls.id, Box(det.t_min, det.t_max, det.f_min, det.f_max),
+            project.add_label(det.recording_id, cls.id, det.box,
                               Polarity.POSITIVE if hit else Polarity.NEGATIVE, Source.REVIEW, detection_id=det.id)
     project.close()
     return rounds

@@ -2,6 +2,10 @@
 
 The command line of the design contract's section 6. Exit codes: 0 all done; 1 done but some inputs failed (each named on stderr with its
 reason); 2 bad usage or bad input, nothing written.
+
+Long because: it holds the whole argparse tree of DESIGN.md section 6 and one short handler per
+command, so `birdlab --help` and the code read in the same order; each handler only parses,
+calls core or scoring, and maps errors to exit codes.
 """
 
 from __future__ import annotations
@@ -95,7 +99,7 @@ def cmd_labels_import(args: argparse.Namespace) -> int:
         try:
             result = import_tables(project, args.format, args.files, recording=args.recording,
                                    default_label=args.label, polarity=polarity, model_name=args.model,
-                                   skip_invalid=args.skip_invalid)
+                                   skip_invalid=args.skip_invalid, complete=args.complete)
         except TableError as exc:
             hint = ("" if args.skip_invalid else
                     "\n(to import the valid rows and skip these, run again with --skip-invalid)")
@@ -106,6 +110,9 @@ def cmd_labels_import(args: argparse.Namespace) -> int:
             if result.model_version else f"{result.labels} labels")
     new = f", new classes: {', '.join(result.classes_added)}" if result.classes_added else ""
     print(f"imported {what} from {len(args.files)} file(s){new}")
+    if args.complete:
+        print(f"marked {result.recordings_completed} recording(s) reviewed and complete for the imported "
+              f"class(es): their unboxed audio trains as negative")
     if result.skipped:
         _err(f"{len(result.skipped)} invalid row(s) skipped (listed above)")
         return EXIT_PARTIAL
@@ -524,6 +531,10 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--skip-invalid", action="store_true",
                      help="import every valid row, list each invalid one as file:line: reason, exit 1 "
                           "(default: all or nothing)")
+    imp.add_argument("--complete", action="store_true",
+                     help="the tables list every call of their classes (exhaustive expert boxes): mark each "
+                          "recording they cover reviewed and complete for the imported classes, so its unboxed "
+                          "audio trains as negative; a table without rows marks its recording empty")
     imp.set_defaults(func=cmd_labels_import)
     empty = labels_sub.add_parser("empty", help="mark recordings reviewed and empty for classes",
                                   description="Marks each recording (or every recording under a folder) as "

@@ -109,6 +109,44 @@ def test_unknown_recording_is_a_row_error(tmp_path, audio_dir, capsys):
                  "--recording", "rec2"]) == 0
 
 
+def test_labels_import_complete_marks_each_covered_recording_for_the_imported_classes(tmp_path, audio_dir, capsys):
+    from birdlab.core.jobs import no_negative_warnings
+
+    assert main(["init", str(tmp_path / "p"), "--audio", str(audio_dir)]) == 0
+    boxed = tmp_path / "rec1.Table.1.selections.txt"
+    boxed.write_text(RAVEN)
+    empty = tmp_path / "rec2.Table.1.selections.txt"
+    empty.write_text(RAVEN.splitlines(keepends=True)[0])  # the expert found no call in rec2
+    assert main(["labels", "import", str(tmp_path / "p"), "--format", "raven", str(boxed), str(empty)]) == 0
+    with Project.open(tmp_path / "p") as project:  # without --complete: positives only, and a warning
+        assert project.extents() == []
+        assert "--complete" in no_negative_warnings(project)[0]
+    assert main(["init", str(tmp_path / "q"), "--audio", str(audio_dir)]) == 0
+    capsys.readouterr()
+    assert main(["labels", "import", str(tmp_path / "q"), "--format", "raven", "--complete", str(boxed),
+                 str(empty)]) == 0
+    assert "marked 2 recording(s) reviewed and complete" in capsys.readouterr().out
+    with Project.open(tmp_path / "q") as project:
+        names = {c.id: c.name for c in project.classes()}
+        marks = {(project.recording(e.recording_id).name, e.t_min, e.t_max, tuple(names[c] for c in e.class_ids))
+                 for e in project.extents()}
+        assert marks == {("rec1.wav", 0.0, 20.0, ("A", "B")), ("rec2.wav", 0.0, 30.0, ("A", "B"))}
+        assert len(project.labels()) == 2 and no_negative_warnings(project) == []
+
+
+def test_labels_import_complete_refuses_an_empty_table_of_no_recording(tmp_path, audio_dir, capsys):
+    assert main(["init", str(tmp_path / "p"), "--audio", str(audio_dir)]) == 0
+    boxed = tmp_path / "rec1.Table.1.selections.txt"
+    boxed.write_text(RAVEN)
+    stray = tmp_path / "elsewhere.Table.1.selections.txt"
+    stray.write_text(RAVEN.splitlines(keepends=True)[0])
+    assert main(["labels", "import", str(tmp_path / "p"), "--format", "raven", "--complete", str(boxed),
+                 str(stray)]) == 2
+    assert "no recording named 'elsewhere'" in capsys.readouterr().err
+    with Project.open(tmp_path / "p") as project:
+        assert project.labels() == [] and project.extents() == []
+
+
 def test_console_script_runs(tmp_path, audio_dir):
     done = subprocess.run([sys.executable, "-m", "birdlab", "init", str(tmp_path / "p"), "--audio",
                            str(audio_dir)], capture_output=True, text=True)

@@ -5,6 +5,10 @@ AMP (bf16 or fp16) and channels_last on CUDA, validation every epoch on held-out
 recordings (per-class AP, cmAP, LWLRAP), checkpoints as plain state dicts (loaded with
 `weights_only=True`) that a run resumes from, a cancel flag polled between steps, and
 DistributedDataParallel under torchrun (rank 0 validates, saves and reports).
+
+Long because: the loop is one sequence (build, epochs, validation, checkpoint, resume, DDP)
+whose steps share the optimiser, scheduler, EMA and scaler; split, each part would take them all
+as arguments. Head-only training on cached embeddings is `head_mode`; the embedding family is `embedding_head`.
 """
 
 from __future__ import annotations

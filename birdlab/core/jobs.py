@@ -42,6 +42,8 @@ class JobRecording:
 
 @dataclass(frozen=True)
 class JobLabel:
+    """A label as job.json carries it: flat fields, the file format of DESIGN.md section 5."""
+
     recording: int
     class_name: str
     t_min: float
@@ -249,4 +251,5 @@ def no_negative_warnings(project: Project) -> list[str]:
     return [f"{', '.join(blind)} ha{'s' if len(blind) == 1 else 've'} positive labels but no negative evidence "
             "(no negative label, no range marked reviewed or empty for it): the model can only learn to say "
             "yes, and its validation AP is n/a. Reject some detections (X), mark checked ranges reviewed (R), "
-            "or mark recordings without the species empty (birdlab labels empty)."]
+            "or mark recordings without the species empty (birdlab labels empty); tables that list every "
+            "call import with --complete."]

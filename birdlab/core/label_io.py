@@ -30,6 +30,7 @@ class ImportResult:
     classes_added: list[str] = field(default_factory=list)
     model_version: str = ""
     skipped: list[RowError] = field(default_factory=list)  # with skip_invalid: the rows left out
+    recordings_completed: int = 0  # with complete: recordings newly marked reviewed-complete
 
 
 def _resolve_recordings(project: Project, annotations: list[Annotation], table: Path,
@@ -75,7 +76,7 @@ def _resolve_recordings(project: Project, annotations: list[Annotation], table: 
 def import_tables(project: Project, format_name: str, files: list[str | Path], *,
                   recording: str | None = None, default_label: str | None = None,
                   polarity: Polarity | None = None, model_name: str | None = None,
-                  author: str | None = None, skip_invalid: bool = False) -> ImportResult:
+                  author: str | None = None, skip_invalid: bool = False, complete: bool = False) -> ImportResult:
     """Import tables of one format; raises TableError (and writes nothing) if any row is bad,
     or with `skip_invalid` imports every valid row and lists the others in `result.skipped`.
 
@@ -83,17 +84,24 @@ def import_tables(project: Project, format_name: str, files: list[str | Path], *
     not say (default: the table's stem, e.g. `rec.Table.1.selections.txt` -> `rec`).
     Formats of detections (BirdNET-Analyzer) go into the detections of an external model
     version named `model_name` (default: the format's name).
+
+    complete: the tables list every call of their classes (an expert's exhaustive boxes), so
+    each recording a table covers is marked reviewed-complete, as a whole, for every class of
+    the import: its unboxed audio then trains as negative. A table with no rows covers the
+    recording its name (or `recording`) gives, which then holds none of the calls.
     """
     fmt = get_format(format_name)
     errors: list[RowError] = []
     rows: list[tuple[Annotation, Recording, Box]] = []
     cache: dict[str, Recording | None] = {}
+    empty_tables: list[Recording] = []  # with complete: recordings of tables without rows
     finder = RecordingFinder(project.recordings())
     for file in map(Path, files):
         problem = _unreadable(file)
         if problem:
             errors.append(RowError(shown(file), 0, problem))
             continue
+        errors_before = len(errors)
         try:
             annotations = fmt.read(file, default_label=default_label, polarity=polarity)
         except TableError as exc:
@@ -102,6 +110,25 @@ def import_tables(project: Project, format_name: str, files: list[str | Path], *
             # run reports every problem of the import
             annotations = getattr(exc, "annotations", [])
         rows += _resolve_recordings(project, annotations, file, recording, errors, cache, finder)
+        if complete and not annotations and len(errors) == errors_before:
+            try:
+                covered = finder.find(recording or table_stem(file))
+            except ProjectError as exc:
+                errors.append(RowError(shown(file), 0, str(exc)))
+                continue
+            if covered is None:
+                errors.append(RowError(shown(file), 0, f"the table has no rows and no recording named "
+                                       f"{recording or table_stem(file)!r} is in the project, so --complete "
+                                       f"cannot mark one empty (name it with --recording)"))
+            else:
+                empty_tables.append(covered)
+    complete_classes = sorted({ann.label for ann, _, _ in rows} | ({default_label} if default_label else set()))
+    if complete and not complete_classes:
+        errors.append(RowError(shown(Path(files[0])) if files else "", 0,
+                               "--complete needs a class, and the tables name none: pass --label"))
+    if complete and getattr(fmt, "DETECTIONS", False):
+        raise TableError([RowError(shown(Path(files[0])) if files else "", 0,
+                                   f"--complete is for labels; {fmt.NAME} tables are a model's detections")])
     errors.sort(key=lambda e: (e.file, e.line))
     if errors and not (skip_invalid and rows):
         raise TableError(errors)
@@ -135,6 +162,12 @@ def import_tables(project: Project, format_name: str, files: list[str | Path], *
             new = [NewLabel(rec.id, class_ids[ann.label], box, ann.polarity, Source.IMPORT, author or "")
                    for ann, rec, box in rows]
             result.labels = len(project.add_labels(new))
+        if complete:
+            for name in complete_classes:
+                class_ids.setdefault(name, project.add_class(name).id)
+            covered = {rec.id: rec for _, rec, _ in rows} | {rec.id: rec for rec in empty_tables}
+            marked = project.mark_empty(covered, [class_ids[name] for name in complete_classes])
+            result.recordings_completed = len(marked)
     return result
 
 

@@ -123,10 +123,7 @@ class Label:
     id: int
     recording_id: int
     class_id: int
-    t_min: float
-    t_max: float
-    f_min: float
-    f_max: float
+    box: Box
     polarity: Polarity = Polarity.POSITIVE
     source: Source = Source.MANUAL
     author: str = ""
@@ -135,9 +132,10 @@ class Label:
     note: str = ""
     detection_id: int | None = None
 
-    @property
-    def box(self) -> Box:
-        return Box(self.t_min, self.t_max, self.f_min, self.f_max)
+    t_min = property(lambda self: self.box.t_min)
+    t_max = property(lambda self: self.box.t_max)
+    f_min = property(lambda self: self.box.f_min)
+    f_max = property(lambda self: self.box.f_max)
 
 
 @dataclass
@@ -185,15 +183,19 @@ class Detection:
     model_version_id: int
     recording_id: int
     class_id: int
-    t_min: float
-    t_max: float
-    f_min: float
-    f_max: float
+    box: Box
     score: float
 
-    @property
-    def box(self) -> Box:
-        return Box(self.t_min, self.t_max, self.f_min, self.f_max)
+    t_min = property(lambda self: self.box.t_min)
+    t_max = property(lambda self: self.box.t_max)
+    f_min = property(lambda self: self.box.f_min)
+    f_max = property(lambda self: self.box.f_max)
+
+    @classmethod
+    def from_values(cls, id: int, model_version_id: int, recording_id: int, class_id: int, t_min: float,
+                    t_max: float, f_min: float, f_max: float, score: float) -> Detection:
+        """From a row in `DETECTION_COLUMNS` order (the box's four values flat)."""
+        return cls(id, model_version_id, recording_id, class_id, Box(t_min, t_max, f_min, f_max), score)
 
 
 @dataclass

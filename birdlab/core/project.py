@@ -4,6 +4,11 @@ Every public method that changes something is one transaction, committed before 
 returns (WAL, synchronous=FULL): a crash or `kill -9` after a call returns loses nothing.
 Subscribers of `project.changes` hear about each change after its commit. One connection
 is shared by all threads behind a lock, so a background scorer and the GUI can both write.
+
+Long because: it is the project's only write path. Every method runs under the one lock and
+transaction discipline above and notifies `changes` after its commit; split across modules,
+that discipline would be repeated in each. Reading tools that need no transaction live apart
+(`review`, `audio_files`, `schema`).
 """
 
 from __future__ import annotations
@@ -471,8 +476,8 @@ class Project:
 
     @staticmethod
     def _label(row: sqlite3.Row) -> Label:
-        return Label(row["id"], row["recording_id"], row["class_id"], row["t_min"], row["t_max"],
-                     row["f_min"], row["f_max"], Polarity(row["polarity"]), Source(row["source"]),
+        return Label(row["id"], row["recording_id"], row["class_id"],
+                     Box(row["t_min"], row["t_max"], row["f_min"], row["f_max"]), Polarity(row["polarity"]), Source(row["source"]),
                      row["author"], row["created"], row["modified"], row["note"], row["detection_id"])
 
     def _check_box(self, recording_id: int, box: Box) -> None:
@@ -819,7 +824,7 @@ class Project:
         with self._lock:  # plain tuples straight into the dataclass: 3x faster than sqlite3.Row for 1,000s
             cur = self._conn.cursor()
             cur.row_factory = None
-            return [Detection(*r) for r in cur.execute(sql, params).fetchall()]
+            return [Detection.from_values(*r) for r in cur.execute(sql, params).fetchall()]
 
     def iter_detections(self, model_id: int, recording_ids: Iterable[int] | None = None) -> Iterator[Detection]:
         """A model's detections, recording by recording (in id order), never all in memory: for
@@ -882,8 +887,8 @@ DETECTION_COLUMNS = "id, model_version_id, recording_id, class_id, t_min, t_max,
 
 
 def detection_from_row(r: sqlite3.Row) -> Detection:
-    return Detection(r["id"], r["model_version_id"], r["recording_id"], r["class_id"], r["t_min"], r["t_max"],
-                     r["f_min"], r["f_max"], r["score"])
+    return Detection.from_values(r["id"], r["model_version_id"], r["recording_id"], r["class_id"], r["t_min"],
+                                 r["t_max"], r["f_min"], r["f_max"], r["score"])
 
 
 class RecordingFinder:

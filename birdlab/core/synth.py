@@ -23,6 +23,9 @@ Every sample is a pure function of the seed and its index: the background is cro
 noise blocks each drawn from its own seed, every placed sound is rendered from its own seed,
 so `write_long_recording` can stream any length chunk by chunk and the result does not
 depend on the chunk size. Layer rule: stdlib, numpy and soundfile only.
+
+Long because: every sound kind follows the same sample and band conventions above, which one
+module keeps in one place; the project-level generator is `synth_project`.
 """
 
 from __future__ import annotations
@@ -263,16 +266,14 @@ class SoundscapeConfig:
 class SynthEvent:
     """One placed sound and its exact box (seconds, Hz). ``snr_db``: see the module doc."""
 
-    t_min: float
-    t_max: float
-    f_min: float
-    f_max: float
+    box: Box
     label: str
     snr_db: float
 
-    @property
-    def box(self) -> Box:
-        return Box(self.t_min, self.t_max, self.f_min, self.f_max)
+    t_min = property(lambda self: self.box.t_min)
+    t_max = property(lambda self: self.box.t_max)
+    f_min = property(lambda self: self.box.f_min)
+    f_max = property(lambda self: self.box.f_max)
 
 
 @dataclass
@@ -306,7 +307,7 @@ class _Item:
     params: tuple[float, ...]
 
     def event(self, sr: int) -> SynthEvent:
-        return SynthEvent(self.n_on / sr, (self.n_on + self.n_len) / sr, self.f_min, self.f_max,
+        return SynthEvent(Box(self.n_on / sr, (self.n_on + self.n_len) / sr, self.f_min, self.f_max),
                           self.label, self.level_db)
 
 

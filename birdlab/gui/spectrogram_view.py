@@ -5,6 +5,10 @@ tile underneath, so a zoom or scroll never shows a blank while finer tiles load.
 with the left button to draw a box, with the right button to zoom to a time range, with the
 middle button to pan; the wheel zooms time. Keys: + and - zoom, arrows scroll (Shift: a
 page), Home and End.
+
+Long because: the view is one pyqtgraph plot whose layers (tiles, overview, label boxes, detection
+boxes, cursor) share its coordinate transforms and mouse modes; the layers that hold their own state
+live in `label_items`, `tile_loader` and `axes`.
 """
 
 from __future__ import annotations

@@ -20,6 +20,10 @@ Plan of a run (`run_batch`):
 5. The combined tables are rewritten from the journal at the end (every finished file of this
    run or an earlier one resumed, exactly once), one file's detections at a time: the parent
    keeps only where each file's journal line is, so memory does not grow with the detections.
+
+Long because: the five steps above share one run's state (journal, sink, pool, report), and
+every step must leave the same resumable journal behind; the per-file scoring it calls lives in
+`scoring.recording`, the outputs in `scoring.outputs` and the project writes in `scoring.store`.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ import numpy as np
 
 from birdlab.core.audio import MIX, iter_windows, probe
 from birdlab.core.embedding_cache import WindowEmbeddingCache
+from birdlab.core.model import Box
 from birdlab.core.paths import shown
 from birdlab.scoring.detect import DetectSettings, Event, find_events
 from birdlab.scoring.embedders import EmbeddingSpec
@@ -73,13 +74,15 @@ MAX_BATCH = 1024
 class ScoredBox:
     """A detection on a recording: seconds, Hz, class name and score (max in the event)."""
 
-    t_min: float
-    t_max: float
-    f_min: float
-    f_max: float
+    box: Box
     label: str
     score: float
     class_index: int
+
+    t_min = property(lambda self: self.box.t_min)
+    t_max = property(lambda self: self.box.t_max)
+    f_min = property(lambda self: self.box.f_min)
+    f_max = property(lambda self: self.box.f_max)
 
 
 @dataclass
@@ -165,7 +168,7 @@ def detect(tracks: np.ndarray, classes: tuple[str, ...], frame_hop_s: float, dur
         if t_max <= t_min:
             continue
         lo, hi = bands[e.class_index]
-        boxes.append(ScoredBox(round(t_min, 6), round(t_max, 6), lo, hi, classes[e.class_index],
+        boxes.append(ScoredBox(Box(round(t_min, 6), round(t_max, 6), lo, hi), classes[e.class_index],
                                e.score, e.class_index))
     return boxes
 

@@ -3,7 +3,7 @@ from birdlab.core.model import Detection
 
 
 def det(i, rec, cls, t0, t1):
-    return Detection(i, 1, rec, cls, t0, t1, 0, 1000, 0.9)
+    return Detection.from_values(i, 1, rec, cls, t0, t1, 0, 1000, 0.9)
 
 
 def test_new_lost_flipped_kept():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from birdlab.core.model import Label, Polarity, Source
+from birdlab.core.model import Box, Label, Polarity, Source
 from birdlab.core.project import Project
 from birdlab.core.review import QueueSpec, ReviewFilter, ReviewQueue, progress, reviewed_ids
 
@@ -84,9 +84,9 @@ def test_filters_by_class_score_and_recording_and_leave_reviewed_ones_out(projec
 
 def test_the_latest_label_made_from_a_detection_is_its_decision():
     def made(polarity, modified):
-        return Label(100, 1, 1, 0.0, 1.0, 0.0, 100.0, polarity, Source.REVIEW, modified=modified, detection_id=1)
+        return Label(100, 1, 1, Box(0.0, 1.0, 0.0, 100.0), polarity, Source.REVIEW, modified=modified, detection_id=1)
     labels = [made(Polarity.POSITIVE, "2026-01-01T10:00"), made(Polarity.NEGATIVE, "2026-01-01T11:00"),
-              Label(9, 1, 1, 0.0, 1.0, 0.0, 100.0)]  # a manual label: no detection
+              Label(9, 1, 1, Box(0.0, 1.0, 0.0, 100.0))]  # a manual label: no detection
     assert reviewed_ids(labels) == {1: "negative"}
 
 

@@ -111,7 +111,7 @@ def test_a_long_recording_draws_only_the_detections_near_the_view(qtbot, make_wa
     view.resize(900, 500)
     view.show()
     view.set_recording(str(path), 8000, 600 * 8000, 1)
-    dets = [Detection(i, 1, 1, 1, i * 0.5, i * 0.5 + 1.0, 500.0, 2000.0, 0.2 + (i % 80) / 100)
+    dets = [Detection.from_values(i, 1, 1, 1, i * 0.5, i * 0.5 + 1.0, 500.0, 2000.0, 0.2 + (i % 80) / 100)
             for i in range(1190)]
     assert len(dets) > DRAW_ALL_DETECTIONS
     view.set_detections(dets, {1: "a"})
