@@ -80,6 +80,28 @@ class Box:
         return out
 
 
+class HasBox:
+    """A record that composes one `Box` (field `box`) and reads its edges through it."""
+
+    box: Box
+
+    @property
+    def t_min(self) -> float:
+        return self.box.t_min
+
+    @property
+    def t_max(self) -> float:
+        return self.box.t_max
+
+    @property
+    def f_min(self) -> float:
+        return self.box.f_min
+
+    @property
+    def f_max(self) -> float:
+        return self.box.f_max
+
+
 @dataclass
 class Recording:
     """An audio file known to a project."""
@@ -117,7 +139,7 @@ class ClassInfo:
 
 
 @dataclass
-class Label:
+class Label(HasBox):
     """A human statement about one class inside one box of one recording."""
 
     id: int
@@ -131,11 +153,6 @@ class Label:
     modified: str = ""
     note: str = ""
     detection_id: int | None = None
-
-    t_min = property(lambda self: self.box.t_min)
-    t_max = property(lambda self: self.box.t_max)
-    f_min = property(lambda self: self.box.f_min)
-    f_max = property(lambda self: self.box.f_max)
 
 
 @dataclass
@@ -176,7 +193,7 @@ class ModelVersion:
 
 
 @dataclass
-class Detection:
+class Detection(HasBox):
     """A box a model put on a recording, with its score."""
 
     id: int
@@ -185,11 +202,6 @@ class Detection:
     class_id: int
     box: Box
     score: float
-
-    t_min = property(lambda self: self.box.t_min)
-    t_max = property(lambda self: self.box.t_max)
-    f_min = property(lambda self: self.box.f_min)
-    f_max = property(lambda self: self.box.f_max)
 
     @classmethod
     def from_values(cls, id: int, model_version_id: int, recording_id: int, class_id: int, t_min: float,

@@ -45,7 +45,7 @@ import numpy as np
 import soundfile as sf
 
 from birdlab.core.atomic import atomic_open
-from birdlab.core.model import Box
+from birdlab.core.model import Box, HasBox
 
 __all__ = [
     "CallShape",
@@ -263,17 +263,12 @@ class SoundscapeConfig:
 
 
 @dataclass(frozen=True)
-class SynthEvent:
+class SynthEvent(HasBox):
     """One placed sound and its exact box (seconds, Hz). ``snr_db``: see the module doc."""
 
     box: Box
     label: str
     snr_db: float
-
-    t_min = property(lambda self: self.box.t_min)
-    t_max = property(lambda self: self.box.t_max)
-    f_min = property(lambda self: self.box.f_min)
-    f_max = property(lambda self: self.box.f_max)
 
 
 @dataclass

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget
 
 from birdlab.core.model import Label
+from birdlab.gui.columns_model import ColumnsModel
 from birdlab.gui.label_items import POLARITY_STYLE
 
 COLUMNS = ("start (s)", "end (s)", "low (Hz)", "high (Hz)", "class", "polarity", "source", "author")
 
 
-class LabelsModel(QAbstractTableModel):
+class LabelsModel(ColumnsModel):
+    columns = COLUMNS
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.labels: list[Label] = []
@@ -23,16 +26,8 @@ class LabelsModel(QAbstractTableModel):
         self.labels, self.class_names = list(labels), dict(class_names)
         self.endResetModel()
 
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 (Qt naming)
-        return 0 if parent.isValid() else len(self.labels)
-
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
-        return len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
+    def row_total(self) -> int:
+        return len(self.labels)
 
     def value(self, label: Label, column: int):
         return (label.t_min, label.t_max, label.f_min, label.f_max, self.class_names.get(label.class_id, "?"),

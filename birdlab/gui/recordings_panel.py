@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget
 
 from birdlab.core.model import Recording
 from birdlab.gui.axes import format_time
+from birdlab.gui.columns_model import ColumnsModel
 
 COLUMNS = ("recording", "duration", "+", "-", "?", "reviewed")
 
 
-class RecordingsModel(QAbstractTableModel):
+class RecordingsModel(ColumnsModel):
     """Every recording's row (`rows`, in the project's order) and the rows shown: filtered by the
     search text and sorted here, in Python over precomputed cells. A QSortFilterProxyModel asked
     each of 50,000 rows for its cells on every reset."""
+
+    columns = COLUMNS
+    tooltips = ("file", "length", "positive labels", "negative labels", "uncertain labels",
+                "share of the recording reviewed as complete")
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -72,19 +77,8 @@ class RecordingsModel(QAbstractTableModel):
         i = self.row_of.get(recording_id)
         return None if i is None else self.position.get(i)
 
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self.shown)
-
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
-        return len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        if role == Qt.ItemDataRole.ToolTipRole and orientation == Qt.Orientation.Horizontal:
-            return ("file", "length", "positive labels", "negative labels", "uncertain labels",
-                    "share of the recording reviewed as complete")[section]
-        return None
+    def row_total(self) -> int:
+        return len(self.shown)
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         row = self.row_at(index.row())

@@ -9,22 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
                                QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget)
 
 from birdlab.core.model import Detection
 from birdlab.core.review import ORDERS, ReviewFilter, ReviewQueue
+from birdlab.gui.columns_model import ColumnsModel
 
 COLUMNS = ("recording", "start (s)", "class", "score")
 
 
-class QueueModel(QAbstractTableModel):
+class QueueModel(ColumnsModel):
     """The queue's rows as far as they have been read: a `ReviewQueue` gives them a page at a
     time as the table scrolls (`canFetchMore`/`fetchMore`), so a queue over millions of
     detections holds only what was shown."""
 
     PAGE = 200
+    columns = COLUMNS
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -73,16 +75,8 @@ class QueueModel(QAbstractTableModel):
             del self.items[row]
             self.endRemoveRows()
 
-    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
-        return 0 if parent.isValid() else len(self.items)
-
-    def columnCount(self, parent=QModelIndex()) -> int:  # noqa: N802
-        return len(COLUMNS)
-
-    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section]
-        return None
+    def row_total(self) -> int:
+        return len(self.items)
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if role != Qt.ItemDataRole.DisplayRole:

@@ -18,7 +18,7 @@ import numpy as np
 
 from birdlab.core.audio import MIX, iter_windows, probe
 from birdlab.core.embedding_cache import WindowEmbeddingCache
-from birdlab.core.model import Box
+from birdlab.core.model import Box, HasBox
 from birdlab.core.paths import shown
 from birdlab.scoring.detect import DetectSettings, Event, find_events
 from birdlab.scoring.embedders import EmbeddingSpec
@@ -71,18 +71,13 @@ MAX_BATCH = 1024
 
 
 @dataclass(frozen=True)
-class ScoredBox:
+class ScoredBox(HasBox):
     """A detection on a recording: seconds, Hz, class name and score (max in the event)."""
 
     box: Box
     label: str
     score: float
     class_index: int
-
-    t_min = property(lambda self: self.box.t_min)
-    t_max = property(lambda self: self.box.t_max)
-    f_min = property(lambda self: self.box.f_min)
-    f_max = property(lambda self: self.box.f_max)
 
 
 @dataclass

@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from birdlab.core.atomic import atomic_open
-from birdlab.core.formats.common import (Annotation, RecordingRef, RowError, TableError, box_problems,
-                                         norm_header, parse_float, read_text_table, rows_error)
+from birdlab.core.formats.common import (Annotation, RecordingRef, RowError, TableError, box_problems, norm_header,
+                                         parse_float, read_text_table, row_polarity, rows_error)
 from birdlab.core.model import Polarity
 
 NAME = "csv"
@@ -57,12 +57,7 @@ def read(path: Path, *, default_label: str | None = None, polarity: Polarity | N
         t_min, t_max = values.get("t_min"), values.get("t_max")
         if t_min is not None and t_max is not None:
             problems += box_problems(t_min, t_max, values.get("f_min"), values.get("f_max"))
-        pol = polarity or Polarity.POSITIVE
-        if has_polarity and row["polarity"]:
-            try:
-                pol = Polarity.parse(row["polarity"])
-            except ValueError as exc:
-                problems.append(str(exc))
+        pol = row_polarity(row["polarity"] if has_polarity else "", polarity, problems)
         if not row[rec_col]:
             problems.append(f"column {table.original(rec_col)!r} is empty")
         label = (row[cls_col] if cls_col else "") or default_label or ""

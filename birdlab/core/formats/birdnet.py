@@ -59,8 +59,9 @@ from birdlab.core.formats.common import (
     norm_header,
     parse_float,
     read_table_text,
-    rows_error,
     read_text_table,
+    row_polarity,
+    rows_error,
     split_lines,
     unique_names,
 )
@@ -194,12 +195,7 @@ def _read_csv(path: Path, default_label: str | None, polarity: Polarity | None) 
                 label = default_label
             else:
                 problems.append("no species name and no default label given")
-        pol = polarity or Polarity.POSITIVE
-        if row.get("polarity", ""):
-            try:
-                pol = Polarity.parse(row["polarity"])
-            except ValueError as exc:
-                problems.append(str(exc))
+        pol = row_polarity(row.get("polarity", ""), polarity, problems)
         if kind == "kaleidoscope":
             parts = [row.get("indir", ""), row.get("folder", ""), row.get("in file", "")]
             recording = os.path.join(*[p for p in parts if p]) if any(parts) else ""

@@ -78,6 +78,17 @@ def parse_float(text: str, what: str) -> float:
     return value
 
 
+def row_polarity(cell: str, default: Polarity | None, problems: list[str]) -> Polarity:
+    """A row's polarity: its own `polarity` cell when it has one, else the import's (positive by
+    default); a cell that names no polarity goes to `problems`."""
+    if cell:
+        try:
+            return Polarity.parse(cell)
+        except ValueError as exc:
+            problems.append(str(exc))
+    return default or Polarity.POSITIVE
+
+
 def table_stem(path: str | Path) -> str:
     """The recording stem a per-recording table is named after.
 

@@ -51,6 +51,7 @@ from birdlab.core.formats.common import (
     norm_header,
     parse_float,
     read_text_table,
+    row_polarity,
     rows_error,
     unique_names,
 )
@@ -171,12 +172,7 @@ def parse_selections(table: TextTable, *, label_of: Callable[[Row], str], label_
             else:
                 problems.append(f"no label ({label_what} is empty) and no default label given")
 
-        pol = polarity or Polarity.POSITIVE
-        if row.get("polarity", ""):
-            try:
-                pol = Polarity.parse(row["polarity"])
-            except ValueError as exc:
-                problems.append(str(exc))
+        pol = row_polarity(row.get("polarity", ""), polarity, problems)
 
         score = None
         if score_col is not None and row.get(score_col, ""):
