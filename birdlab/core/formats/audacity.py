@@ -74,6 +74,15 @@ def _edge(text: str, what: str) -> float | None:
     return None if value == -1 else value
 
 
+def _parsed(parse, text: str, what: str, problems: list[str]) -> float | None:
+    """`parse(text, what)`, or None with the reason added to `problems`."""
+    try:
+        return parse(text, what)
+    except ValueError as exc:
+        problems.append(str(exc))
+        return None
+
+
 def read(path: Path, *, default_label: str | None = None,
          polarity: Polarity | None = None) -> list[Annotation]:
     """Labels of an Audacity label file; TableError listing every bad line."""
@@ -98,14 +107,8 @@ def read(path: Path, *, default_label: str | None = None,
             if len(fields) < 3:
                 problems.append(f"frequency line needs '\\', low and high frequency; found {len(fields)} field(s)")
             else:
-                try:
-                    f_lo = _edge(fields[1], "low frequency")
-                except ValueError as exc:
-                    problems.append(str(exc))
-                try:
-                    f_hi = _edge(fields[2], "high frequency")
-                except ValueError as exc:
-                    problems.append(str(exc))
+                f_lo = _parsed(_edge, fields[1], "low frequency", problems)
+                f_hi = _parsed(_edge, fields[2], "high frequency", problems)
                 if not problems:
                     problems += box_problems(0.0, 1.0, f_lo, f_hi)
             ann = last[1]
@@ -124,14 +127,8 @@ def read(path: Path, *, default_label: str | None = None,
         if len(fields) < 2:
             problems.append("expected 'start<TAB>end<TAB>label'")
         else:
-            try:
-                start = parse_float(fields[0], "start time")
-            except ValueError as exc:
-                problems.append(str(exc))
-            try:
-                end = parse_float(fields[1], "end time")
-            except ValueError as exc:
-                problems.append(str(exc))
+            start = _parsed(parse_float, fields[0], "start time", problems)
+            end = _parsed(parse_float, fields[1], "end time", problems)
         if start is not None and end is not None:
             problems += box_problems(start, end, None, None)
         text = fields[2] if len(fields) > 2 else ""
