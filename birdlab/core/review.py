@@ -18,7 +18,7 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from birdlab.core.model import Detection, Label
+from birdlab.core.model import Box, Detection, Label, Polarity
 from birdlab.core.project import Project, detection_from_row
 
 ORDERS = ("score", "uncertainty", "stratified")
@@ -189,3 +189,42 @@ def progress(project: Project, model_id: int) -> dict[int | None, tuple[int, int
     out: dict[int | None, tuple[int, int]] = {c: (reviewed.get(c, 0), n) for c, n in totals.items() if n}
     out[None] = (sum(r for r, _ in out.values()), sum(n for _, n in out.values()))
     return out
+
+
+# ---- decisions ---------------------------------------------------------------------------
+# What a review key writes, kept here so that the rule has one home and tests without Qt:
+# a decision is a label on the detection's own box (its time and band), with source `review`
+# and the detection's id, so the detection counts as reviewed.
+
+
+@dataclass(frozen=True)
+class DecisionLabel:
+    """One label a review decision writes."""
+
+    recording_id: int
+    class_id: int
+    box: Box
+    polarity: Polarity
+    detection_id: int
+
+
+def decision_labels(det: Detection, polarity: Polarity) -> list[DecisionLabel]:
+    """Accept (positive), reject (negative) or uncertain: one label of the detected class."""
+    return [DecisionLabel(det.recording_id, det.class_id, det.box, polarity, det.id)]
+
+
+def relabel_labels(det: Detection, class_id: int) -> list[DecisionLabel]:
+    """Not the detected class but `class_id`: a negative for the detected class and a positive for
+    the other (nothing when they are the same class)."""
+    if class_id == det.class_id:
+        return []
+    return [DecisionLabel(det.recording_id, det.class_id, det.box, Polarity.NEGATIVE, det.id),
+            DecisionLabel(det.recording_id, class_id, det.box, Polarity.POSITIVE, det.id)]
+
+
+def context_range(det: Detection, min_span_s: float = 4.0) -> tuple[float, float]:
+    """The time range that shows a detection with some context: three times its length, at least
+    `min_span_s`, centred on it."""
+    span = max(min_span_s, 3 * (det.t_max - det.t_min))
+    centre = (det.t_min + det.t_max) / 2
+    return centre - span / 2, centre + span / 2

@@ -264,8 +264,8 @@ class MainWindow(QMainWindow):
     def on_screen(self, det: Detection) -> bool:
         return self.reviewing.on_screen(det)
 
-    def decide(self, polarity: Polarity, class_id: int | None = None) -> None:
-        self.reviewing.decide(polarity, class_id)
+    def decide(self, polarity: Polarity) -> None:
+        self.reviewing.decide(polarity)
 
     # ---- labelling (gui/label_edits.py) ------------------------------------------------------
     def current_class_id(self, create: bool = True) -> int | None:

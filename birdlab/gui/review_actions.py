@@ -15,7 +15,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from birdlab.core.model import Detection, Polarity, Source
-from birdlab.core.review import QueueSpec, ReviewQueue, progress
+from birdlab.core.review import (DecisionLabel, QueueSpec, ReviewQueue, context_range, decision_labels, progress,
+                                 relabel_labels)
 from birdlab.core.session import Session
 from birdlab.gui.commands import AddLabel
 from birdlab.gui.review_panel import ReviewPanel
@@ -76,9 +77,7 @@ class ReviewActions(QObject):
         """Show a detection: open its recording, zoom to it with some context, play it if asked."""
         if det is None or not self.session.project:
             return
-        span = max(4.0, 3 * (det.t_max - det.t_min))
-        centre = (det.t_min + det.t_max) / 2
-        view_range = (centre - span / 2, centre + span / 2)
+        view_range = context_range(det)
         if not self.session.recording or self.session.recording.id != det.recording_id:
             self.show_recording(det.recording_id, view_range)  # opened right there: nothing drawn twice
         self.view.set_visible_range(*view_range)
@@ -98,12 +97,10 @@ class ReviewActions(QObject):
         self.message.emit("Showing the detection first: press the key again to decide.", 4000)
         return True
 
-    def _label(self, det: Detection, class_id: int, polarity: Polarity) -> AddLabel:
-        return AddLabel(self.session.project, det.recording_id, class_id, det.box, polarity, Source.REVIEW,
-                        detection_id=det.id)
-
-    def _commit(self, det: Detection, labels: list[AddLabel], macro: str | None = None) -> None:
+    def _commit(self, det: Detection, decided: list[DecisionLabel], macro: str | None = None) -> None:
         """Push a decision's labels (one undo step) and move the queue on by one row."""
+        labels = [AddLabel(self.session.project, d.recording_id, d.class_id, d.box, d.polarity, Source.REVIEW,
+                           detection_id=d.detection_id) for d in decided]
         nxt = self.panel.next_after(det.id)
         was_reviewed = self.session.project.is_reviewed(det.id)
         before = self.undo.index()
@@ -121,12 +118,12 @@ class ReviewActions(QObject):
             self._decided(det, nxt, was_reviewed)
             self.go_to(self.panel.current())
 
-    def decide(self, polarity: Polarity, class_id: int | None = None) -> None:
+    def decide(self, polarity: Polarity) -> None:
         """The current detection becomes a label (source review); the queue moves on."""
         det = self.panel.current()
         if det is None or not self.session.project or self._shown_first(det):
             return
-        self._commit(det, [self._label(det, det.class_id if class_id is None else class_id, polarity)])
+        self._commit(det, decision_labels(det, polarity))
 
     def skip(self) -> None:
         det = self.panel.current()
@@ -140,5 +137,4 @@ class ReviewActions(QObject):
         det = self.panel.current()
         if det is None or class_id is None or class_id == det.class_id or self._shown_first(det):
             return
-        self._commit(det, [self._label(det, det.class_id, Polarity.NEGATIVE),
-                           self._label(det, class_id, Polarity.POSITIVE)], macro="relabel detection")
+        self._commit(det, relabel_labels(det, class_id), macro="relabel detection")

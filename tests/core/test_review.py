@@ -168,3 +168,35 @@ def test_a_deep_page_seeks_through_the_index_instead_of_reading_what_came_before
             else:
                 assert "score>? AND score<?" in plan, plan
     p.close()
+
+
+# ---- decisions (Qt-free: the rule the review keys apply) ---------------------------------
+
+def test_a_decision_is_one_label_on_the_detections_own_box_and_class():
+    from birdlab.core.model import Detection
+    from birdlab.core.review import DecisionLabel, decision_labels
+
+    det = Detection.from_values(7, 1, 3, 2, 10.0, 11.5, 1200.0, 3400.0, 0.8)
+    for polarity in Polarity:
+        assert decision_labels(det, polarity) == [DecisionLabel(3, 2, Box(10.0, 11.5, 1200.0, 3400.0), polarity, 7)]
+
+
+def test_relabel_is_a_negative_for_the_detected_class_and_a_positive_for_the_other():
+    from birdlab.core.model import Detection
+    from birdlab.core.review import DecisionLabel, relabel_labels
+
+    det = Detection.from_values(7, 1, 3, 2, 10.0, 11.5, 1200.0, 3400.0, 0.8)
+    box = Box(10.0, 11.5, 1200.0, 3400.0)
+    assert relabel_labels(det, 5) == [DecisionLabel(3, 2, box, Polarity.NEGATIVE, 7),
+                                      DecisionLabel(3, 5, box, Polarity.POSITIVE, 7)]
+    assert relabel_labels(det, 2) == []  # the same class: nothing to relabel
+
+
+def test_a_detection_is_shown_with_context_centred_on_it():
+    from birdlab.core.model import Detection
+    from birdlab.core.review import context_range
+
+    short = Detection.from_values(1, 1, 1, 1, 10.0, 11.0, 0.0, 1.0, 0.5)
+    long = Detection.from_values(2, 1, 1, 1, 10.0, 14.0, 0.0, 1.0, 0.5)
+    assert context_range(short) == (8.5, 12.5)  # at least 4 s
+    assert context_range(long) == (6.0, 18.0)  # three times its length
