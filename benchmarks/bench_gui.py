@@ -64,25 +64,11 @@ def make_project(work: Path, audio: Path) -> Path:
 
 
 def measure_open(folder: str) -> dict:
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
+    from benchmarks.gui_window import open_window
 
-    from birdlab.gui.main_window import MainWindow
-
-    app = QApplication.instance() or QApplication([])
-    window = MainWindow(QSettings(str(Path(folder) / "bench-settings.ini"), QSettings.Format.IniFormat))
-    window.resize(1500, 900)
-    window.show()
-    app.processEvents()
-    t0 = time.perf_counter()
-    window.open_project(folder)
-    while time.perf_counter() - t0 < 60:
-        app.processEvents()
-        if (window.recording is not None and window.view.is_painted() and not window.view.loader.busy
-                and window.view.detection_items and window.review.model.items):
-            break
-        time.sleep(0.0005)
-    seconds = time.perf_counter() - t0
+    _, window, seconds = open_window(folder, timeout_s=60, ready=lambda w: (
+        w.recording is not None and w.view.is_painted() and not w.view.loader.busy and w.view.detection_items
+        and w.review.model.items))
     shown = len(window.view.detection_items)
     window.close()
     return {"open_project_s": seconds, "detections_drawn": shown}

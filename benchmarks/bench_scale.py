@@ -108,27 +108,13 @@ def build(work: Path, recordings: int, detections: int) -> tuple[Path, dict]:
 
 def measure_app(folder: str, decisions: int = 50) -> dict:
     """The app's figures, in this (fresh) process."""
-    from PySide6.QtCore import QSettings, Qt
+    from PySide6.QtCore import Qt
     from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication
 
-    from birdlab.gui.main_window import MainWindow
+    from benchmarks.gui_window import open_window
 
-    app = QApplication.instance() or QApplication([])
-    settings = Path(folder) / "bench-settings.ini"
-    settings.unlink(missing_ok=True)
-    window = MainWindow(QSettings(str(settings), QSettings.Format.IniFormat))
-    window.resize(1500, 900)
-    window.show()
-    app.processEvents()
-    t0 = time.perf_counter()
-    window.open_project(folder)
-    while time.perf_counter() - t0 < 120:
-        app.processEvents()
-        if window.recording is not None and window.view.is_painted() and window.review.model.items:
-            break
-        time.sleep(0.0005)
-    open_s = time.perf_counter() - t0
+    app, window, open_s = open_window(folder, timeout_s=120, ready=lambda w: (
+        w.recording is not None and w.view.is_painted() and w.review.model.items))
     window.review.autoplay.setChecked(False)
     window.go_to_detection(window.review.current())
     app.processEvents()
