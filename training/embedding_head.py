@@ -69,6 +69,23 @@ class EmbeddingHeadModel(nn.Module):
         """[B, dim] -> logits [B, C]."""
         return emb @ (self.base_weight + self.delta.weight).T + self.base_bias + self.delta.bias
 
+    # ---- FrameModel: the embedder runs outside (scoring.embedders), so the features are the input
+    def forward_features(self, emb: torch.Tensor) -> torch.Tensor:
+        return emb
+
+    def forward_head(self, emb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One score per window: every frame of the window gets it."""
+        logits = self(emb)
+        return logits.unsqueeze(1).expand(-1, self.out_frames, -1), torch.sigmoid(logits)
+
+    def frozen_parts(self) -> list[nn.Module]:
+        return []
+
+    @property
+    def head(self) -> nn.Module:
+        """The trained part: W0 and b0 are buffers and never move."""
+        return self.delta
+
     def start_from_embedder(self, classes: list[str], weights: np.ndarray, bias: np.ndarray,
                             labels: list[str]) -> list[str]:
         """Set (W0, b0) of classes named like an embedder label; returns the matched labels."""
@@ -95,8 +112,8 @@ class HeadExport(nn.Module):
         self.model = model
 
     def forward(self, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        p = torch.sigmoid(self.model(embedding))
-        return p.unsqueeze(1).expand(-1, self.model.out_frames, -1), p
+        logits, clipwise = self.model.forward_head(embedding)
+        return torch.sigmoid(logits), clipwise
 
 
 def window_starts(duration: float, hop_s: float) -> np.ndarray:
@@ -240,7 +257,7 @@ def fit_embedding_head(trainer, resume: bool = False):
         if trainer.parent_metrics is not None:
             trainer.events.emit("metric", split="val", epoch=0, parent=True, **trainer.parent_metrics)
     history = train_on_cached(
-        trainer, model, len(xt), 0.0, loss_of=lambda idx: masked_bce(model(xt[idx]), yt[idx], mt[idx]),
+        trainer, model.head, len(xt), 0.0, loss_of=lambda idx: masked_bce(model(xt[idx]), yt[idx], mt[idx]),
         evaluate=lambda: evaluate_head(model, xv, val.targets, val.masks, classes) if xv is not None and len(xv)
         else {})
     if history is None:

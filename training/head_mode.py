@@ -33,7 +33,7 @@ def weights_digest(model: SEDModel) -> str:
     cfg = model.cfg
     h.update(f"{cfg.backbone}|{cfg.sample_rate}|{cfg.window_s}|{cfg.n_fft}|{cfg.hop}|{cfg.n_mels}|"
              f"{cfg.f_min}|{cfg.f_max}|{cfg.top_db}|{cfg.wave_branch}|{cfg.wave_backbone}|{cfg.wave_columns}".encode())
-    for module in (model.logmel, model.backbone, *([model.wave] if model.wave is not None else [])):
+    for module in model.frozen_parts():
         for key, value in module.state_dict().items():
             h.update(key.encode())
             h.update(value.detach().cpu().contiguous().numpy().tobytes())
@@ -87,7 +87,7 @@ class _EmbedGraph(torch.nn.Module):
         self.model = model
 
     def forward(self, power: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
-        return self.model.embed(power, audio)
+        return self.model.forward_features(power, audio)
 
 
 class Embedder:
@@ -135,7 +135,7 @@ class Embedder:
             return self.session.run(["embedding"], feeds)[0]
         audio_t = torch.from_numpy(audio).to(self.device)
         power = stft_power_torch(audio_t, self.model.spec)
-        return self.model.embed(power, audio_t).float().cpu().numpy()
+        return self.model.forward_features(power, audio_t).float().cpu().numpy()
 
 
 def embed_all(trainer: Trainer, embedder: Embedder, instances: list[tuple[Crop, float]], cache: EmbeddingCache,
@@ -237,7 +237,7 @@ def fit_head(trainer: Trainer, resume: bool = False) -> FitResult:
     trainer.data.check_audio()
     train, val = trainer.crops()
     model = trainer.build_model().to(device)
-    for module in (model.logmel, model.backbone, *([model.wave] if model.wave is not None else [])):
+    for module in model.frozen_parts():
         module.eval()
         for p in module.parameters():
             p.requires_grad_(False)

@@ -137,6 +137,8 @@ class ClassQueryHead(nn.Module):
 
 
 class SEDModel(nn.Module):
+    """Log-mel frontend, a timm CNN and an SED head; implements `FrameModel`."""
+
     def __init__(self, cfg: ModelConfig, n_classes: int, augment: AugmentConfig | None = None):
         super().__init__()
         self.cfg = cfg
@@ -167,7 +169,7 @@ class SEDModel(nn.Module):
         x = x / (x.std(dim=1, keepdim=True) + 1e-5)
         return x.reshape(x.shape[0], 1, -1, cols)
 
-    def embed(self, power: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
+    def forward_features(self, power: torch.Tensor, audio: torch.Tensor | None = None) -> torch.Tensor:
         """STFT power (and audio, for the wave branch) -> time features [B, F, T']."""
         x = self.spec_augment(self.logmel(power))
         emb = self.backbone.forward_features(x).mean(dim=2)
@@ -186,7 +188,10 @@ class SEDModel(nn.Module):
         return logits.transpose(1, 2), clipwise
 
     def forward(self, power: torch.Tensor, audio: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.forward_head(self.embed(power, audio))
+        return self.forward_head(self.forward_features(power, audio))
+
+    def frozen_parts(self) -> list[nn.Module]:
+        return [self.logmel, self.backbone, *([self.wave] if self.wave is not None else [])]
 
 
 class ExportWrapper(nn.Module):
