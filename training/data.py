@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 
 from birdlab.core.audio import AudioError, read_window
 from birdlab.core.jobs import Job, JobError, JobRecording, split_recordings  # noqa: F401 (re-exported)
+from birdlab.core.model import Polarity
 from birdlab.core.targets import TimeBox, frame_targets
 
 
@@ -48,12 +49,12 @@ class JobData:
         self.boxes: dict[int, list[TimeBox]] = defaultdict(list)
         for lab in job.labels:
             self.boxes[lab.recording].append(TimeBox(lab.t_min, lab.t_max, self.class_index[lab.class_name],
-                                                     lab.polarity.value))
+                                                     lab.polarity))
         for ext in job.extents:
             for name in ext.classes:
                 if name in self.class_index:
                     self.boxes[ext.recording].append(TimeBox(ext.t_min, ext.t_max, self.class_index[name],
-                                                             "negative"))
+                                                             Polarity.NEGATIVE))
 
     def check_audio(self) -> None:
         """Fail at once (JobError naming the files) when recordings are missing."""
@@ -175,7 +176,7 @@ def unlabelled_audio(data: JobData, rng: np.random.Generator, tries: int = 20) -
         rec = recs[int(rng.integers(len(recs)))]
         start = float(rng.uniform(0.0, max(0.0, rec.duration - data.crop_s)))
         end = start + data.crop_s
-        if any(b.polarity == "positive" and b.t_max > start and b.t_min < end for b in data.boxes.get(rec.id, ())):
+        if any(b.polarity is Polarity.POSITIVE and b.t_max > start and b.t_min < end for b in data.boxes.get(rec.id, ())):
             continue
         return data.read(Crop(rec.id, start, start, -1, "background"), start)
     return None

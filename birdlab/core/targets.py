@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from birdlab.core.model import Polarity
+
 
 @dataclass(frozen=True)
 class TimeBox:
@@ -27,7 +29,7 @@ class TimeBox:
     t_min: float
     t_max: float
     class_index: int
-    polarity: str  # "positive", "negative" (extents for a class count as "negative")
+    polarity: Polarity  # positive or negative (a reviewed extent for a class counts as negative)
 
 
 def covered_frames(t_min: float, t_max: float, t0: float, hop_s: float, n_frames: int) -> np.ndarray:
@@ -52,9 +54,9 @@ def frame_targets(boxes: Iterable[TimeBox], t0: float, hop_s: float, n_frames: i
         if box.t_max <= t0 or box.t_min >= t1:
             continue
         frames = covered_frames(box.t_min, box.t_max, t0, hop_s, n_frames)
-        if box.polarity == "positive":
+        if box.polarity is Polarity.POSITIVE:
             pos[box.class_index] |= frames
-        elif box.polarity == "negative":
+        elif box.polarity is Polarity.NEGATIVE:
             neg[box.class_index] |= frames
     targets = pos.astype(np.float32)
     mask = (pos | neg).astype(np.float32)

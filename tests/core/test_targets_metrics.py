@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 
 from birdlab.core.metrics import average_precision, cmap, lwlrap, per_class_ap
+from birdlab.core.model import Polarity
 from birdlab.core.targets import TimeBox, clip_targets, covered_frames, frame_targets
 
 
 def test_positive_and_negative_boxes_make_targets_and_masks():
-    boxes = [TimeBox(1.0, 2.0, 0, "positive"), TimeBox(3.0, 4.0, 0, "negative"), TimeBox(0.0, 5.0, 1, "negative")]
+    boxes = [TimeBox(1.0, 2.0, 0, Polarity.POSITIVE), TimeBox(3.0, 4.0, 0, Polarity.NEGATIVE), TimeBox(0.0, 5.0, 1, Polarity.NEGATIVE)]
     y, m = frame_targets(boxes, t0=0.0, hop_s=0.5, n_frames=10, n_classes=3)
     assert y[0].tolist() == [0, 0, 1, 1, 0, 0, 0, 0, 0, 0]
     assert m[0].tolist() == [0, 0, 1, 1, 0, 0, 1, 1, 0, 0]
@@ -17,14 +18,14 @@ def test_positive_and_negative_boxes_make_targets_and_masks():
 
 
 def test_positives_win_over_negatives_where_they_overlap():
-    boxes = [TimeBox(0.0, 5.0, 0, "negative"), TimeBox(2.0, 3.0, 0, "positive")]
+    boxes = [TimeBox(0.0, 5.0, 0, Polarity.NEGATIVE), TimeBox(2.0, 3.0, 0, Polarity.POSITIVE)]
     y, m = frame_targets(boxes, 0.0, 1.0, 5, 1)
     assert y[0].tolist() == [0, 0, 1, 0, 0] and m[0].tolist() == [1] * 5
 
 
 def test_crop_offset_and_short_boxes():
     # crop starting at 10 s: a box at 11.0-11.2 s (shorter than half a frame) still marks its centre frame
-    y, m = frame_targets([TimeBox(11.0, 11.2, 0, "positive")], 10.0, 0.5, 4, 1)
+    y, m = frame_targets([TimeBox(11.0, 11.2, 0, Polarity.POSITIVE)], 10.0, 0.5, 4, 1)
     assert y[0].tolist() == [0, 0, 1, 0]
     assert covered_frames(0.0, 0.2, 5.0, 0.5, 4).sum() == 0  # outside the crop
 
