@@ -19,11 +19,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from birdlab.core.audio import read_window  # noqa: E402
-from birdlab.core.label_io import import_tables  # noqa: E402
-from birdlab.core.project import Project  # noqa: E402
-from birdlab.core.spectrogram import SpectrogramConfig, spectrogram_db  # noqa: E402
-from birdlab.core.synth import write_long_recording  # noqa: E402
+from birdlab.core.sound.audio import read_window  # noqa: E402
+from birdlab.core.store.label_io import import_tables  # noqa: E402
+from birdlab.core.store.project import Project  # noqa: E402
+from birdlab.core.sound.spectrogram import SpectrogramConfig, spectrogram_db  # noqa: E402
+from birdlab.core.synthetic.synth import write_long_recording  # noqa: E402
 
 RAVEN_HEADER = "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tSpecies\n"
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from birdlab.core.demo import DEMO_MODEL  # noqa: E402
+from birdlab.core.synthetic.demo import DEMO_MODEL  # noqa: E402
 from training.recipes import DEMO, run_recipe  # noqa: E402
 
 

@@ -30,7 +30,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def make_files(work: Path) -> dict[str, Path]:
-    from birdlab.core.synth import write_long_recording
+    from birdlab.core.synthetic.synth import write_long_recording
     files = {"1h": work / "hour_48k.wav", "10min": work / "tenmin_48k.wav"}
     for name, seconds in (("1h", 3600.0), ("10min", 600.0)):
         if not files[name].exists():
@@ -44,7 +44,7 @@ def make_project(work: Path, audio: Path) -> Path:
     import numpy as np
 
     from birdlab.core.model import Box, Polarity
-    from birdlab.core.project import NewLabel, Project, Source
+    from birdlab.core.store.project import NewLabel, Project, Source
     folder = work / "open-project"
     if (folder / "project.sqlite").exists():
         return folder
@@ -77,7 +77,7 @@ def measure_open(folder: str) -> dict:
 def measure(path: str) -> dict:
     from PySide6.QtWidgets import QApplication
 
-    from birdlab.core.audio import probe
+    from birdlab.core.sound.audio import probe
     from birdlab.gui.spectrogram_view import SpectrogramView
 
     app = QApplication.instance() or QApplication([])
@@ -125,7 +125,7 @@ def memory(path: str) -> float:
     """Peak RSS (MiB) of opening the file, viewing it whole, and scrolling through it at 30 s per view."""
     from PySide6.QtWidgets import QApplication
 
-    from birdlab.core.audio import probe
+    from birdlab.core.sound.audio import probe
     from birdlab.gui.spectrogram_view import SpectrogramView
 
     app = QApplication.instance() or QApplication([])

@@ -21,13 +21,13 @@ two folds (and the training seeds of `--seeds`) is reported. Chance is the share
 segments. With 5 (fold A) and 18 (fold B) test calls, a single fold's figure is noisy: compare
 means over folds and seeds (docs/quality.md).
 
-Starts (the configs of `birdlab train --start`, birdlab.core.starts): `scratch` (SED
+Starts (the configs of `birdlab train --start`, birdlab.core.ml.starts): `scratch` (SED
 efficientnet_lite0 from random weights, full fine-tune), `imagenet` (the same from ImageNet
 weights), `birdnet` (linear head on BirdNET v2.4
 embeddings, quick), `birdnet_fresh` (the same head without BirdNET's own output row for the
 species: what the labels alone teach it), `zeroshot` (BirdNET v2.4's own output for Pitta versicolor), and
 `ensemble` (mean of the imagenet and birdnet tracks, when both ran). Each trains through
-`birdlab.core.runs` and `python -m training fit`, exactly as `birdlab train` does, and scores
+`birdlab.core.ml.runs` and `python -m training fit`, exactly as `birdlab train` does, and scores
 with `score_recording`, as `birdlab score` does.
 
 The agile loop (`--rounds`): the BirdNET start from the first 5 boxed calls of fold A's
@@ -51,9 +51,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from birdlab.core.metrics import average_precision  # noqa: E402
+from birdlab.core.ml.metrics import average_precision  # noqa: E402
 from birdlab.core.model import Box, Polarity, Source  # noqa: E402
-from birdlab.core.project import Project  # noqa: E402
+from birdlab.core.store.project import Project  # noqa: E402
 
 SPECIES = "Noisy Pitta"  # named like BirdNET's label, so the BirdNET start can use its output row
 SEGMENT_S = 5.0
@@ -113,8 +113,8 @@ def make_project(root: Path, train: list[Clip], max_boxes: int | None = None) ->
 
 
 def _starts() -> dict[str, dict]:
-    """The configs of birdlab's own starts (birdlab.core.starts), so the benchmark measures the defaults."""
-    from birdlab.core.starts import STARTS as APP_STARTS
+    """The configs of birdlab's own starts (birdlab.core.ml.starts), so the benchmark measures the defaults."""
+    from birdlab.core.ml.starts import STARTS as APP_STARTS
 
     birdnet = json.loads(json.dumps(APP_STARTS["birdnet"].config))
     fresh = json.loads(json.dumps(birdnet))
@@ -128,7 +128,7 @@ STARTS = _starts()
 
 def train(project: Project, config: dict, log: Path) -> tuple[Path, float]:
     """One `birdlab train`-style run; (model file, seconds)."""
-    from birdlab.core.runs import iter_events, new_run, register_model, start_child
+    from birdlab.core.ml.runs import iter_events, new_run, register_model, start_child
 
     t0 = time.monotonic()
     run, job_path = new_run(project, config, start_from=None)
@@ -236,7 +236,7 @@ def _on_grid(track: np.ndarray, hop: float, new_hop: float) -> np.ndarray:
 
 def agile_loop(args, clips: list[Clip]) -> list[dict]:
     """Rounds of 10 review decisions from the truth on fold A's training clips (BirdNET start)."""
-    from birdlab.core.review import QueueSpec, ReviewQueue
+    from birdlab.core.store.review import QueueSpec, ReviewQueue
     from birdlab.scoring import ScoreSettings, score_recording
     from birdlab.scoring.ensemble import load_scorer
     from birdlab.scoring.store import store_scores

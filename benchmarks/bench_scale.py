@@ -68,7 +68,7 @@ def build(work: Path, recordings: int, detections: int) -> tuple[Path, dict]:
     """The project of one size (cached); returns it with the build figures."""
     import numpy as np
 
-    from birdlab.core.project import Project
+    from birdlab.core.store.project import Project
 
     audio = work / f"audio-{recordings}"
     folder = work / f"project-{recordings}-{detections}"

@@ -7,7 +7,7 @@ outputs) against the model alone on precomputed features (the ceiling).
 Without --model the default architecture is exported untrained (training.export.
 export_random_model, efficientnet_b0, 32 kHz; needs the train extra) and cached in the work
 folder (default `bench-out/`, git-ignored), like the synthetic audio: --hours of 32 kHz
-soundscapes (birdlab.core.synth.write_long_recording) in --files WAV files. --n-mels / --hop /
+soundscapes (birdlab.core.synthetic.synth.write_long_recording) in --files WAV files. --n-mels / --hop /
 --n-fft export it with another frontend, to measure what the input size costs. End to end runs
 the real batch runner (`run_batch`, as `birdlab score` does) with 1 and 2 workers; its time
 includes start-up (worker processes, model loading) and writing the outputs. Model-only runs
@@ -30,9 +30,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from birdlab.core.audio import iter_windows  # noqa: E402
-from birdlab.core.features import stft_power  # noqa: E402
-from birdlab.core.synth import write_long_recording  # noqa: E402
+from birdlab.core.sound.audio import iter_windows  # noqa: E402
+from birdlab.core.sound.features import stft_power  # noqa: E402
+from birdlab.core.synthetic.synth import write_long_recording  # noqa: E402
 from birdlab.scoring.batch import BatchConfig, run_batch  # noqa: E402
 from birdlab.scoring.bundle import ModelBundle, available_cores  # noqa: E402
 from birdlab.scoring.recording import ScoreSettings  # noqa: E402

@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from birdlab.core.jobs import make_job, read_job, write_job  # noqa: E402
-from birdlab.core.project import Project  # noqa: E402
-from birdlab.core.synth_project import SyntheticProjectSpec, make_synthetic_project  # noqa: E402
+from birdlab.core.ml.jobs import make_job, read_job, write_job  # noqa: E402
+from birdlab.core.store.project import Project  # noqa: E402
+from birdlab.core.synthetic.synth_project import SyntheticProjectSpec, make_synthetic_project  # noqa: E402
 
 
 def project_with_labels(work: Path, labels: int) -> Project:
@@ -74,7 +74,7 @@ def head_retrain(project: Project, work: Path, backbone: str, labels: int) -> tu
     """Cold (no embedding cache) and warm runs of a quick retrain; backbone "birdnet" trains the
     BirdNET-embedding head with the birdnet start's settings."""
     if backbone == "birdnet":
-        from birdlab.core.starts import STARTS
+        from birdlab.core.ml.starts import STARTS
         config = dict(STARTS["birdnet"].config)
     else:
         config = {"mode": "head", "epochs": 10, "batch_size": 64, "model": {"backbone": backbone}}

@@ -28,12 +28,12 @@ def _err(message: str) -> None:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from birdlab.core.audio import AudioError
+    from birdlab.core.sound.audio import AudioError
     from birdlab.core.formats.common import TableError
     from birdlab.core.paths import check_output
     from birdlab.core.progress import ProgressBar
-    from birdlab.core.audio_files import iter_audio_files
-    from birdlab.core.project import Project, ProjectError
+    from birdlab.core.store.audio_files import iter_audio_files
+    from birdlab.core.store.project import Project, ProjectError
 
     for folder in args.audio:
         if not Path(folder).exists():
@@ -42,7 +42,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.species}: species list not found")
     check_output(args.project, folder=True, what="project folder")
     if args.species:  # checked before the project is made: a bad list writes nothing
-        from birdlab.core.species import read_species_list
+        from birdlab.core.store.species import read_species_list
         try:
             read_species_list(args.species)
         except TableError as exc:
@@ -82,7 +82,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def _open_project(folder: str):
-    from birdlab.core.project import Project, ProjectError
+    from birdlab.core.store.project import Project, ProjectError
     try:
         return Project.open(folder)
     except ProjectError as exc:
@@ -91,7 +91,7 @@ def _open_project(folder: str):
 
 def cmd_labels_import(args: argparse.Namespace) -> int:
     from birdlab.core.formats.common import TableError
-    from birdlab.core.label_io import import_tables
+    from birdlab.core.store.label_io import import_tables
     from birdlab.core.model import Polarity
 
     polarity = Polarity.parse(args.polarity) if args.polarity else None
@@ -121,7 +121,7 @@ def cmd_labels_import(args: argparse.Namespace) -> int:
 
 def cmd_labels_empty(args: argparse.Namespace) -> int:
     """Mark recordings (or every recording under a folder) reviewed and empty for classes."""
-    from birdlab.core.project import ProjectError
+    from birdlab.core.store.project import ProjectError
 
     with _open_project(args.project) as project:
         classes = []
@@ -159,9 +159,9 @@ def cmd_labels_empty(args: argparse.Namespace) -> int:
 
 
 def cmd_labels_export(args: argparse.Namespace) -> int:
-    from birdlab.core.label_io import export_tables
+    from birdlab.core.store.label_io import export_tables
     from birdlab.core.model import Polarity
-    from birdlab.core.project import ProjectError
+    from birdlab.core.store.project import ProjectError
 
     polarities = {Polarity.parse(p) for p in args.polarity.split(",")} if args.polarity else None
     with _open_project(args.project) as project:
@@ -250,7 +250,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 def _score_into(project, model, recordings, progress: bool = False) -> None:
     """Score recordings with a model version of the project and store the detections the app
     would (its lower threshold), so the app and `evaluate --project` see them."""
-    from birdlab.core.audio import AudioError
+    from birdlab.core.sound.audio import AudioError
     from birdlab.scoring.detect import DetectSettings
     from birdlab.scoring.ensemble import load_scorer
     from birdlab.scoring.recording import ScoreSettings, score_recording
@@ -278,7 +278,7 @@ def _score_demo(project) -> None:
 def _score_for_evaluation(project, model_name: str | None, validation: bool) -> None:
     """Score the recordings `evaluate --project` needs when the version has no detections on
     them yet (e.g. right after `birdlab train`); a version without a model file cannot be."""
-    from birdlab.core.evaluate import EvaluationError, find_model, validation_recordings
+    from birdlab.core.ml.evaluate import EvaluationError, find_model, validation_recordings
 
     try:
         model = find_model(project, model_name)
@@ -299,7 +299,7 @@ def _score_for_evaluation(project, model_name: str | None, validation: bool) -> 
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from birdlab.core.demo import build_demo, default_demo_folder
+    from birdlab.core.synthetic.demo import build_demo, default_demo_folder
     from birdlab.core.paths import check_output
 
     folder = Path(args.dir) if args.dir else default_demo_folder()
@@ -323,10 +323,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Write a job from the project's labels, run the training child, register its model."""
-    from birdlab.core.jobs import JobError, no_negative_warnings
-    from birdlab.core.runs import TrainingRunDriver, iter_events, start_child, version_weights
+    from birdlab.core.ml.jobs import JobError, no_negative_warnings
+    from birdlab.core.ml.runs import TrainingRunDriver, iter_events, start_child, version_weights
 
-    from birdlab.core.starts import STARTS, LabelBand, default_start, fit_to_band, merge_config
+    from birdlab.core.ml.starts import STARTS, LabelBand, default_start, fit_to_band, merge_config
 
     config: dict = {"device": args.device, "model": {}}
     if args.mode:
@@ -427,7 +427,7 @@ def _show_training_event(event: dict, epochs: int) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Per-class AP, cmAP, LWLRAP and P/R/F1 of detections against truth (files or a project)."""
     from birdlab.core.atomic import atomic_write_text
-    from birdlab.core.evaluate import SEGMENT_RANGE, EvaluationError, evaluate_files, evaluate_project
+    from birdlab.core.ml.evaluate import SEGMENT_RANGE, EvaluationError, evaluate_files, evaluate_project
     from birdlab.core.paths import check_output
 
     if args.project and (args.truth or args.pred):
@@ -711,7 +711,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from birdlab.core.failures import os_reason, sqlite_reason
     from birdlab.core.paths import OutputRefused
-    from birdlab.core.project import ProjectError
+    from birdlab.core.store.project import ProjectError
     try:
         return args.func(args)
     except (UsageError, OutputRefused, ProjectError) as exc:

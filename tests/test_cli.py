@@ -9,7 +9,7 @@ import pytest
 
 from birdlab.cli import main
 from birdlab.core.model import Polarity
-from birdlab.core.project import Project
+from birdlab.core.store.project import Project
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_unknown_recording_is_a_row_error(tmp_path, audio_dir, capsys):
 
 
 def test_labels_import_complete_marks_each_covered_recording_for_the_imported_classes(tmp_path, audio_dir, capsys):
-    from birdlab.core.jobs import no_negative_warnings
+    from birdlab.core.ml.jobs import no_negative_warnings
 
     assert main(["init", str(tmp_path / "p"), "--audio", str(audio_dir)]) == 0
     boxed = tmp_path / "rec1.Table.1.selections.txt"

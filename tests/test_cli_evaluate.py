@@ -117,7 +117,7 @@ def test_project_mode(project, tmp_path, capsys):  # noqa: F811 (the fixture)
 def test_evaluate_project_scores_what_it_needs_itself(tmp_path, capsys):
     """Right after training (or an import of audio), the version has no detections yet: evaluate
     scores the recordings it needs first instead of failing with 'score the recordings first'."""
-    from birdlab.core.project import Project
+    from birdlab.core.store.project import Project
     folder = tmp_path / "demo"
     assert main(["demo", str(folder), "--no-gui"]) == 0
     with Project.open(folder) as demo:

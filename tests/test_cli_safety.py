@@ -20,7 +20,7 @@ import pytest
 
 from birdlab.cli import main
 from birdlab.core.model import Box, Polarity
-from birdlab.core.project import Project
+from birdlab.core.store.project import Project
 
 RAVEN = ("Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tSpecies\n"
          "1\tSpectrogram 1\t1\t1.0\t2.5\t500\t4000\tA\n")
@@ -151,7 +151,7 @@ def test_a_full_disk_during_import_rolls_back_and_says_so(project, tmp_path, cap
     table = tmp_path / "rec1.Table.1.selections.txt"
     table.write_text(RAVEN)
     before = counts(project)
-    import birdlab.core.project as project_module
+    import birdlab.core.store.project as project_module
     real = project_module.Project.add_labels
 
     def fail_midway(self, new):
@@ -172,7 +172,7 @@ def test_a_locked_project_waits_then_names_the_holder(project, tmp_path, capsys,
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        monkeypatch.setattr("birdlab.core.project.BUSY_TIMEOUT_S", 0.5)
+        monkeypatch.setattr("birdlab.core.store.project.BUSY_TIMEOUT_S", 0.5)
         started = time.monotonic()
         refused(capsys, ["labels", "import", str(project), "--format", "raven", str(table)],
                 "locked", f"pid {holder.pid}")
@@ -187,7 +187,7 @@ def test_a_read_only_project_opens_for_viewing_and_refuses_edits(project, tmp_pa
     table = tmp_path / "rec1.Table.1.selections.txt"
     table.write_text(RAVEN)
     before = counts(project)
-    monkeypatch.setattr("birdlab.core.project.writable", lambda root: False)  # as a read-only folder is
+    monkeypatch.setattr("birdlab.core.store.project.writable", lambda root: False)  # as a read-only folder is
     with Project.open(project) as p:
         assert p.read_only and len(p.labels()) == 1 and p.active_model().name == "v1"
         with pytest.raises(Exception, match="read-only"):
@@ -349,8 +349,8 @@ def test_a_really_full_disk_in_import_export_and_score_leaves_the_project_intact
 
 @pytest.mark.skipif(sys.platform != "linux", reason="Linux file names are bytes")
 def test_a_non_utf8_file_name_goes_through_init_score_export_and_a_job(tmp_path, make_wav, capsys):
-    from birdlab.core.demo import DEMO_MODEL
-    from birdlab.core.jobs import make_job, read_job, write_job
+    from birdlab.core.synthetic.demo import DEMO_MODEL
+    from birdlab.core.ml.jobs import make_job, read_job, write_job
     audio = tmp_path / "audio"
     source = make_wav("plain.wav", duration=3.0, sample_rate=32000, folder=audio)
     raw = os.path.join(os.fsencode(audio), b"caf\xe9.wav")  # Latin-1 bytes: not UTF-8

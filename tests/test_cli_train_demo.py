@@ -6,7 +6,7 @@ import json
 import pytest
 
 from birdlab.cli import main
-from birdlab.core.project import Project
+from birdlab.core.store.project import Project
 
 pytest.importorskip("torch", reason="the training extra is not installed")
 
@@ -57,7 +57,7 @@ def test_the_demo_model_is_package_data():
     import tomllib
     from pathlib import Path
 
-    from birdlab.core.demo import DEMO_MODEL
+    from birdlab.core.synthetic.demo import DEMO_MODEL
 
     package = Path(__file__).resolve().parents[1] / "birdlab"
     assert DEMO_MODEL.parent.parent == package
@@ -73,7 +73,7 @@ def test_the_demo_model_is_package_data():
                     reason="needs the birdnet extra (pip install 'birdlab[birdnet]')")
 def test_positive_only_labels_warn_and_the_version_waits_for_the_user(tmp_path, capsys):
     """A table of calls only (no negatives): warned before and after, AP n/a, not made active."""
-    from birdlab.core.synth_project import SyntheticProjectSpec, make_synthetic_project
+    from birdlab.core.synthetic.synth_project import SyntheticProjectSpec, make_synthetic_project
 
     folder = tmp_path / "p"
     make_synthetic_project(folder, SyntheticProjectSpec(recordings=3, duration_s=9.0, species=1, negatives=False,

@@ -28,7 +28,7 @@ def fit(args: argparse.Namespace, out) -> int:
         import torch
         import torch.distributed as dist
 
-        from birdlab.core.jobs import JobError, read_job
+        from birdlab.core.ml.jobs import JobError, read_job
         from training.config import config_from_dict
         from training.export import ExportError
         from training.fit import fit

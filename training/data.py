@@ -3,7 +3,7 @@
 Each labelled box gives a crop (default 5 s) at a random offset that keeps the box (or, for
 a box longer than the crop, a random part of it) inside; reviewed-complete extents give
 background crops. Targets and masks come from every label and extent of the recording that
-the crop touches (birdlab.core.targets). Every random choice is drawn from a generator
+the crop touches (birdlab.core.ml.targets). Every random choice is drawn from a generator
 seeded by (seed, epoch, index), so an epoch is the same whatever the worker count, and a
 resumed run sees the same batches.
 """
@@ -18,10 +18,10 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from birdlab.core.audio import AudioError, read_window
-from birdlab.core.jobs import Job, JobError, JobRecording, split_recordings  # noqa: F401 (re-exported)
+from birdlab.core.sound.audio import AudioError, read_window
+from birdlab.core.ml.jobs import Job, JobError, JobRecording, split_recordings  # noqa: F401 (re-exported)
 from birdlab.core.model import Polarity
-from birdlab.core.targets import TimeBox, frame_targets
+from birdlab.core.ml.targets import TimeBox, frame_targets
 
 
 @dataclass(frozen=True)

@@ -7,14 +7,14 @@ frames, and the scorer averages the overlapping windows of every 1 s frame, so d
 have 1 s resolution.
 
 Labels become window targets by the RFCX rule one level up (DESIGN.md section 3, the clip
-rule of `birdlab.core.targets`): positive if a positive box covers one of its frames,
+rule of `birdlab.core.ml.targets`): positive if a positive box covers one of its frames,
 negative if only negative boxes or reviewed-complete extents do, masked otherwise. Windows
 touched only by complete extents are sampled (`background_crops` per labelled window).
 
 The head is linear: logits = e @ (W0 + dW).T + (b0 + db). For a class whose name matches
 a BirdNET label, (W0, b0) is BirdNET's own output row, so an untrained head is BirdNET
 zero-shot and weight decay pulls toward it; other classes start at zero. Embeddings are
-cached per recording (`birdlab.core.embedding_cache`), so a retrain after a few more labels
+cached per recording (`birdlab.core.store.embedding_cache`), so a retrain after a few more labels
 embeds only the new windows and trains in seconds.
 """
 
@@ -32,11 +32,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from birdlab.core.audio import AudioError, read_window
-from birdlab.core.embedding_cache import WindowEmbeddingCache
-from birdlab.core.jobs import JobError
-from birdlab.core.metrics import cmap, lwlrap, per_class_ap
-from birdlab.core.targets import clip_targets, frame_targets
+from birdlab.core.sound.audio import AudioError, read_window
+from birdlab.core.store.embedding_cache import WindowEmbeddingCache
+from birdlab.core.ml.jobs import JobError
+from birdlab.core.ml.metrics import cmap, lwlrap, per_class_ap
+from birdlab.core.ml.targets import clip_targets, frame_targets
 from training.config import ModelConfig
 
 

@@ -1,6 +1,6 @@
 """Export a trained SED model as one self-describing ONNX file (DESIGN.md section 4).
 
-The graph takes STFT power (birdlab.core.features.stft_power, computed by the scorer in
+The graph takes STFT power (birdlab.core.sound.features.stft_power, computed by the scorer in
 numpy) and holds the mel filterbank, log and normalisation. After writing, `check_parity`
 runs fresh random audio through ONNX Runtime with the scorer's own numpy feature code and
 through torch from the raw audio (torch STFT), and fails the export when any probability
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from birdlab.core.features import stft_power
+from birdlab.core.sound.features import stft_power
 from birdlab.scoring.metadata import ModelMetadata
 from training.frontend import stft_power_torch
 from training.models.sed import ExportWrapper, SEDModel

@@ -1,6 +1,6 @@
 """The log-mel frontend: STFT power (outside the exported graph) and mel/log/normalise (inside).
 
-`stft_power_torch` is the torch twin of `birdlab.core.features.stft_power` (the one feature
+`stft_power_torch` is the torch twin of `birdlab.core.sound.features.stft_power` (the one feature
 definition the scorer uses); `tests/training/test_frontend.py` proves they agree. `LogMel`
 is the in-graph part: a torchaudio mel filterbank, dB with a top_db floor, optionally each mel
 band less its mean over the window (`band_norm`), and per-example standardisation, so that
@@ -13,7 +13,7 @@ import torch
 import torchaudio
 from torch import nn
 
-from birdlab.core.features import StftSpec
+from birdlab.core.sound.features import StftSpec
 
 
 def stft_power_torch(audio: torch.Tensor, spec: StftSpec) -> torch.Tensor:

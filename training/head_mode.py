@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from training.data import Crop
-from birdlab.core.features import stft_power
+from birdlab.core.sound.features import stft_power
 from training.frontend import stft_power_torch
 from training.loop import FitResult, Trainer, lr_factor
 from training.losses import sed_loss

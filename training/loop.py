@@ -26,9 +26,9 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 
-from birdlab.core.card import ModelCard
-from birdlab.core.jobs import Job, JobError, classes_without_negatives
-from birdlab.core.metrics import cmap, lwlrap, per_class_ap
+from birdlab.core.ml.card import ModelCard
+from birdlab.core.ml.jobs import Job, JobError, classes_without_negatives
+from birdlab.core.ml.metrics import cmap, lwlrap, per_class_ap
 from birdlab.core.model import Polarity
 from training.augment import BatchAugmenter
 from training.config import TrainConfig, architecture, config_to_dict

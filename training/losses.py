@@ -1,6 +1,6 @@
 """Losses: the RFCX frame-masked BCE, the masked clip BCE, the BirdCLEF multi-loss and distillation.
 
-Shapes: framewise logits [B, T, C]; targets and masks [B, C, T] (as birdlab.core.targets makes
+Shapes: framewise logits [B, T, C]; targets and masks [B, C, T] (as birdlab.core.ml.targets makes
 them); clipwise probabilities [B, C]. Only labelled entries (mask 1) contribute, so the
 gradient on a masked frame or class is exactly zero. Compute in float32, outside autocast.
 """

@@ -16,8 +16,8 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from birdlab.core.jobs import make_job, write_job
-from birdlab.core.synth_project import SyntheticProjectSpec, make_synthetic_project
+from birdlab.core.ml.jobs import make_job, write_job
+from birdlab.core.synthetic.synth_project import SyntheticProjectSpec, make_synthetic_project
 
 DEMO_SPECIES = ("upsweep_warbler", "downsweep_tit", "trill_frog")
 

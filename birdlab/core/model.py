@@ -1,7 +1,7 @@
 """Typed records shared by the GUI, the scorer and the trainer.
 
 Everything is in seconds and Hz (as in soundevent). These are plain dataclasses: the
-project store (`birdlab.core.project`) maps them to SQLite rows, the formats map them
+project store (`birdlab.core.store.project`) maps them to SQLite rows, the formats map them
 to and from external tables.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from birdlab.core.card import ModelCard
+    from birdlab.core.ml.card import ModelCard
 
 
 class Polarity(str, Enum):
@@ -188,7 +188,7 @@ class ModelVersion:
     @property
     def model_card(self) -> ModelCard | None:
         """The card, typed (None for a version without one, e.g. imported detections)."""
-        from birdlab.core.card import ModelCard
+        from birdlab.core.ml.card import ModelCard
         return ModelCard.from_dict(self.card, f"model version {self.name!r}") if self.card.get("classes") else None
 
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from birdlab.core.compare import NO_CHANGE, DetectionDiff
+from birdlab.core.ml.compare import NO_CHANGE, DetectionDiff
 from birdlab.core.model import ModelVersion, Polarity, Recording
-from birdlab.core.project import Project
+from birdlab.core.store.project import Project
 
 Listener = Callable[[str, Any], None]
 

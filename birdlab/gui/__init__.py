@@ -1,5 +1,5 @@
 """The desktop app (PySide6 + pyqtgraph): Qt views over the Qt-free project and scorer.
 
 The only package that imports Qt. It never imports `training`: training runs as a child
-process (birdlab.core.runs).
+process (birdlab.core.ml.runs).
 """

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QDoubleSpin
                                QHBoxLayout, QLabel, QLineEdit, QListWidget, QProgressBar, QPushButton, QVBoxLayout)
 
 from birdlab.core.progress import format_duration
-from birdlab.core.project import Project
+from birdlab.core.store.project import Project
 
 
 def journal_progress(journal: Path) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Qt, Signal
 
 from birdlab.core.events import Change
-from birdlab.core.project import Project
+from birdlab.core.store.project import Project
 
 
 class ProjectBridge(QObject):

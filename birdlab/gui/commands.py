@@ -9,7 +9,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from birdlab.core.model import Box, Label, Polarity, ReviewedExtent, Source
-from birdlab.core.project import Project
+from birdlab.core.store.project import Project
 
 
 READ_ONLY = ("This project is read-only (permission denied): the edit was not made. Copy the project to a "

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QListWidget, QListWidgetItem, QVBoxLayout,
                                QWidget)
 
-from birdlab.core.project import Project
+from birdlab.core.store.project import Project
 
 
 def ask_classes(parent: QWidget, project: Project, title: str, checked: int | None = None) -> list[int]:

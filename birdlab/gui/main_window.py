@@ -13,9 +13,9 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, QTimer, Signal
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox
 
-from birdlab.core.audio import AudioError, probe
+from birdlab.core.sound.audio import AudioError, probe
 from birdlab.core.model import Detection, Polarity, Recording
-from birdlab.core.project import Project, ProjectError
+from birdlab.core.store.project import Project, ProjectError
 from birdlab.core.session import Session
 from birdlab.gui import model_dialogs
 from birdlab.gui.bridge import ProjectBridge

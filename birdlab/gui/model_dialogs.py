@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from birdlab.core.eval_report import EvaluationError, EvaluationReport
-from birdlab.core.evaluate import evaluate_project
+from birdlab.core.ml.eval_report import EvaluationError, EvaluationReport
+from birdlab.core.ml.evaluate import evaluate_project
 from birdlab.gui.window_layout import add_dock
 
 

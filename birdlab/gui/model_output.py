@@ -14,11 +14,11 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QComboBox, QLabel, QProgressBar, QToolButton
 
-from birdlab.core.compare import change_summary, recordings_diff
+from birdlab.core.ml.compare import change_summary, recordings_diff
 from birdlab.core.model import ModelVersion, Recording
-from birdlab.core.project import ProjectError
+from birdlab.core.store.project import ProjectError
 from birdlab.core.session import Session
-from birdlab.core.track_cache import load_tracks, tracks_path
+from birdlab.core.store.track_cache import load_tracks, tracks_path
 from birdlab.gui.scoring_worker import RecordingScorer, ScoreRequest
 from birdlab.gui.spectrogram_view import SpectrogramView
 from birdlab.scoring.store import APP_DETECTION_THRESHOLD, project_bands, store_scores

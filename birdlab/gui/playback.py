@@ -1,6 +1,6 @@
 """Playback to the sound card, with a cursor position in recording seconds.
 
-The DSP lives in `birdlab.core.playback`; this module owns the stream and the Qt side.
+The DSP lives in `birdlab.core.sound.playback`; this module owns the stream and the Qt side.
 Output goes through a stream factory, `factory(samplerate, callback) -> stream` with
 start/stop/close (sounddevice's `OutputStream` by default), so tests inject a fake stream
 and drive the callback themselves. sounddevice is imported lazily: a machine without it,
@@ -20,8 +20,8 @@ from typing import Any, Protocol
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, QTimer, Signal
 
-from birdlab.core.audio import MIX, AudioError, probe
-from birdlab.core.playback import DEFAULT_DEVICE_RATE, PlaybackClip, clip_time, prepare
+from birdlab.core.sound.audio import MIX, AudioError, probe
+from birdlab.core.sound.playback import DEFAULT_DEVICE_RATE, PlaybackClip, clip_time, prepare
 from birdlab.gui.background import Background
 
 PLAYING, PAUSED, STOPPED = "playing", "paused", "stopped"

@@ -3,7 +3,7 @@
 `render_report` paints on a QImage, so `birdlab evaluate --plot` needs no window (it works with
 QT_QPA_PLATFORM=offscreen). `ReportPanel` shows the same curves interactively with pyqtgraph,
 for the main window to dock. Both draw the PR curve as the steps whose area is the AP
-(`birdlab.core.metrics.average_precision`), and the score histograms as each group's share of its
+(`birdlab.core.ml.metrics.average_precision`), and the score histograms as each group's share of its
 segments, so a few positives stay visible next to many negatives.
 """
 
@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFile
                                QLabel, QMessageBox, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from birdlab.core.atomic import atomic_write_bytes
-from birdlab.core.eval_report import ClassResult, EvaluationReport
+from birdlab.core.ml.eval_report import ClassResult, EvaluationReport
 
 PANEL_W, PANEL_H = 360, 250  # one plot of the PNG (a class gets two side by side)
 HEADER_H = 64

@@ -1,7 +1,7 @@
 """Retrain: settings, the training child process (QProcess), live progress and curves, cancel.
 
 The app never trains in its own process (DESIGN.md section 5): this dialog writes the job
-folder (`birdlab.core.runs.new_run`), starts `python -m training fit` with QProcess, reads its
+folder (`birdlab.core.ml.runs.new_run`), starts `python -m training fit` with QProcess, reads its
 JSON lines, and on `done`/`ok` registers the exported model as the new active version. A
 failure, a cancel or a killed child leaves the previous model active and says why.
 """
@@ -16,10 +16,10 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout
                                QPushButton, QSpinBox, QVBoxLayout)
 
 from birdlab.core.model import ModelVersion, TrainingRun
-from birdlab.core.project import Project
-from birdlab.core.jobs import no_negative_warnings
-from birdlab.core.runs import TrainingRunDriver, version_weights
-from birdlab.core.starts import STARTS, LabelBand, default_start, fit_to_band, merge_config
+from birdlab.core.store.project import Project
+from birdlab.core.ml.jobs import no_negative_warnings
+from birdlab.core.ml.runs import TrainingRunDriver, version_weights
+from birdlab.core.ml.starts import STARTS, LabelBand, default_start, fit_to_band, merge_config
 
 
 class RetrainDialog(QDialog):

@@ -3,7 +3,7 @@ and turning the current one into a review label (A, X, Q), skipping it (S) or re
 to the class box's class (C). A decision is never blind: a detection that is not on screen is
 first shown (and played); the next key press decides.
 
-The queue's order and filters are `core/review.py`; what is on screen is the session's; every
+The queue's order and filters are `core/store/review.py`; what is on screen is the session's; every
 label goes through the window's undo stack.
 """
 
@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from birdlab.core.model import Detection, Polarity, Source
-from birdlab.core.review import (DecisionLabel, QueueSpec, ReviewQueue, context_range, decision_labels, progress,
+from birdlab.core.store.review import (DecisionLabel, QueueSpec, ReviewQueue, context_range, decision_labels, progress,
                                  relabel_labels)
 from birdlab.core.session import Session
 from birdlab.gui.commands import AddLabel

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleS
                                QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget)
 
 from birdlab.core.model import Detection
-from birdlab.core.review import ORDERS, ReviewFilter, ReviewQueue
+from birdlab.core.store.review import ORDERS, ReviewFilter, ReviewQueue
 from birdlab.gui.columns_model import ColumnsModel
 
 COLUMNS = ("recording", "start (s)", "class", "score")

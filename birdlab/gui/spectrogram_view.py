@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (QGraphicsItem, QGraphicsRectItem, QGraphicsSimple
                                QWidget)
 
 from birdlab.core.model import Label
-from birdlab.core.spectrogram import SpectrogramConfig, hz_to_mel, mel_to_hz
-from birdlab.core.tiles import Tile, TileGrid
+from birdlab.core.sound.spectrogram import SpectrogramConfig, hz_to_mel, mel_to_hz
+from birdlab.core.sound.tiles import Tile, TileGrid
 from birdlab.gui.axes import FreqAxis, TimeAxis
 from birdlab.gui.label_items import LabelBox
 from birdlab.gui.tile_loader import TileKey, TileLoader

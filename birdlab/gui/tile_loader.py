@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
-from birdlab.core.audio import AudioError
-from birdlab.core.spectrogram import SpectrogramConfig
-from birdlab.core.tiles import Tile, TileGrid, compute_tile
+from birdlab.core.sound.audio import AudioError
+from birdlab.core.sound.spectrogram import SpectrogramConfig
+from birdlab.core.sound.tiles import Tile, TileGrid, compute_tile
 from birdlab.gui.background import Background
 
 

@@ -41,13 +41,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from birdlab.core.audio import AudioError
-from birdlab.core.card import CardError, ModelCard
+from birdlab.core.sound.audio import AudioError
+from birdlab.core.ml.card import CardError, ModelCard
 from birdlab.core.failures import os_reason
-from birdlab.core.fingerprint import fingerprint
+from birdlab.core.sound.fingerprint import fingerprint
 from birdlab.core.paths import OutputRefused, check_output
 from birdlab.core.progress import ProgressBar, format_duration
-from birdlab.core.audio_files import iter_audio_files
+from birdlab.core.store.audio_files import iter_audio_files
 from birdlab.scoring.bundle import available_cores
 from birdlab.scoring.ensemble import COMBINE, load_scorer
 from birdlab.scoring.journal import DoneFiles, DoneRef, Journal, done_entries, done_event
@@ -284,7 +284,7 @@ class _ProjectSink:
     """Writes results into a project (in the parent only: one SQLite writer)."""
 
     def __init__(self, folder: Path, version: str | None = None, activate: bool = False):
-        from birdlab.core.project import Project, ProjectError
+        from birdlab.core.store.project import Project, ProjectError
         try:
             self.project = Project.open(folder)
         except ProjectError as exc:

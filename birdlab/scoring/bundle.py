@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from birdlab.core.features import StftSpec
+from birdlab.core.sound.features import StftSpec
 from birdlab.scoring.metadata import ModelFileError, ModelMetadata, parse_metadata
 from birdlab.scoring.scorer import RAW_AUDIO, Features, InputSpec, compute_features
 

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from birdlab.core.features import StftSpec
+from birdlab.core.sound.features import StftSpec
 from birdlab.core.validate import SchemaError, parse_json
 from birdlab.scoring.embedders import EMBEDDING_KIND, EmbeddingSpec
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from birdlab.core.audio import MIX, iter_windows, probe
-from birdlab.core.embedding_cache import WindowEmbeddingCache
+from birdlab.core.sound.audio import MIX, iter_windows, probe
+from birdlab.core.store.embedding_cache import WindowEmbeddingCache
 from birdlab.core.model import Box, HasBox
 from birdlab.core.paths import shown
 from birdlab.scoring.detect import DetectSettings, Event, find_events
@@ -210,7 +210,7 @@ def score_recording(path: str | Path, scorer: Scorer, settings: ScoreSettings | 
 
     progress(seconds_done) is called after each batch; should_stop() is polled between
     batches and raises ScoringCancelled when true. Unreadable audio raises
-    birdlab.core.audio.AudioError naming the file. `embeddings`: for an embedding-family
+    birdlab.core.sound.audio.AudioError naming the file. `embeddings`: for an embedding-family
     model, read the window embeddings from there when all are cached, else store them.
     """
     settings = settings or ScoreSettings()

@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from birdlab.core.features import StftSpec, stft_power
+from birdlab.core.sound.features import StftSpec, stft_power
 from birdlab.scoring.embedders import EmbeddingSpec, get_embedder
 
 # STFT power per input spec: {spec: float32 [batch, frames, bins]}. Models that share a spec

@@ -6,8 +6,8 @@ exactly what `score_recording` found.
 
 from __future__ import annotations
 
-from birdlab.core.project import Project
-from birdlab.core.track_cache import save_tracks, tracks_path
+from birdlab.core.store.project import Project
+from birdlab.core.store.track_cache import save_tracks, tracks_path
 from birdlab.scoring.recording import RecordingScores
 
 APP_DETECTION_THRESHOLD = 0.2  # the app keeps detections from here up; its slider filters what is shown

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from birdlab.core.audio import MIX, AudioError, iter_windows, probe, read_window, readable_formats, resample
+from birdlab.core.sound.audio import MIX, AudioError, iter_windows, probe, read_window, readable_formats, resample
 from tests.conftest import tone
 
 RATES = [8000, 22050, 44100, 48000, 96000, 256000, 384000]

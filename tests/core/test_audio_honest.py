@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from birdlab.core.audio import AudioError, iter_windows, probe, read_window
+from birdlab.core.sound.audio import AudioError, iter_windows, probe, read_window
 
 
 def test_a_truncated_flac_gets_the_duration_that_decodes_with_a_warning(tmp_path, caplog):

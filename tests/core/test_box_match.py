@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from birdlab.core.box_match import match_boxes, time_iou
+from birdlab.core.ml.box_match import match_boxes, time_iou
 
 
 def test_time_iou():

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from birdlab.core.card import CardError, ModelCard
+from birdlab.core.ml.card import CardError, ModelCard
 
 
 def test_a_card_round_trips_and_keeps_what_other_writers_added(tmp_path):

@@ -1,4 +1,4 @@
-from birdlab.core.compare import ap_table, diff_detections
+from birdlab.core.ml.compare import ap_table, diff_detections
 from birdlab.core.model import Detection
 
 
@@ -24,8 +24,8 @@ def test_ap_table_lists_every_class():
 
 
 def test_the_change_summary_of_a_new_version_against_its_parent(tmp_path, make_wav):
-    from birdlab.core.compare import change_summary
-    from birdlab.core.project import Project
+    from birdlab.core.ml.compare import change_summary
+    from birdlab.core.store.project import Project
 
     with Project.create(tmp_path / "p") as project:
         rec = project.add_recording(make_wav("r.wav", duration=10.0))
@@ -38,7 +38,7 @@ def test_the_change_summary_of_a_new_version_against_its_parent(tmp_path, make_w
                                                   (cls.id, 5.0, 6.0, 0.0, 8000.0, 0.7)])
         lines = change_summary(project, child, parent.id, {rec.id})
         # the app sums each rescored recording's diff as it comes: the same words
-        from birdlab.core.compare import NO_CHANGE, recordings_diff
+        from birdlab.core.ml.compare import NO_CHANGE, recordings_diff
         summed = NO_CHANGE + recordings_diff(project, child.id, parent.id, [rec.id])
         assert change_summary(project, child, parent.id, {rec.id}, summed) == lines
     assert lines[0].startswith("On 1 rescored recording(s): ") and lines[0].endswith("(vs v1).")

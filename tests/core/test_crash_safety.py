@@ -12,12 +12,12 @@ import time
 import pytest
 
 from birdlab.core.model import Polarity
-from birdlab.core.project import Project
+from birdlab.core.store.project import Project
 
 EDITOR = textwrap.dedent("""
     import sys
     from birdlab.core.model import Box, Polarity
-    from birdlab.core.project import Project
+    from birdlab.core.store.project import Project
 
     project = Project.open(sys.argv[1])
     rec = project.recordings()[0]
@@ -82,8 +82,8 @@ def test_sigkill_during_edits_keeps_every_committed_edit(tmp_path, make_wav):
     ('{"classes": ["a"], "metrics": []}', "$.metrics: should be an object"),
 ])
 def test_a_broken_model_card_is_named_with_its_place(tmp_path, text, message):
-    from birdlab.core.project import ProjectError
-    from birdlab.core.runs import read_card
+    from birdlab.core.store.project import ProjectError
+    from birdlab.core.ml.runs import read_card
     card = tmp_path / "card.json"
     card.write_text(text)
     with pytest.raises(ProjectError) as info:
@@ -92,7 +92,7 @@ def test_a_broken_model_card_is_named_with_its_place(tmp_path, text, message):
 
 
 def test_a_card_with_nan_metrics_reads(tmp_path):
-    from birdlab.core.runs import read_card
+    from birdlab.core.ml.runs import read_card
     card = tmp_path / "card.json"
     card.write_text('{"classes": ["a"], "metrics": {"cmap": NaN}}')
     read = read_card(card)

@@ -8,15 +8,15 @@ import math
 import numpy as np
 import pytest
 
-from birdlab.core.eval_report import SUMMARY_CLASS, EvaluationError, EvaluationReport
-from birdlab.core.eval_tables import guess_format, read_tables, recording_key
-from birdlab.core.evaluate import (CompleteExtent, evaluate, evaluate_files, evaluate_project, pr_curve,
+from birdlab.core.ml.eval_report import SUMMARY_CLASS, EvaluationError, EvaluationReport
+from birdlab.core.ml.eval_tables import guess_format, read_tables, recording_key
+from birdlab.core.ml.evaluate import (CompleteExtent, evaluate, evaluate_files, evaluate_project, pr_curve,
                                    validation_recordings)
 from birdlab.core.formats import raven, rfcx
 from birdlab.core.formats.common import Annotation, RecordingRef
-from birdlab.core.jobs import make_job, write_job
+from birdlab.core.ml.jobs import make_job, write_job
 from birdlab.core.model import Box, Polarity
-from birdlab.core.project import NewLabel, Project
+from birdlab.core.store.project import NewLabel, Project
 from birdlab.scoring.outputs import CSV_COLUMNS, FileDone, write_csv
 
 POS, NEG, UNC = Polarity.POSITIVE, Polarity.NEGATIVE, Polarity.UNCERTAIN

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from birdlab.core.audio import MIX, AudioError
-from birdlab.core.playback import (PlaybackClip, _fast_len, apply_speed, band_limit, clip_time,
+from birdlab.core.sound.audio import MIX, AudioError
+from birdlab.core.sound.playback import (PlaybackClip, _fast_len, apply_speed, band_limit, clip_time,
                                    prepare)
 
 

@@ -10,8 +10,8 @@ import pytest
 from birdlab.core.events import Change
 from birdlab.core.formats.common import TableError
 from birdlab.core.model import Box, Polarity, Source
-from birdlab.core.project import DB_NAME, NewLabel, Project, ProjectError
-from birdlab.core.schema import MIGRATIONS, SCHEMA_VERSION
+from birdlab.core.store.project import DB_NAME, NewLabel, Project, ProjectError
+from birdlab.core.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
 @pytest.fixture

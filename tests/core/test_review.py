@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from birdlab.core.model import Box, Label, Polarity, Source
-from birdlab.core.project import Project
-from birdlab.core.review import QueueSpec, ReviewFilter, ReviewQueue, progress, reviewed_ids
+from birdlab.core.store.project import Project
+from birdlab.core.store.review import QueueSpec, ReviewFilter, ReviewQueue, progress, reviewed_ids
 
 
 @pytest.fixture
@@ -174,7 +174,7 @@ def test_a_deep_page_seeks_through_the_index_instead_of_reading_what_came_before
 
 def test_a_decision_is_one_label_on_the_detections_own_box_and_class():
     from birdlab.core.model import Detection
-    from birdlab.core.review import DecisionLabel, decision_labels
+    from birdlab.core.store.review import DecisionLabel, decision_labels
 
     det = Detection.from_values(7, 1, 3, 2, 10.0, 11.5, 1200.0, 3400.0, 0.8)
     for polarity in Polarity:
@@ -183,7 +183,7 @@ def test_a_decision_is_one_label_on_the_detections_own_box_and_class():
 
 def test_relabel_is_a_negative_for_the_detected_class_and_a_positive_for_the_other():
     from birdlab.core.model import Detection
-    from birdlab.core.review import DecisionLabel, relabel_labels
+    from birdlab.core.store.review import DecisionLabel, relabel_labels
 
     det = Detection.from_values(7, 1, 3, 2, 10.0, 11.5, 1200.0, 3400.0, 0.8)
     box = Box(10.0, 11.5, 1200.0, 3400.0)
@@ -194,7 +194,7 @@ def test_relabel_is_a_negative_for_the_detected_class_and_a_positive_for_the_oth
 
 def test_a_detection_is_shown_with_context_centred_on_it():
     from birdlab.core.model import Detection
-    from birdlab.core.review import context_range
+    from birdlab.core.store.review import context_range
 
     short = Detection.from_values(1, 1, 1, 1, 10.0, 11.0, 0.0, 1.0, 0.5)
     long = Detection.from_values(2, 1, 1, 1, 10.0, 14.0, 0.0, 1.0, 0.5)

@@ -9,8 +9,8 @@ import shutil
 import pytest
 
 from birdlab.cli import main
-from birdlab.core.project import Project
-from birdlab.core.runs import TrainingRunDriver
+from birdlab.core.store.project import Project
+from birdlab.core.ml.runs import TrainingRunDriver
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from birdlab.core.model import Polarity
-from birdlab.core.project import Project
+from birdlab.core.store.project import Project
 from birdlab.core.session import RescorePlan, Session
 
 

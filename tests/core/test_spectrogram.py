@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from birdlab.core.spectrogram import SpectrogramConfig, mel_filterbank, power_spectrogram, spectrogram_db
+from birdlab.core.sound.spectrogram import SpectrogramConfig, mel_filterbank, power_spectrogram, spectrogram_db
 
 
 def _sine(freq: float, rate: int = 16000, seconds: float = 1.0, amp: float = 1.0) -> np.ndarray:

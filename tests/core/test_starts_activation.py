@@ -4,11 +4,11 @@ import importlib.util
 
 import pytest
 
-from birdlab.core.jobs import classes_without_negatives, make_job, no_negative_warnings
+from birdlab.core.ml.jobs import classes_without_negatives, make_job, no_negative_warnings
 from birdlab.core.model import Box, Polarity
-from birdlab.core.project import Project
-from birdlab.core.runs import should_activate
-from birdlab.core.starts import STARTS, LabelBand, default_start, fit_to_band, merge_config
+from birdlab.core.store.project import Project
+from birdlab.core.ml.runs import should_activate
+from birdlab.core.ml.starts import STARTS, LabelBand, default_start, fit_to_band, merge_config
 
 
 def test_the_sed_starts_take_the_band_means_out_and_old_versions_keep_their_frontend():
@@ -92,7 +92,7 @@ def test_a_class_without_negative_label_or_complete_range_is_warned_about(projec
 
 
 def test_a_version_activates_itself_only_when_defined_and_no_worse(project):
-    from birdlab.core.card import ModelCard
+    from birdlab.core.ml.card import ModelCard
 
     def card(**fields) -> ModelCard:
         return ModelCard.from_dict({"classes": ["A", "B"], **fields})

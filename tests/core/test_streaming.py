@@ -6,9 +6,9 @@ from pathlib import Path
 
 from birdlab.core.formats import birdlab_csv, raven
 from birdlab.core.formats.common import Annotation
-from birdlab.core.label_io import _ref, export_tables
+from birdlab.core.store.label_io import _ref, export_tables
 from birdlab.core.model import Polarity
-from birdlab.core.project import Project
+from birdlab.core.store.project import Project
 
 
 def test_streamed_csv_and_raven_exports_equal_the_whole_list_writers(tmp_path, make_wav, monkeypatch):
@@ -38,7 +38,7 @@ def test_streamed_csv_and_raven_exports_equal_the_whole_list_writers(tmp_path, m
 
 
 def test_evaluating_a_project_reads_detections_a_recording_at_a_time(tmp_path, make_wav, monkeypatch):
-    from birdlab.core.evaluate import evaluate, evaluate_project
+    from birdlab.core.ml.evaluate import evaluate, evaluate_project
     from birdlab.core.model import Box
 
     project = Project.create(tmp_path / "p")
@@ -61,7 +61,7 @@ def test_evaluating_a_project_reads_detections_a_recording_at_a_time(tmp_path, m
     truth = [Annotation(recs[0].path, 1.0, 2.0, 0.0, 900.0, "a", Polarity.POSITIVE)]
     preds = [Annotation(rec.path, d.t_min, d.t_max, d.f_min, d.f_max, "a", score=d.score)
              for rec in recs for d in real(model.id, rec.id)]
-    from birdlab.core.evaluate import CompleteExtent
+    from birdlab.core.ml.evaluate import CompleteExtent
     whole = evaluate(truth, preds, extents=[CompleteExtent(r.path, 0.0, r.duration, frozenset({"a"})) for r in recs],
                      durations={r.path: r.duration for r in recs}, classes=["a"])
     assert report.classes[0].ap == whole.classes[0].ap and report.n_segments == whole.n_segments == 4

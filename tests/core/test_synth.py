@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from birdlab.core.synth import (
+from birdlab.core.synthetic.synth import (
     DISTRACTOR_KINDS,
     TRUTH_COLUMNS,
     CallShape,

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from birdlab.core.metrics import average_precision, cmap, lwlrap, per_class_ap
+from birdlab.core.ml.metrics import average_precision, cmap, lwlrap, per_class_ap
 from birdlab.core.model import Polarity
-from birdlab.core.targets import TimeBox, clip_targets, covered_frames, frame_targets
+from birdlab.core.ml.targets import TimeBox, clip_targets, covered_frames, frame_targets
 
 
 def test_positive_and_negative_boxes_make_targets_and_masks():

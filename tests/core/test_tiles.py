@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from birdlab.core.audio import AudioError, probe
-from birdlab.core.spectrogram import SpectrogramConfig, spectrogram_db
-from birdlab.core.tiles import TileGrid, compute_tile
+from birdlab.core.sound.audio import AudioError, probe
+from birdlab.core.sound.spectrogram import SpectrogramConfig, spectrogram_db
+from birdlab.core.sound.tiles import TileGrid, compute_tile
 
 
 def _tone_file(path, seconds=20.0, sr=16000, freq=1000.0):

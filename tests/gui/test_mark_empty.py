@@ -2,7 +2,7 @@
 
 from PySide6.QtCore import QItemSelectionModel
 
-from birdlab.core.project import Project
+from birdlab.core.store.project import Project
 from tests.gui.windows import new_window
 
 

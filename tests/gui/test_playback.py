@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from birdlab.core.audio import MIX
-from birdlab.core.playback import prepare
+from birdlab.core.sound.audio import MIX
+from birdlab.core.sound.playback import prepare
 from birdlab.gui import playback
 from birdlab.gui.playback import Player, probe_sound_device
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QColor, QImage
 
-from birdlab.core.evaluate import evaluate
+from birdlab.core.ml.evaluate import evaluate
 from birdlab.gui import report_render
 from birdlab.gui.report_render import (HEADER_H, PANEL_H, PANEL_W, ReportPanel, nice_ticks, pr_steps,
                                        render_report, save_report_png)

@@ -60,7 +60,7 @@ def test_a_version_with_undefined_validation_waits_for_the_user(window, qtbot, t
     import json
     import shutil
 
-    from birdlab.core.runs import TrainingRunDriver
+    from birdlab.core.ml.runs import TrainingRunDriver
 
     before = window.project.active_model()
     dialog = window.open_retrain()

@@ -153,7 +153,7 @@ def test_a_decision_is_never_blind_the_first_key_shows_the_detection(window):
 
 
 def test_a_read_only_project_opens_for_viewing_and_refuses_edits_in_the_app(qtbot, demo_dir, tmp_path, monkeypatch):
-    monkeypatch.setattr("birdlab.core.project.writable", lambda root: False)
+    monkeypatch.setattr("birdlab.core.store.project.writable", lambda root: False)
     win = new_window(qtbot, tmp_path, (1400, 900))
     open_demo(qtbot, win, demo_dir)
     try:

@@ -6,8 +6,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from birdlab.cli import main
-from birdlab.core.project import Project
-from birdlab.core.review import QueueSpec, ReviewFilter, ReviewQueue
+from birdlab.core.store.project import Project
+from birdlab.core.store.review import QueueSpec, ReviewFilter, ReviewQueue
 from birdlab.gui.review_panel import QueueModel, ReviewPanel
 
 

@@ -13,7 +13,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from birdlab.core.model import Polarity
-from birdlab.core.synth_project import SyntheticProjectSpec, make_synthetic_project
+from birdlab.core.synthetic.synth_project import SyntheticProjectSpec, make_synthetic_project
 from tests.gui.windows import new_window
 
 

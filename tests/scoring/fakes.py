@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from birdlab.core.features import StftSpec
+from birdlab.core.sound.features import StftSpec
 
 KEY = StftSpec(16, 1)  # any hashable key: this scorer reads the raw audio
 

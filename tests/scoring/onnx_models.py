@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from birdlab.core.features import StftSpec, stft_power
+from birdlab.core.sound.features import StftSpec, stft_power
 
 onnx = __import__("pytest").importorskip("onnx", reason="the scoring tests build ONNX files with the onnx package")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402

@@ -18,7 +18,7 @@ import soundfile as sf
 
 from birdlab.cli import main
 from birdlab.core.formats import raven
-from birdlab.core.project import Project
+from birdlab.core.store.project import Project
 from tests.scoring.onnx_models import band_model, tone_file
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -451,7 +451,7 @@ def test_an_outside_model_is_named_after_its_card_or_version_and_can_be_made_act
 def test_a_file_the_project_cannot_take_fails_alone_and_the_others_are_kept(tmp_path, model, capsys, monkeypatch):
     """Files go into the project in batches of one transaction; when one of them cannot be written,
     the batch is written again file by file, so only that file fails (and is not in the journal)."""
-    from birdlab.core.audio import AudioError
+    from birdlab.core.sound.audio import AudioError
     from birdlab.scoring import batch
 
     make_folder(tmp_path / "audio", n=3)

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from birdlab.core.features import StftSpec
+from birdlab.core.sound.features import StftSpec
 from birdlab.scoring.bundle import ModelBundle
 from birdlab.scoring.metadata import ModelFileError, parse_metadata
 from tests.scoring.onnx_models import band_model, band_reference, default_metadata
@@ -132,7 +132,7 @@ def test_metadata_props_round_trip_through_the_one_definition():
     definition of the keys, and reading what was written gives the same description back."""
     import dataclasses
 
-    from birdlab.core.features import StftSpec
+    from birdlab.core.sound.features import StftSpec
     from birdlab.scoring.metadata import ModelMetadata, parse_metadata
 
     meta = ModelMetadata(classes=("a", "b"), sample_rate=32000, window_s=5.0, frame_hop_s=0.1,

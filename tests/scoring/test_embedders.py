@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from birdlab.core.features import StftSpec
+from birdlab.core.sound.features import StftSpec
 from birdlab.scoring import embedders
 from birdlab.scoring.embedders import EmbedderUnavailable, EmbeddingSpec
 from birdlab.scoring.metadata import ModelFileError, parse_metadata

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from birdlab.core.features import StftSpec
+from birdlab.core.sound.features import StftSpec
 from birdlab.scoring.bundle import ModelBundle
 from birdlab.scoring.ensemble import Ensemble, load_scorer
 from birdlab.scoring.metadata import ModelFileError

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from birdlab.core.audio import AudioError
+from birdlab.core.sound.audio import AudioError
 from birdlab.scoring.bundle import ModelBundle
 from birdlab.scoring.detect import DetectSettings
 from birdlab.scoring.recording import ScoreSettings, ScoringCancelled, score_recording

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from birdlab.core.features import StftSpec
+from birdlab.core.sound.features import StftSpec
 from birdlab.scoring.bundle import ModelBundle
 from birdlab.scoring.ensemble import Ensemble
 from birdlab.scoring.recording import ScoreSettings, score_recording

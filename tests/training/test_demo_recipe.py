@@ -14,9 +14,9 @@ from dataclasses import replace
 import onnx
 import pytest
 
-from birdlab.core.demo import DEMO_MODEL
-from birdlab.core.evaluate import evaluate_project
-from birdlab.core.synth_project import make_synthetic_project
+from birdlab.core.synthetic.demo import DEMO_MODEL
+from birdlab.core.ml.evaluate import evaluate_project
+from birdlab.core.synthetic.synth_project import make_synthetic_project
 from birdlab.scoring.detect import DetectSettings
 from birdlab.scoring.ensemble import load_scorer
 from birdlab.scoring.recording import ScoreSettings, score_recording

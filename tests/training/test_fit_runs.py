@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from birdlab.core.jobs import make_job, write_job
-from birdlab.core.synth_project import SyntheticProjectSpec, make_synthetic_project
+from birdlab.core.ml.jobs import make_job, write_job
+from birdlab.core.synthetic.synth_project import SyntheticProjectSpec, make_synthetic_project
 
 pytestmark = pytest.mark.slow
 TINY_MODEL = {"backbone": "mobilenetv3_small_050", "pretrained": False, "n_mels": 32, "hidden": 32}

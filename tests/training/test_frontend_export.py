@@ -7,7 +7,7 @@ import onnx
 import pytest
 import torch
 
-from birdlab.core.features import StftSpec, stft_power
+from birdlab.core.sound.features import StftSpec, stft_power
 from training.config import ModelConfig
 from training.export import ExportError, check_parity, export_onnx
 from training.frontend import stft_power_torch

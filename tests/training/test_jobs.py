@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from birdlab.core.jobs import JobError, make_job, read_job, write_job
+from birdlab.core.ml.jobs import JobError, make_job, read_job, write_job
 from birdlab.core.model import Box, Polarity
-from birdlab.core.synth_project import SyntheticProjectSpec, make_synthetic_project
+from birdlab.core.synthetic.synth_project import SyntheticProjectSpec, make_synthetic_project
 from training.__main__ import main as training_main
 
 

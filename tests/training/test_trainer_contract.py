@@ -7,8 +7,8 @@ import io
 
 import torch
 
-from birdlab.core.jobs import make_job, read_job, write_job
-from birdlab.core.synth_project import SyntheticProjectSpec, make_synthetic_project
+from birdlab.core.ml.jobs import make_job, read_job, write_job
+from birdlab.core.synthetic.synth_project import SyntheticProjectSpec, make_synthetic_project
 from training.config import ModelConfig, config_from_dict
 from training.events import CancelFlag, Events
 from training.fit import fit

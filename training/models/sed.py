@@ -1,6 +1,6 @@
 """The SED model: log-mel frontend + any timm backbone + a sound-event-detection head.
 
-Input: STFT power [batch, frames, bins] of a window (birdlab.core.features). Outputs:
+Input: STFT power [batch, frames, bins] of a window (birdlab.core.sound.features). Outputs:
 framewise logits [batch, out_frames, classes] at `frame_hop_s`, and clipwise probabilities
 [batch, classes]. `ExportWrapper` turns the logits into the probabilities the model file holds.
 
@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from birdlab.core.features import StftSpec
+from birdlab.core.sound.features import StftSpec
 from training.config import AugmentConfig, ModelConfig
 from training.frontend import LogMel, SpecAugment
 from training.models.registry import register_model

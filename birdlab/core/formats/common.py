@@ -1,7 +1,7 @@
 """What every annotation format reads into and writes from.
 
 A format module turns an external table into a list of `Annotation` rows (one per box)
-and back. It knows nothing of projects: `birdlab.core.label_io` resolves the recordings,
+and back. It knows nothing of projects: `birdlab.core.store.label_io` resolves the recordings,
 checks the boxes against each recording and writes to the project in one transaction.
 
 Readers check every row and raise `TableError` with all bad rows at once, so that an

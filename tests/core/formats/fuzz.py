@@ -28,9 +28,9 @@ import soundfile as sf
 
 from birdlab.core.formats import format_names
 from birdlab.core.formats.common import TableError
-from birdlab.core.label_io import export_tables, import_tables
+from birdlab.core.store.label_io import export_tables, import_tables
 from birdlab.core.model import Box, Polarity
-from birdlab.core.project import Project, ProjectError
+from birdlab.core.store.project import Project, ProjectError
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "formats"
 FORMATS = format_names()  # every registered format plug-in

@@ -12,10 +12,10 @@ import os
 import shutil
 from pathlib import Path
 
-from birdlab.core.project import Project
-from birdlab.core.synth_project import SyntheticProjectSpec, make_synthetic_project
+from birdlab.core.store.project import Project
+from birdlab.core.synthetic.synth_project import SyntheticProjectSpec, make_synthetic_project
 
-RESOURCES = Path(__file__).resolve().parents[1] / "resources"  # package data: wheels carry it
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"  # package data: wheels carry it
 DEMO_MODEL = RESOURCES / "demo_model"
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from birdlab.core.audio import MIX, AudioError, read_window
+from birdlab.core.sound.audio import MIX, AudioError, read_window
 
 MIN_SPEED = 0.1
 MAX_SPEED = 2.0

@@ -21,7 +21,7 @@ import numpy as np
 from birdlab.core.atomic import atomic_write_text
 from birdlab.core.model import Polarity
 from birdlab.core.paths import confine
-from birdlab.core.project import Project, now
+from birdlab.core.store.project import Project, now
 from birdlab.core.validate import SchemaError, load_json
 
 JOB_FORMAT = 1

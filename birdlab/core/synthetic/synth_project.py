@@ -1,6 +1,6 @@
 """A project of synthetic soundscapes with labels: for the demo, the training tests and benchmarks.
 
-Each recording is a `birdlab.core.synth` soundscape whose ground-truth calls become positive
+Each recording is a `birdlab.core.synthetic.synth` soundscape whose ground-truth calls become positive
 labels. Distractor sounds become negative labels of the class whose band they overlap most
 (the confusing sounds an expert would reject), and each recording can be marked reviewed
 and complete for every class, so that its unlabelled audio counts as negative.
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from birdlab.core.model import Box, Polarity, Source
-from birdlab.core.project import NewLabel, Project
-from birdlab.core.synth import SoundscapeConfig, default_species, write_soundscape
+from birdlab.core.store.project import NewLabel, Project
+from birdlab.core.synthetic.synth import SoundscapeConfig, default_species, write_soundscape
 
 
 @dataclass(frozen=True)

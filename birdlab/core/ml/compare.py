@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from birdlab.core.model import Detection, ModelVersion
-from birdlab.core.project import Project
+from birdlab.core.store.project import Project
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from birdlab.core.project import Project
+from birdlab.core.store.project import Project
 
 
 def tracks_path(project: Project, model_name: str, recording_id: int) -> Path:

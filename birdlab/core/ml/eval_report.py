@@ -1,6 +1,6 @@
 """The evaluation's results: per-class numbers and the whole report, with their CSV, JSON and
 table forms (`birdlab evaluate --out/--json`, the report panel). The computation is
-`core/evaluate.py`; the tables it reads are `core/eval_tables.py`."""
+`core/ml/evaluate.py`; the tables it reads are `core/ml/eval_tables.py`."""
 
 from __future__ import annotations
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from birdlab.core.audio import MIX, AudioError, _open, _reason
-from birdlab.core.spectrogram import SpectrogramConfig, power_to_db, window_function
+from birdlab.core.sound.audio import MIX, AudioError, _open, _reason
+from birdlab.core.sound.spectrogram import SpectrogramConfig, power_to_db, window_function
 
 CONTIGUOUS_S = 60.0  # a tile covering less audio than this is decoded whole (cheaper than seeking)
 

@@ -19,10 +19,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from birdlab.core.jobs import make_job, write_job
+from birdlab.core.ml.jobs import make_job, write_job
 from birdlab.core.model import ModelVersion, TrainingRun
-from birdlab.core.project import Project, ProjectError
-from birdlab.core.card import CardError, ModelCard
+from birdlab.core.store.project import Project, ProjectError
+from birdlab.core.ml.card import CardError, ModelCard
 
 
 def version_weights(project: Project, version: ModelVersion) -> Path | None:

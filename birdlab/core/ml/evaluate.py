@@ -2,7 +2,7 @@
 
 Why fixed segments: labels and detections are boxes of any length, and each format draws them
 differently. Cutting every recording into fixed segments (default 5 s) turns both into the
-`[segments, classes]` matrices that `birdlab.core.metrics` scores, with the mask of DESIGN.md
+`[segments, classes]` matrices that `birdlab.core.ml.metrics` scores, with the mask of DESIGN.md
 section 3 one level up (the clip rule):
 
 - truth of a segment and class: positive if a positive box of the class overlaps it; else
@@ -26,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from birdlab.core.eval_report import ClassResult, EvaluationError, EvaluationReport
-from birdlab.core.eval_tables import audio_durations, read_tables, recording_key, row_place, some_names
+from birdlab.core.ml.eval_report import ClassResult, EvaluationError, EvaluationReport
+from birdlab.core.ml.eval_tables import audio_durations, read_tables, recording_key, row_place, some_names
 from birdlab.core.formats.common import Annotation
-from birdlab.core.metrics import cmap as class_mean_ap
-from birdlab.core.metrics import lwlrap as label_weighted_lrap
-from birdlab.core.metrics import per_class_ap
+from birdlab.core.ml.metrics import cmap as class_mean_ap
+from birdlab.core.ml.metrics import lwlrap as label_weighted_lrap
+from birdlab.core.ml.metrics import per_class_ap
 from birdlab.core.model import ModelVersion, Polarity
-from birdlab.core.project import Project
+from birdlab.core.store.project import Project
 
 EPS = 1e-6  # seconds: boxes that only touch a segment's edge do not overlap it
 
@@ -55,7 +55,7 @@ class CompleteExtent:
 
 def pr_curve(truth: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(thresholds descending, precision, recall) with tied scores taken as one step, as in
-    `birdlab.core.metrics.average_precision` (so `sum(diff([0, recall]) * precision)` is its AP).
+    `birdlab.core.ml.metrics.average_precision` (so `sum(diff([0, recall]) * precision)` is its AP).
     Empty arrays when there is no positive."""
     truth = np.asarray(truth, dtype=bool).ravel()
     scores = np.asarray(scores, dtype=np.float64).ravel()
@@ -264,7 +264,7 @@ def find_model(project: Project, name: str | None) -> ModelVersion:
 
 def validation_recordings(project: Project, model: ModelVersion) -> set[int]:
     """Recording ids the model's training run held out (the trainer's own split, `split_recordings`)."""
-    from birdlab.core.jobs import JobError, read_job, split_recordings
+    from birdlab.core.ml.jobs import JobError, read_job, split_recordings
 
     if model.training_run_id is None:
         raise EvaluationError(f"{project.root}: model version {model.name!r} was not trained in this project, "

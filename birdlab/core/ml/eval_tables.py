@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from birdlab.core.eval_report import EvaluationError
+from birdlab.core.ml.eval_report import EvaluationError
 from birdlab.core.formats import format_names, get_format
 from birdlab.core.formats import guess_format as guess_table_format
 from birdlab.core.formats.common import Annotation, TableError, recording_name, table_stem
@@ -115,7 +115,7 @@ def read_tables(paths: Sequence[str | Path], fmt: str | None, *, predictions: bo
 def audio_durations(items: Iterable[Annotation]) -> dict[str, float]:
     """Durations (s) of the recordings whose tables name an audio file that exists (a detections
     CSV holds absolute paths), keyed as `recording_key`. Header reads only."""
-    from birdlab.core.audio import AudioError, probe
+    from birdlab.core.sound.audio import AudioError, probe
 
     found: dict[str, float] = {}
     for a in items:

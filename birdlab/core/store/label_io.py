@@ -20,7 +20,7 @@ from birdlab.core.failures import os_reason
 from birdlab.core.paths import check_output, shown
 from birdlab.core.validate import is_text
 from birdlab.core.model import Box, Polarity, Recording, Source
-from birdlab.core.project import NewLabel, Project, ProjectError, RecordingFinder
+from birdlab.core.store.project import NewLabel, Project, ProjectError, RecordingFinder
 
 
 @dataclass

@@ -19,12 +19,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from birdlab.core.model import Box, Detection, Label, Polarity
-from birdlab.core.project import Project, detection_from_row
+from birdlab.core.store.project import Project, detection_from_row
 
 ORDERS = ("score", "uncertainty", "stratified")
 STRATA = 5
 # the stratified order's bin and shuffle: exactly the expressions of the index `detections_stratified`
-# (core/schema.py, migration 3), so that SQLite reads each bin in shuffled order straight from it
+# (core/store/schema.py, migration 3), so that SQLite reads each bin in shuffled order straight from it
 STRATUM_SQL = "min(4, CAST(score * 5 AS INTEGER))"
 SHUFFLE_SQL = "(id * 2654435761) % 4294967291"  # a prime modulus: one-to-one on ids below it
 TIE = ("recording_id", "t_min", "id")  # ascending, after the order's own key

@@ -25,15 +25,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from birdlab.core.audio import AudioError
-from birdlab.core.audio_files import Probed, iter_audio_files, probe_file
-from birdlab.core.box_match import match_boxes
+from birdlab.core.sound.audio import AudioError
+from birdlab.core.store.audio_files import Probed, iter_audio_files, probe_file
+from birdlab.core.ml.box_match import match_boxes
 from birdlab.core.events import Change, ChangeHub
 from birdlab.core.failures import sqlite_reason
-from birdlab.core.fingerprint import fingerprint
+from birdlab.core.sound.fingerprint import fingerprint
 from birdlab.core.model import (Box, ClassInfo, Detection, Label, ModelVersion, Polarity, Recording,
                                 ReviewedExtent, Source, TrainingRun)
-from birdlab.core.schema import MIGRATIONS, SCHEMA_VERSION
+from birdlab.core.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 DB_NAME = "project.sqlite"
 CACHE_KIB = 65536  # SQLite's page cache: the detection indexes of an archive outgrow the 2 MB default
@@ -278,7 +278,7 @@ class Project:
 
     def select(self, sql: str, params: Sequence = ()) -> list[sqlite3.Row]:
         """Rows of a read-only query, for the core modules that page through big tables
-        (core/review.py) instead of reading them whole."""
+        (core/store/review.py) instead of reading them whole."""
         return self._query(sql, params)
 
     # ---- recordings ----------------------------------------------------------------------
@@ -467,7 +467,7 @@ class Project:
 
     def import_species_list(self, path: str | Path) -> list[ClassInfo]:
         """Add the classes of a species list: one name per line, or a CSV with a name column."""
-        from birdlab.core.species import read_species_list
+        from birdlab.core.store.species import read_species_list
         entries = read_species_list(path)
         with self.transaction():
             return [self.add_class(e.name, e.common_name, e.f_min, e.f_max) for e in entries]

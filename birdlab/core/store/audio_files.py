@@ -7,9 +7,9 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from birdlab.core.audio import AudioError, probe
+from birdlab.core.sound.audio import AudioError, probe
 from birdlab.core.failures import os_reason
-from birdlab.core.fingerprint import fingerprint
+from birdlab.core.sound.fingerprint import fingerprint
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".w64", ".rf64"}
 

@@ -1,0 +1,1 @@
+"""Synthetic soundscapes with exact truth, the synthetic project and the demo built from them."""
