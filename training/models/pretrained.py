@@ -20,7 +20,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from training.models.sed import BackboneError
+
+class BackboneError(ValueError):
+    """An unknown backbone, or weights that cannot be loaded; the message says what to do."""
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,9 @@ from torch import nn
 from birdlab.core.sound.features import StftSpec
 from training.config import AugmentConfig, ModelConfig
 from training.frontend import LogMel, SpecAugment
+from training.models.pretrained import (BackboneError, PACKAGE_WEIGHTS, load_package_weights,  # noqa: F401
+                                        offline_hint)  # BackboneError: raised here too, and imported from here
 from training.models.registry import register_model
-
-
-class BackboneError(ValueError):
-    """An unknown backbone, or weights that cannot be loaded; the message says what to do."""
 
 
 def create_backbone(name: str, pretrained: bool, init_weights: str | None) -> nn.Module:
@@ -43,7 +41,6 @@ def create_backbone(name: str, pretrained: bool, init_weights: str | None) -> nn
     """
     import timm
 
-    from training.models.pretrained import PACKAGE_WEIGHTS, load_package_weights, offline_hint
 
     if not timm.is_model(name):
         close = timm.list_models(f"*{name.split('_')[0]}*")[:8]
