@@ -26,9 +26,18 @@ def polarity_pen(polarity: Polarity, selected: bool = False) -> QPen:
     return pen
 
 
+HOVER_PEN = QPen(QColor("#ffffff"))  # hover is no polarity's colour
+HOVER_PEN.setWidthF(2.0)
+HOVER_PEN.setCosmetic(True)
+
+
 class LabelBox(pg.ROI):
     """One label. Emits `edited(label_id, t_min, t_max, y_min, y_max)` when a move or resize ends,
-    `clicked(label_id, additive)` when clicked (additive: with Ctrl/Shift)."""
+    `clicked(label_id, additive)` when clicked (additive: with Ctrl/Shift).
+
+    Only a selected box moves (Raven's rule): a drag that starts inside an unselected box, or any
+    drag with Alt held, is left to the view, which draws a new box there (a call nested in
+    another, such as a note inside a song). A click selects."""
 
     edited = Signal(int, float, float, float, float)
     clicked = Signal(int, bool)
@@ -36,10 +45,12 @@ class LabelBox(pg.ROI):
     def __init__(self, label: Label, class_name: str, hz_to_y: Callable[[float], float]):
         y0, y1 = hz_to_y(label.f_min), hz_to_y(label.f_max)
         super().__init__(pos=QPointF(label.t_min, y0), size=(label.t_max - label.t_min, y1 - y0),
-                         pen=polarity_pen(label.polarity), movable=True, rotatable=False, resizable=True,
-                         removable=False)
+                         pen=polarity_pen(label.polarity), hoverPen=HOVER_PEN, movable=True, rotatable=False,
+                         resizable=True, removable=False)
         self.label = label
         self.selected = False
+        self.translatable = False  # only a selected box moves
+        self._drawing = False  # this drag draws a new box instead of moving this one
         self.text = pg.TextItem(class_name, color=POLARITY_STYLE[label.polarity][0], anchor=(0, 1))
         self.text.setParentItem(self)
         self.text.setPos(0, y1 - y0)
@@ -50,6 +61,7 @@ class LabelBox(pg.ROI):
     def set_selected(self, selected: bool) -> None:
         """Selected boxes get corner handles for resizing; the others stay plain and uncluttered."""
         self.selected = selected
+        self.translatable = selected
         if selected and not self.handles:
             for corner, anchor in (((1, 1), (0, 0)), ((0, 0), (1, 1)), ((1, 0), (0, 1)), ((0, 1), (1, 0))):
                 self.addScaleHandle(corner, anchor)
@@ -65,6 +77,14 @@ class LabelBox(pg.ROI):
         self.text.setPos(0, size.y())
         self.edited.emit(self.label.id, float(pos.x()), float(pos.x() + size.x()), float(pos.y()),
                          float(pos.y() + size.y()))
+
+    def mouseDragEvent(self, ev):  # noqa: N802 (Qt naming)
+        if ev.isStart():
+            self._drawing = not self.selected or bool(ev.modifiers() & Qt.KeyboardModifier.AltModifier)
+        if self._drawing:  # the whole drag goes to the view, which draws a box
+            self.getViewBox().mouseDragEvent(ev)
+            return
+        super().mouseDragEvent(ev)
 
     def mouseClickEvent(self, ev):  # noqa: N802 (Qt naming)
         if ev.button() == Qt.MouseButton.LeftButton:

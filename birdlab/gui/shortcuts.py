@@ -1,7 +1,10 @@
 """The keyboard shortcuts, shown by Help > Keyboard shortcuts (F1) and listed in the README."""
 
 SHORTCUTS = [
-    ("Drag (left button)", "draw a box: a label of the current class and polarity"),
+    ("Drag (left button)", "draw a box: a label of the current class and polarity (inside an unselected box too)"),
+    ("Click a box, Ctrl+click", "select it; add it to the selection"),
+    ("Drag a selected box or its corners", "move or resize it (only a selected box moves)"),
+    ("Alt+drag", "always draw a box, even over the selected one"),
     ("Drag (right button)", "zoom to a time range"),
     ("Drag (middle button), wheel", "pan, zoom time"),
     ("+ / - , Ctrl+= / Ctrl+-", "zoom in / out"),

@@ -43,16 +43,19 @@ def to_viewport(win, t: float, hz: float) -> QPoint:
     return win.view.graphics.mapFromScene(scene)
 
 
-def drag(win, start: QPoint, end: QPoint, button=Qt.MouseButton.LeftButton) -> None:
+def drag(win, start: QPoint, end: QPoint, button=Qt.MouseButton.LeftButton,
+         modifiers=Qt.KeyboardModifier.NoModifier) -> None:
     viewport = win.view.graphics.viewport()
-    QTest.mousePress(viewport, button, Qt.KeyboardModifier.NoModifier, start)
+    QTest.mouseMove(viewport, start)  # hover first, as a hand does
+    QTest.qWait(20)
+    QTest.mousePress(viewport, button, modifiers, start)
     for k in range(1, 11):
         p = QPointF(start + (end - start) * (k / 10))
         move = QMouseEvent(QEvent.Type.MouseMove, p, viewport.mapToGlobal(p), Qt.MouseButton.NoButton, button,
-                           Qt.KeyboardModifier.NoModifier)
+                           modifiers)
         QApplication.sendEvent(viewport, move)
         QTest.qWait(20)  # pyqtgraph drops mouse moves that come faster than 60 Hz
-    QTest.mouseRelease(viewport, button, Qt.KeyboardModifier.NoModifier, end)
+    QTest.mouseRelease(viewport, button, modifiers, end)
 
 
 def db_rows(project_dir):
@@ -115,6 +118,31 @@ def test_delete_several_and_undo(window, project_dir):
     assert a.id not in ids and b.id not in ids and not {a.id, b.id} & set(window.view.boxes)
     window.undo_stack.undo()
     assert db_rows(project_dir) == snapshot
+
+
+def test_a_drag_inside_an_unselected_box_draws_a_nested_box_and_moves_nothing(window, project_dir):
+    outer = draw_box(window, 2.0, 6.0, 1000.0, 8000.0)
+    window.view.select_labels([], emit=True)
+    assert window.view.selected_ids() == []
+    drag(window, to_viewport(window, 3.0, 2000.0), to_viewport(window, 4.0, 5000.0))
+    assert window.project.label(outer.id) == outer  # the expert's box did not move
+    inner = manual_labels(window)[-1]
+    assert inner.id != outer.id
+    assert inner.t_min == pytest.approx(3.0, abs=0.05) and inner.t_max == pytest.approx(4.0, abs=0.05)
+    assert outer.t_min < inner.t_min < inner.t_max < outer.t_max  # nested, as drawn
+
+
+def test_only_a_selected_box_moves_and_alt_drag_always_draws(window, project_dir):
+    label = draw_box(window, 2.0, 4.0, 1000.0, 6000.0)
+    assert window.view.selected_ids() == [label.id]
+    start = to_viewport(window, 3.0, 3000.0)
+    drag(window, start, to_viewport(window, 3.5, 5000.0), modifiers=Qt.KeyboardModifier.AltModifier)
+    assert window.project.label(label.id) == label  # Alt: a new box, the selected one stays
+    assert len(manual_labels(window)) == 2
+    window.view.select_labels([], emit=True)
+    QTest.mouseClick(window.view.graphics.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     to_viewport(window, 2.3, 1500.0))  # a click inside selects
+    assert label.id in window.view.selected_ids()
 
 
 def test_moving_a_box_edits_the_label_and_undo_puts_it_back(window, project_dir):
