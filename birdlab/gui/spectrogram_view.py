@@ -412,9 +412,11 @@ class SpectrogramView(QWidget):
         item = self._tile_items.get(key)
         if item is None:
             item = pg.ImageItem()
-            self._place(item, tile)
             self.view.addItem(item, ignoreBounds=True)
             self._tile_items[key] = item
+        if getattr(item, "tile", None) is not tile:  # new, or a pooled tile replacing its quick preview
+            self._place(item, tile)
+            item.tile = tile
         item.setVisible(True)
 
     def _check_painted(self) -> None:

@@ -24,12 +24,22 @@ class TileKey:
     channel: int
 
 
+QUICK_PREVIEW_S = 300.0  # a tile covering more audio first arrives with sampled columns
+
+
 def _job(loader: "TileLoader", key: TileKey, grid: TileGrid) -> None:
     """Runs on a worker thread; the result reaches the GUI thread through a queued signal."""
     if not loader.still_wanted(key):
         loader.dropped(key)
         return  # superseded: the view moved on before this started
     try:
+        if grid.hop(key.level) > grid.n_fft and grid.tile_s(key.level) > QUICK_PREVIEW_S:
+            # far out a pooled tile reads all its audio (seconds for hours): show sampled columns first
+            preview = compute_tile(key.path, grid, key.level, key.index, key.config, key.channel, pooled=False)
+            loader.background.deliver(loader._preview, key, preview)
+            if not loader.still_wanted(key):
+                loader.dropped(key)
+                return
         result: Tile | str = compute_tile(key.path, grid, key.level, key.index, key.config, key.channel)
     except (AudioError, ValueError, OSError) as exc:
         result = str(exc)
@@ -99,6 +109,13 @@ class TileLoader(QObject):
         while len(self.cache) > self.capacity:
             self.cache.popitem(last=False)
         self.tileReady.emit(key, result)
+
+    def _preview(self, key: TileKey, tile: Tile) -> None:
+        """On the GUI thread: sampled columns to show while the pooled tile is computed (never cached)."""
+        with self._lock:
+            wanted = key in self._pending
+        if wanted and not self._closed:
+            self.tileReady.emit(key, tile)
 
     def clear(self) -> None:
         """Forget the cache and every wish (queued jobs then end at once)."""

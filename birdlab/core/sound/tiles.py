@@ -3,11 +3,16 @@
 A recording is cut into tiles on a pyramid of zoom levels. At level L a spectrogram column
 is `hop(L) = hop0 * 2**L` samples wide (hop0 = n_fft / 4) and a tile holds `columns`
 columns, so a view of any length needs a few tiles of the level whose column is about one
-screen pixel. A tile covering up to a minute of audio is decoded whole (every sample is
-analysed when hop <= n_fft; wider columns average `frames_per_column` frames spread across
-them); farther out (e.g. a whole 10-hour file in 1,000 pixels) each of those frames is read
-by seeking, so the cost of a tile does not grow with the time it covers, and memory never
-depends on the file's length.
+screen pixel.
+
+Zoomed out, a column is wider than one FFT frame. A pooled tile (the default) analyses every
+sample of it in frames at half-frame steps and keeps, per frequency, the loudest frame of the
+column (the max of power), so a call shorter than a pixel still shows: a user scanning a long
+file zoomed out must see every call. Its cost grows with the audio it covers (about a second
+per hour of 48 kHz audio on one core), decoded in blocks so memory does not. A sampled tile
+(`pooled=False`) reads `frames_per_column` frames per column by seeking instead: its cost does
+not grow with the time covered, but it misses what falls between its frames; the app shows it
+first, far out, while the pooled tile is computed.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ import soundfile as sf
 from birdlab.core.sound.audio import MIX, AudioError, _open, _reason
 from birdlab.core.sound.spectrogram import SpectrogramConfig, power_to_db, window_function
 
-CONTIGUOUS_S = 60.0  # a tile covering less audio than this is decoded whole (cheaper than seeking)
+CONTIGUOUS_S = 60.0  # a sampled tile covering less audio than this is decoded whole (cheaper than seeking)
+POOL_BLOCK_SAMPLES = 1 << 21  # a pooled tile decodes this much audio at a time (8 MB of float32)
 
 
 @dataclass(frozen=True)
@@ -102,8 +108,11 @@ def _mono(block: np.ndarray, channel: int) -> np.ndarray:
 
 def compute_tile(path: str | Path, grid: TileGrid, level: int, index: int,
                  cfg: SpectrogramConfig = SpectrogramConfig(), channel: int = MIX,
-                 frames_per_column: int = 1) -> Tile:
-    """One tile of the recording (AudioError naming the file when it cannot be read)."""
+                 frames_per_column: int = 1, pooled: bool = True) -> Tile:
+    """One tile of the recording (AudioError naming the file when it cannot be read).
+
+    Columns wider than a frame are pooled (every sample, the loudest frame per frequency) unless
+    `pooled` is False (then `frames_per_column` sampled frames, averaged)."""
     if cfg.n_fft != grid.n_fft:
         raise ValueError(f"grid n_fft {grid.n_fft} differs from the spectrogram's {cfg.n_fft}")
     hop = grid.hop(level)
@@ -112,6 +121,10 @@ def compute_tile(path: str | Path, grid: TileGrid, level: int, index: int,
     if n_cols == 0:
         raise ValueError(f"tile {index} of level {level} lies past the end of {path}")
     sr, n_fft = grid.sample_rate, grid.n_fft
+    if pooled and hop > n_fft:
+        power = _pooled_power(path, grid, first, n_cols, hop, cfg, channel)
+        values, freqs = power_to_db(power, sr, cfg)
+        return Tile(level, index, first / sr, hop / sr, values, freqs, True)
     m = 1 if hop <= n_fft else max(1, frames_per_column)
     # frame j of column c starts here (m frames spread evenly across a wide column)
     starts = (first + np.arange(n_cols)[:, None] * hop + (np.arange(m)[None, :] * hop) // m
@@ -141,3 +154,33 @@ def compute_tile(path: str | Path, grid: TileGrid, level: int, index: int,
     exact = hop <= n_fft
     values, freqs = power_to_db(power, sr, cfg)
     return Tile(level, index, first / sr, hop / sr, values, freqs, exact)
+
+
+def _pooled_power(path: str | Path, grid: TileGrid, first: int, n_cols: int, hop: int,
+                  cfg: SpectrogramConfig, channel: int) -> np.ndarray:
+    """Power [n_cols, bins]: per column, the max over frames at half-frame steps that cover every
+    sample of it (hop is a whole number of frames here: a power of two times n_fft)."""
+    n_fft, step = grid.n_fft, grid.n_fft // 2
+    per_col = hop // step  # frame starts in one column
+    w = window_function(cfg.window, n_fft)
+    scale = np.float32(4.0 / float(w.sum()) ** 2)
+    cols_per_block = max(1, POOL_BLOCK_SAMPLES // hop)
+    out = np.zeros((n_cols, n_fft // 2 + 1), dtype=np.float32)
+    with _open(path) as f:
+        try:
+            for c0 in range(0, n_cols, cols_per_block):
+                c1 = min(n_cols, c0 + cols_per_block)
+                lo = first + c0 * hop
+                f.seek(min(lo, grid.frames))
+                want = (c1 - c0) * hop + step  # the last frame reaches half a frame into the next column
+                block = _mono(f.read(want, dtype="float32", always_2d=True), channel)
+                block = np.pad(block, (0, want - len(block)))
+                starts = np.arange((c1 - c0) * per_col) * step
+                frames = block[starts[:, None] + np.arange(n_fft)[None, :]]
+                spec = np.fft.rfft(frames * w, axis=1)
+                power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32) * scale
+                out[c0:c1] = power.reshape(c1 - c0, per_col, -1).max(axis=1)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise AudioError(path, f"could not read tile near {first / grid.sample_rate:.1f} s "
+                                   f"({_reason(exc)})") from None
+    return out
