@@ -64,8 +64,7 @@ class LabelEdits(QObject):
             return None
         cls_id = self.current_class_id()
         if cls_id is None:
-            self.message.emit("type a class name in the toolbar first", 5000)
-            self.class_box.setFocus()
+            self.message.emit("click the class box in the toolbar and type a class name first", 5000)
             return None
         command = AddLabel(project, recording.id, cls_id, Box(t_min, t_max, f_min, f_max), self.session.polarity)
         self.undo.push(command)

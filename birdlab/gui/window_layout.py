@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QCompleter, QDockWidget, QD
                                QSlider, QSpinBox, QToolBar, QToolButton, QWidget)
 
 from birdlab.core.model import Polarity
+from birdlab.gui.key_routing import route_single_keys
 from birdlab.gui.labels_table import LabelsTable
 from birdlab.gui.recordings_panel import RecordingsPanel
 from birdlab.gui.review_panel import ReviewPanel
@@ -140,7 +141,13 @@ def build_toolbars(win) -> None:
     win.class_box.setMinimumContentsLength(18)
     win.class_box.completer().setFilterMode(Qt.MatchFlag.MatchContains)
     win.class_box.completer().setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
-    win.class_box.lineEdit().returnPressed.connect(lambda: win.edits.apply_class())
+    # the class box takes text only when clicked: with focus from anywhere else (start-up, Tab) the
+    # review keys A, X, Q... would type into it and make a new class; Enter or a pick hands back
+    win.class_box.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+    win.class_box.lineEdit().setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+    win.class_box.lineEdit().returnPressed.connect(lambda: (win.edits.apply_class(), win.view.setFocus()))
+    win.class_box.activated.connect(lambda _index: win.view.setFocus())
+    win.key_routing = route_single_keys(win)
     bar.addWidget(win.class_box)
     for action in win.polarity_actions.values():
         bar.addAction(action)
@@ -209,8 +216,8 @@ def build_toolbars(win) -> None:
 def show_shortcuts(win) -> None:
     from PySide6.QtWidgets import QMessageBox
 
-    from birdlab.gui.shortcuts import SHORTCUTS_HTML
-    QMessageBox.information(win, "birdlab keyboard shortcuts", SHORTCUTS_HTML)
+    from birdlab.gui.shortcuts import shortcuts_html
+    QMessageBox.information(win, "birdlab keyboard shortcuts", shortcuts_html(win.findChildren(QAction)))
 
 
 def remember_recent(win, folder: str) -> None:

@@ -167,3 +167,46 @@ def test_a_read_only_project_opens_for_viewing_and_refuses_edits_in_the_app(qtbo
         assert "read-only" in win.statusBar().currentMessage()
     finally:
         win.close()
+
+
+def test_review_keys_decide_whatever_has_focus_and_never_become_a_class_name(window):
+    project = window.project
+
+    def decided(det):
+        return [lab.polarity for lab in project.labels() if lab.detection_id == det.id]
+
+    classes_before = [c.name for c in project.classes()]
+    assert window.class_box.focusPolicy() == Qt.FocusPolicy.ClickFocus  # only a click gives it the keys
+    first = window.review.current()
+    window.go_to_detection(first)
+    QTest.keyClick(window.top_db, Qt.Key.Key_A)  # a toolbar spin box has the focus
+    assert decided(first) == [Polarity.POSITIVE]
+    second = window.review.current()
+    window.go_to_detection(second)
+    edit = window.class_box.lineEdit()
+    text = window.class_box.currentText()
+    QTest.keyClicks(edit, "x")  # the clicked class box takes text: no decision
+    assert window.class_box.currentText() == text + "x" and decided(second) == []
+    window.class_box.setEditText(text)
+    QTest.keyClick(edit, Qt.Key.Key_Return)
+    QTest.keyClick(window.labels_table.filter, Qt.Key.Key_X)
+    assert decided(second) == [] and window.labels_table.filter.text() == "x"  # a search box keeps its letters
+    window.labels_table.filter.clear()
+    QTest.keyClick(window.view, Qt.Key.Key_X)
+    assert decided(second) == [Polarity.NEGATIVE]
+    assert [c.name for c in project.classes()] == classes_before
+
+
+def test_f1_lists_every_shortcut_of_the_window_from_its_actions(window):
+    from PySide6.QtGui import QAction
+
+    from birdlab.gui.shortcuts import action_shortcuts, shortcuts_html
+
+    actions = window.findChildren(QAction)
+    listed = dict((what, keys) for keys, what in action_shortcuts(actions))
+    for what, key in (("Accept (positive label)", "A"), ("Reject (negative label)", "X"), ("Uncertain", "Q")):
+        assert listed[what] == key
+    html = shortcuts_html(actions)
+    for action in actions:
+        for key in action.shortcuts():
+            assert f"<b>{key.toString()}" in html or f"/ {key.toString()}" in html, action.text()
