@@ -81,6 +81,7 @@ class ReviewActions(QObject):
         if not self.session.recording or self.session.recording.id != det.recording_id:
             self.show_recording(det.recording_id, view_range)  # opened right there: nothing drawn twice
         self.view.set_visible_range(*view_range)
+        self.view.highlight_detection(det)
         self.view.set_cursor(det.t_min)
         self.panel.select(det.id)
         if self.panel.autoplay.isChecked():

@@ -197,6 +197,17 @@ class SpectrogramView(QWidget):
         self.view.addItem(self.cursor, ignoreBounds=True)
         self._detection_layer.setZValue(15)
         self.view.addItem(self._detection_layer, ignoreBounds=True)
+        # the detection under review: a white frame with a light fill over its box
+        self.review_highlight = QGraphicsRectItem()
+        pen = QPen(QColor("#ffffff"))
+        pen.setWidthF(3.0)
+        pen.setCosmetic(True)
+        self.review_highlight.setPen(pen)
+        self.review_highlight.setBrush(QColor(255, 255, 255, 40))
+        self.review_highlight.setZValue(16)
+        self.review_highlight.setVisible(False)
+        self.view.addItem(self.review_highlight, ignoreBounds=True)
+        self._highlighted = None
         self.extent_items: list[pg.LinearRegionItem] = []
         self.scrollbar = QScrollBar(Qt.Orientation.Horizontal)
         self.scrollbar.setRange(0, 0)
@@ -241,6 +252,7 @@ class SpectrogramView(QWidget):
                       initial_s: float = 30.0, start_range: tuple[float, float] | None = None) -> None:
         """Show a recording from its start (`initial_s` of it), or at `start_range`."""
         self.loader.clear()
+        self.highlight_detection(None)
         for item in self._tile_items.values():
             self.view.removeItem(item)
         self._tile_items.clear()
@@ -469,6 +481,15 @@ class SpectrogramView(QWidget):
         self._det_longest = max((d.t_max - d.t_min for d in self._detections), default=0.0)
         self._detection_names = dict(class_names)
         self._sync_detections()
+        self.highlight_detection(self._highlighted)
+
+    def highlight_detection(self, det) -> None:
+        """Frame the detection under review (None: no frame)."""
+        self._highlighted = det
+        if det is not None:
+            y0, y1 = self.hz_to_y(det.f_min), self.hz_to_y(det.f_max)
+            self.review_highlight.setRect(QRectF(det.t_min, y0, det.t_max - det.t_min, y1 - y0))
+        self.review_highlight.setVisible(det is not None)
 
     def _clear_detection_items(self) -> None:
         for _, rect, text in self._drawn_detections.values():

@@ -210,3 +210,16 @@ def test_f1_lists_every_shortcut_of_the_window_from_its_actions(window):
     for action in actions:
         for key in action.shortcuts():
             assert f"<b>{key.toString()}" in html or f"/ {key.toString()}" in html, action.text()
+
+
+def test_the_detection_under_review_is_framed(window):
+    det = window.review.current()
+    window.go_to_detection(det)
+    frame = window.view.review_highlight
+    assert frame.isVisible()
+    rect = frame.rect()
+    assert (rect.left(), rect.right()) == pytest.approx((det.t_min, det.t_max))
+    assert (rect.top(), rect.bottom()) == pytest.approx((window.view.hz_to_y(det.f_min), window.view.hz_to_y(det.f_max)))
+    QTest.keyClick(window, Qt.Key.Key_S)  # skip: the frame follows the queue
+    nxt = window.review.current()
+    assert nxt.id != det.id and frame.rect().left() == pytest.approx(nxt.t_min)
