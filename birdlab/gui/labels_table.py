@@ -76,8 +76,17 @@ class LabelsTable(QWidget):
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        # widths from the font, not ResizeToContents (which reads every row on each change); the
+        # class column takes the room that is left, the author column only what a name needs
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        fm = self.fontMetrics()
+        for col, sample in enumerate(("00000.000", "00000.000", "000000", "000000", None, "uncertain", "review",
+                                      "someone@site")):
+            if sample is not None:
+                header.resizeSection(col, max(fm.horizontalAdvance(sample), fm.horizontalAdvance(COLUMNS[col])) + 18)
+        header.setSectionResizeMode(COLUMNS.index("class"), QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(False)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)

@@ -293,3 +293,11 @@ def test_time_axis_keeps_seconds_at_millisecond_zoom(qtbot):
     axis.setRange(0.0, 0.6)  # a bat call view: pyqtgraph would rescale to "x0.001" and print 100 as 1:40
     assert "0.001" not in axis.labelString()
     assert axis.tickStrings([0.1, 0.2], 1.0, 0.1) == ["0.1", "0.2"]
+
+
+def test_the_labels_table_gives_the_class_the_room_not_the_author(window):
+    header = window.labels_table.table.horizontalHeader()
+    from birdlab.gui.labels_table import COLUMNS
+    widths = [header.sectionSize(c) for c in range(len(COLUMNS))]
+    assert widths[COLUMNS.index("class")] == max(widths)
+    assert widths[COLUMNS.index("author")] < 0.25 * sum(widths)
