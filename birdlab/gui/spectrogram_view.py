@@ -22,6 +22,7 @@ from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import (QGraphicsItem, QGraphicsRectItem, QGraphicsSimpleTextItem, QScrollBar, QVBoxLayout,
                                QWidget)
 
+from birdlab.core.clock import start_time_from_name
 from birdlab.core.model import Label
 from birdlab.core.sound.spectrogram import SpectrogramConfig, hz_to_mel, mel_to_hz
 from birdlab.core.sound.tiles import Tile, TileGrid
@@ -50,6 +51,7 @@ class ViewSettings:
     channel: int = -1  # -1: mix of all channels
     f_min: float | None = None  # frequency limits shown (None: 0 .. Nyquist)
     f_max: float | None = None
+    clock_time: bool = True  # the time axis in time of day when the file name carries the start
 
 
 def _lut(name: str) -> np.ndarray:
@@ -146,7 +148,7 @@ class SpectrogramView(QWidget):
         self.plot = self.graphics.addPlot(row=0, col=0, viewBox=self.view,
                                           axisItems={"bottom": self.time_axis, "left": self.freq_axis})
         self.plot.setLabel("left", "kHz")
-        self.plot.setLabel("bottom", "time")
+        self.plot.setLabel("bottom", "time (s)")
         self.view.setMouseEnabled(x=True, y=False)
         self.tracks_plot = self.graphics.addPlot(row=1, col=0)
         self.tracks_plot.setXLink(self.plot)
@@ -266,9 +268,17 @@ class SpectrogramView(QWidget):
                             yMin=self.hz_to_y(0), yMax=self.hz_to_y(self.nyquist))
         self.overview.setXRange(0, self.duration, padding=0)
         self._apply_freq_limits()
+        self._apply_clock()
         self._request_overview()
         self.set_visible_range(*(start_range or (0.0, min(self.duration, initial_s))))
         self._update_tiles()
+
+    def _apply_clock(self) -> None:
+        start = start_time_from_name(self.path) if self.settings.clock_time and self.path else None
+        if start != self.time_axis.clock_start:
+            self.time_axis.clock_start = start
+            self.time_axis.picture = None  # redraw the ticks
+            self.time_axis.update()
 
     def _apply_freq_limits(self) -> None:
         lo = self.settings.f_min or 0.0
@@ -286,6 +296,7 @@ class SpectrogramView(QWidget):
         self.settings = replace(settings)
         if self.path is None:
             return
+        self._apply_clock()
         recompute = (old.n_fft, old.mel, old.channel, old.top_db, old.db_range) != \
             (settings.n_fft, settings.mel, settings.channel, settings.top_db, settings.db_range)
         if recompute:

@@ -121,6 +121,12 @@ def build_menus(win) -> None:
     view.addAction(make_action(win, "Zoom out", lambda: win.view.zoom(2.0), "Ctrl+-"))
     view.addAction(make_action(win, "Whole recording", lambda: win.view.set_visible_range(0, win.view.duration),
                                 "Ctrl+0"))
+    win.clock_action = make_action(win, "Clock time from file names", lambda: apply_look(win),
+                                   tip="time of day on the time axis when a file name carries the start "
+                                       "(AudioMoth, Song Meter: YYYYMMDD_HHMMSS)")
+    win.clock_action.setCheckable(True)
+    win.clock_action.setChecked(True)
+    view.addAction(win.clock_action)
     play = menu.addMenu("&Play")
     play.addAction(make_action(win, "Play / pause", lambda: win.playing.toggle(), "Space"))
     play.addAction(make_action(win, "Play visible range", lambda: win.playing.play_visible(), "Shift+Space"))
@@ -248,7 +254,8 @@ def apply_look(win) -> None:
         colormap=win.colormap_box.currentText(), top_db=win.top_db.value(), db_range=win.db_range.value(),
         mel=win.mel_box.isChecked(), n_fft=int(win.nfft_box.currentText()),
         channel=channel if channel is not None else -1,
-        f_min=float(win.fmin.value()) or None, f_max=float(win.fmax.value()) or None))
+        f_min=float(win.fmin.value()) or None, f_max=float(win.fmax.value()) or None,
+        clock_time=win.clock_action.isChecked()))
 
 
 def fit_controls(win, info) -> None:
