@@ -131,6 +131,25 @@ def test_a_page_reads_only_its_rows_from_a_large_model(tmp_path, make_wav):
     p.close()
 
 
+def test_time_order_goes_recording_by_recording_from_the_start(project, tmp_path, make_wav):
+    assert queue_ids(project, order="time") == [1, 2, 3, 4, 5]
+    assert queue_ids(project, page=1, order="time") == [1, 2, 3, 4, 5]
+    assert queue_ids(project, order="time", filter=ReviewFilter(min_score=0.5)) == [1, 2, 5]
+    p = Project.create(tmp_path / "deep")  # later pages seek in the recording index, no sort
+    rec, cls = p.add_recording(make_wav(duration=600.0, sample_rate=8000)).id, p.add_class("a").id
+    model = p.add_model_version("m", kind="external", activate=True).id
+    p.set_detections(model, rec, [(cls, float(x), float(x) + 1, 0.0, 100.0, 0.5) for x in range(500)])
+    queries, real = [], p.select
+    p.select = lambda sql, params=(): queries.append((sql, params)) or real(sql, params)
+    queue = ReviewQueue(p, QueueSpec(model, order="time"), page=20)
+    got = queue.take(100)
+    assert [d.t_min for d in got] == [float(x) for x in range(100)]
+    sql, params = queries[-1]
+    plan = " ".join(r[3] for r in real("EXPLAIN QUERY PLAN " + sql, params))
+    assert "detections_by_recording" in plan and "TEMP B-TREE" not in plan, plan
+    p.close()
+
+
 def test_a_deep_page_seeks_through_the_index_instead_of_reading_what_came_before(tmp_path, make_wav):
     """Every page's query bounds the ordering key from both sides in the index (no full sort, no
     scan from the top), whatever the order and filter: page 1,000 costs what page 1 does."""

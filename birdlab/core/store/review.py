@@ -1,7 +1,7 @@
 """The review queue: which detections to look at next, and in what order (Qt-free).
 
 Orders: by score (highest first), by uncertainty (nearest the threshold first: active learning
-in its simplest form), or stratified (round-robin over five score bins, shuffled within each,
+in its simplest form), by time (recording by recording, each from its start), or stratified (round-robin over five score bins, shuffled within each,
 so a short session still sees the whole score range and gives calibrated precision estimates).
 A detection is reviewed once a label points at it (`Label.detection_id`).
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from birdlab.core.model import Box, Detection, Label, Polarity
 from birdlab.core.store.project import Project, detection_from_row
 
-ORDERS = ("score", "uncertainty", "stratified")
+ORDERS = ("score", "uncertainty", "stratified", "time")
 STRATA = 5
 # the stratified order's bin and shuffle: exactly the expressions of the index `detections_stratified`
 # (core/store/schema.py, migration 3), so that SQLite reads each bin in shuffled order straight from it
@@ -96,21 +96,23 @@ class ReviewQueue:
             sql.append("NOT EXISTS (SELECT 1 FROM labels WHERE labels.detection_id = detections.id)")
         return sql, params
 
-    def _index(self, stratified: bool) -> str:
+    def _index(self, stratified: bool, by_time: bool = False) -> str:
         """The index that reads the queue in order: SQLite's planner would otherwise pick the score
         range and sort every row in it. A one-recording queue is small: the planner's choice."""
         if self.spec.filter.recording_id is not None:
             return ""
+        if by_time:
+            return "INDEXED BY detections_by_recording"
         if stratified:
             return "INDEXED BY detections_stratified"
         return "INDEXED BY " + ("detections_by_class_score" if self.spec.filter.class_id is not None
                                 else "detections_by_score")
 
-    def _pages(self, conditions, order: str, stratified: bool) -> Iterator[Detection]:
+    def _pages(self, conditions, order: str, stratified: bool, by_time: bool = False) -> Iterator[Detection]:
         """Pages of rows in `order`; `conditions(last row or None)` gives each page's WHERE terms.
         A stratum's page is a fifth of the queue's: the round robin takes one row from each in
         turn (and a class filter makes the stratified index skip the other classes' rows)."""
-        index = self._index(stratified)
+        index = self._index(stratified, by_time)
         size = max(1, self.page // STRATA) if stratified else self.page
         base, params = self._where()
         last = None
@@ -156,8 +158,23 @@ class ReviewQueue:
 
         return self._pages(conditions, SHUFFLE_SQL, stratified=True)
 
+    def _by_time(self) -> Iterator[Detection]:
+        """Recording by recording (the project's order), each in time: a session through the files."""
+        f = self.spec.filter
+
+        def conditions(last) -> tuple[list[str], list]:
+            extra, args = ["score >= ?", "score <= ?"], [f.min_score, f.max_score]
+            if last is not None:
+                extra.append("(recording_id, t_min, id) > (?, ?, ?)")
+                args += [last["recording_id"], last["t_min"], last["id"]]
+            return extra, args
+
+        return self._pages(conditions, ", ".join(f"{c} ASC" for c in TIE), stratified=False, by_time=True)
+
     def _ordered(self) -> Iterator[Detection]:
         order, threshold, f = self.spec.order, self.spec.threshold, self.spec.filter
+        if order == "time":
+            return self._by_time()
         if order == "score":
             return self._by_score(f.min_score, f.max_score, False, descending=True)
         if order == "uncertainty":  # two index walks away from the threshold, merged by distance
