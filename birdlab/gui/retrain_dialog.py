@@ -86,9 +86,9 @@ class RetrainDialog(QDialog):
         self.bar = QProgressBar(maximum=1000)
         self.loss_plot = pg.PlotWidget(title="loss (train) and cmAP (validation)")
         self.loss_plot.setMinimumHeight(220)
-        self.loss_plot.addLegend()
+        legend = self.loss_plot.addLegend()
         self.loss_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#ffb000", width=2), name="train loss")
-        self.val_curve = self.loss_plot.plot([], [], pen=pg.mkPen("#3ee06b", width=2), symbol="o", name="val cmAP")
+        self.val_curve = self._metric_axis(legend)
         self.loss_points: list[tuple[float, float]] = []
         self.val_points: list[tuple[float, float]] = []
         self.train_button = QPushButton("Train")
@@ -115,6 +115,26 @@ class RetrainDialog(QDialog):
         self.finished.connect(lambda _: self.stop_child())
 
     # ---- settings ------------------------------------------------------------------------------
+
+    def _metric_axis(self, legend) -> pg.PlotDataItem:
+        """cmAP on its own axis at the right (0 to 1), the loss on the left: one scale fits neither."""
+        item = self.loss_plot.getPlotItem()
+        item.setLabel("left", "train loss")
+        item.setLabel("bottom", "epoch")
+        item.getAxis("left").enableAutoSIPrefix(False)  # "x0.001" reads as a different loss
+        item.showAxis("right")
+        item.setLabel("right", "val cmAP")
+        self.metric_box = pg.ViewBox()
+        item.scene().addItem(self.metric_box)
+        item.getAxis("right").linkToView(self.metric_box)
+        self.metric_box.setXLink(item)
+        self.metric_box.setYRange(0.0, 1.0, padding=0.02)
+        self.metric_box.setMouseEnabled(x=False, y=False)
+        item.vb.sigResized.connect(lambda: self.metric_box.setGeometry(item.vb.sceneBoundingRect()))
+        curve = pg.PlotDataItem([], [], pen=pg.mkPen("#3ee06b", width=2), symbol="o", name="val cmAP")
+        self.metric_box.addItem(curve)
+        legend.addItem(curve, "val cmAP")
+        return curve
     def _start_changed(self) -> None:
         """Show the start's licence and expected time; an embedding start trains only its head."""
         key, version_id = self.selected_start()

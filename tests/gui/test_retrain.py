@@ -38,6 +38,11 @@ def test_quick_retrain_makes_a_new_active_version_with_detections_on_screen(wind
     qtbot.waitUntil(lambda: "new," in dialog.status.text(), timeout=60000)
     assert "Validation AP, old → new" in dialog.status.text()
     assert version.card["parent_metrics"]["ap"]  # the parent was scored on the same validation crops
+    # loss and cmAP on two axes: the curve of cmAP lives in the right axis' own view (0 to 1)
+    plot = dialog.loss_plot.getPlotItem()
+    assert dialog.val_curve.getViewBox() is dialog.metric_box is not plot.vb
+    assert dialog.loss_curve.getViewBox() is plot.vb and plot.getAxis("right").isVisible()
+    assert dialog.metric_box.viewRange()[1][0] <= 0.0 and dialog.metric_box.viewRange()[1][1] >= 1.0
     dialog.close()
 
 
