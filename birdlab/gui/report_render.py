@@ -17,7 +17,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QImage, QPainter, QPainterPath, QPen
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QBoxLayout, QComboBox, QFileDialog, QHBoxLayout, QHeaderView,
                                QLabel, QMessageBox, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from birdlab.core.atomic import atomic_write_bytes
@@ -230,6 +230,9 @@ def save_report_png(report: EvaluationReport, path: str | Path, *, width: int = 
     return Path(path)
 
 
+SIDE_BY_SIDE_PX = 760  # narrower than this, the two plots are stacked
+
+
 class ReportPanel(QWidget):
     """The report in the app: summary, per-class table, PR curve and histograms of the chosen class,
     and export buttons. `set_report` replaces what is shown."""
@@ -281,7 +284,7 @@ class ReportPanel(QWidget):
         top.addWidget(self.class_box, 1)
         top.addWidget(self.png_button)
         top.addWidget(self.csv_button)
-        plots = QHBoxLayout()
+        self.plots = plots = QBoxLayout(QBoxLayout.Direction.TopToBottom)  # side by side when wide (resizeEvent)
         plots.addWidget(self.pr_plot)
         plots.addWidget(self.hist_plot)
         layout = QVBoxLayout(self)
@@ -291,6 +294,12 @@ class ReportPanel(QWidget):
         layout.addLayout(plots, 2)
         for widget in (self.class_box, self.png_button, self.csv_button):
             widget.setEnabled(False)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt naming)
+        """Docked (narrow), the PR curve sits above the histogram; floated wide, beside it."""
+        wide = event.size().width() >= SIDE_BY_SIDE_PX
+        self.plots.setDirection(QBoxLayout.Direction.LeftToRight if wide else QBoxLayout.Direction.TopToBottom)
+        super().resizeEvent(event)
 
     def set_report(self, report: EvaluationReport) -> None:
         self.report = report

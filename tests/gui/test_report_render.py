@@ -106,3 +106,17 @@ def test_panel_says_when_ap_means_nothing(qtbot):
     qtbot.addWidget(panel)
     panel.set_report(evaluate([t for t in TRUTH if t.polarity is Polarity.POSITIVE], PRED))  # calls only
     assert "AP n/a (no negatives) for A, B" in panel.summary.text()
+
+
+def test_docked_narrow_the_plots_are_stacked_and_each_gets_the_width(qtbot, report):
+    from PySide6.QtWidgets import QBoxLayout
+
+    panel = ReportPanel()
+    qtbot.addWidget(panel)
+    panel.set_report(report)
+    panel.resize(380, 900)  # the right dock's width
+    panel.show()
+    qtbot.waitUntil(lambda: panel.plots.direction() == QBoxLayout.Direction.TopToBottom)
+    qtbot.waitUntil(lambda: panel.pr_plot.width() >= 330 and panel.hist_plot.width() >= 330)
+    panel.resize(1200, 700)  # floated wide: side by side
+    qtbot.waitUntil(lambda: panel.plots.direction() == QBoxLayout.Direction.LeftToRight)
