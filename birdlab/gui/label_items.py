@@ -1,29 +1,38 @@
-"""Label boxes on the spectrogram: a colour and line style per polarity, movable and resizable."""
+"""Label boxes on the spectrogram: the class's colour, the polarity as line style and fill;
+movable and resizable once selected."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QPen
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QPainter, QPen
 
 from birdlab.core.model import Label, Polarity
 
+# the labels table's polarity text colours (a table cell is not an overlay: hue reads fine there)
 POLARITY_STYLE: dict[Polarity, tuple[str, Qt.PenStyle]] = {
     Polarity.POSITIVE: ("#3ee06b", Qt.PenStyle.SolidLine),
     Polarity.NEGATIVE: ("#ff4d4d", Qt.PenStyle.DashLine),
     Polarity.UNCERTAIN: ("#ffc833", Qt.PenStyle.DotLine),
 }
+FILL_ALPHA = {Polarity.POSITIVE: 55, Polarity.NEGATIVE: 0, Polarity.UNCERTAIN: 0}  # only "it calls here" is filled
 
 
-def polarity_pen(polarity: Polarity, selected: bool = False) -> QPen:
-    colour, style = POLARITY_STYLE[polarity]
-    pen = QPen(QColor(colour))
-    pen.setStyle(style)
-    pen.setWidthF(3.0 if selected else 1.6)
+def polarity_pen(polarity: Polarity, selected: bool = False, colour: QColor | None = None) -> QPen:
+    """The class's colour (or the polarity's, without a class), the polarity's line style."""
+    pen = QPen(colour if colour is not None else QColor(POLARITY_STYLE[polarity][0]))
+    pen.setStyle(POLARITY_STYLE[polarity][1])
+    pen.setWidthF(3.0 if selected else 1.8)
     pen.setCosmetic(True)
     return pen
+
+
+def polarity_fill(polarity: Polarity, colour: QColor) -> QBrush:
+    fill = QColor(colour)
+    fill.setAlpha(FILL_ALPHA[polarity])
+    return QBrush(fill) if FILL_ALPHA[polarity] else QBrush(Qt.BrushStyle.NoBrush)
 
 
 HOVER_PEN = QPen(QColor("#ffffff"))  # hover is no polarity's colour
@@ -42,16 +51,20 @@ class LabelBox(pg.ROI):
     edited = Signal(int, float, float, float, float)
     clicked = Signal(int, bool)
 
-    def __init__(self, label: Label, class_name: str, hz_to_y: Callable[[float], float]):
+    def __init__(self, label: Label, class_name: str, hz_to_y: Callable[[float], float],
+                 colour: QColor | None = None):
         y0, y1 = hz_to_y(label.f_min), hz_to_y(label.f_max)
+        self.colour = colour if colour is not None else QColor(POLARITY_STYLE[label.polarity][0])
         super().__init__(pos=QPointF(label.t_min, y0), size=(label.t_max - label.t_min, y1 - y0),
-                         pen=polarity_pen(label.polarity), hoverPen=HOVER_PEN, movable=True, rotatable=False,
-                         resizable=True, removable=False)
+                         pen=polarity_pen(label.polarity, colour=self.colour), hoverPen=HOVER_PEN, movable=True,
+                         rotatable=False, resizable=True, removable=False)
+        self.fill = polarity_fill(label.polarity, self.colour)
+        self.setToolTip(f"{class_name} ({label.polarity.value})")
         self.label = label
         self.selected = False
         self.translatable = False  # only a selected box moves
         self._drawing = False  # this drag draws a new box instead of moving this one
-        self.text = pg.TextItem(class_name, color=POLARITY_STYLE[label.polarity][0], anchor=(0, 1))
+        self.text = pg.TextItem(class_name, color=self.colour, anchor=(0, 1))
         self.text.setParentItem(self)
         self.text.setPos(0, y1 - y0)
         self.setAcceptedMouseButtons(Qt.MouseButton.LeftButton)
@@ -68,9 +81,19 @@ class LabelBox(pg.ROI):
         elif not selected:
             for handle in [h["item"] for h in self.handles]:
                 self.removeHandle(handle)
-        self.setPen(polarity_pen(self.label.polarity, selected))
+        self.setPen(polarity_pen(self.label.polarity, selected, self.colour))
         self.currentPen = self.pen
         self.update()
+
+    def paint(self, p, opt, widget):
+        """pg.ROI's outline (as ROI.paint draws it), with the polarity's fill under it."""
+        r = QRectF(0, 0, self.state["size"][0], self.state["size"][1]).normalized()
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, self._antialias)
+        p.setPen(self.currentPen)
+        p.setBrush(self.fill)
+        p.translate(r.left(), r.top())
+        p.scale(r.width(), r.height())
+        p.drawRect(0, 0, 1, 1)
 
     def _finished(self) -> None:
         pos, size = self.pos(), self.size()

@@ -26,8 +26,10 @@ from birdlab.core.clock import start_time_from_name
 from birdlab.core.model import Label
 from birdlab.core.sound.spectrogram import SpectrogramConfig, hz_to_mel, mel_to_hz
 from birdlab.core.sound.tiles import Tile, TileGrid
+from birdlab.gui.captions import free_captions
 from birdlab.gui.axes import FreqAxis, TimeAxis
 from birdlab.gui.label_items import LabelBox
+from birdlab.gui.palette import class_colour
 from birdlab.gui.tile_loader import TileKey, TileLoader
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
@@ -164,6 +166,13 @@ class SpectrogramView(QWidget):
         self.tracks_plot.addItem(self.threshold_line)
         self.threshold_line.sigPositionChanged.connect(lambda line: self.thresholdChanged.emit(float(line.value())))
         self.track_curves: dict[str, pg.PlotDataItem] = {}
+        self.tracks_legend = self.tracks_plot.addLegend(offset=(-8, 4), labelTextColor="#dddddd",
+                                                        brush=pg.mkBrush(0, 0, 0, 150))
+        self.captions_on = True
+        self._caption_timer = QTimer(self)
+        self._caption_timer.setSingleShot(True)
+        self._caption_timer.setInterval(30)
+        self._caption_timer.timeout.connect(self._layout_captions)
         self.tracks_plot.setVisible(False)
         self.tracks_plot.setMaximumHeight(0)
         self.detection_items: list[tuple[object, QGraphicsRectItem, QGraphicsSimpleTextItem]] = []  # drawn ones
@@ -344,6 +353,7 @@ class SpectrogramView(QWidget):
     def _range_changed(self, *_):
         if self.duration <= 0:
             return
+        self._captions_later()
         t0, t1 = self.visible_range()
         self._syncing = True
         try:
@@ -470,13 +480,14 @@ class SpectrogramView(QWidget):
             selected = box.selected if box is not None else False
             if box is not None:
                 self.view.removeItem(box)
-            box = LabelBox(label, class_names.get(label.class_id, "?"), self.hz_to_y)
+            box = LabelBox(label, class_names.get(label.class_id, "?"), self.hz_to_y, class_colour(label.class_id))
             box.edited.connect(self._box_edited)
             box.clicked.connect(self._box_clicked)
             self.view.addItem(box)
             self.boxes[label.id] = box
             if selected:
                 box.set_selected(True)
+        self._captions_later()
 
     # ---- model output ---------------------------------------------------------------------------
     def set_detections(self, detections: list, class_names: dict[int, str]) -> None:
@@ -536,6 +547,7 @@ class SpectrogramView(QWidget):
         for i in sorted(wanted - self._drawn_detections.keys()):
             self._drawn_detections[i] = self._detection_item(self._detections[i])
         self.detection_items = [self._drawn_detections[i] for i in sorted(self._drawn_detections)]
+        self._captions_later()
 
     def _new_detection_item(self) -> tuple:
         rect = QGraphicsRectItem()
@@ -559,7 +571,14 @@ class SpectrogramView(QWidget):
         rect, text = self._spare_detection_items.pop() if self._spare_detection_items else self._new_detection_item()
         y0, y1 = self.hz_to_y(det.f_min), self.hz_to_y(det.f_max)
         rect.setRect(QRectF(det.t_min, y0, det.t_max - det.t_min, y1 - y0))
-        text.setText(f"{self._detection_names.get(det.class_id, '?')} {det.score:.2f}")
+        colour = class_colour(det.class_id)
+        pen = rect.pen()
+        pen.setColor(colour)
+        rect.setPen(pen)
+        text.setBrush(colour)
+        caption = f"{self._detection_names.get(det.class_id, '?')} {det.score:.2f}"
+        text.setText(caption)
+        rect.setToolTip(caption)
         text.setPos(det.t_min, y0)
         visible = det.score >= self.threshold
         rect.setVisible(visible)
@@ -577,6 +596,7 @@ class SpectrogramView(QWidget):
             visible = det.score >= self.threshold
             rect.setVisible(visible)
             text.setVisible(visible)
+        self._captions_later()
 
     def shown_detections(self) -> list:
         """The recording's detections at or above the threshold (drawn when scrolled to)."""
@@ -588,14 +608,16 @@ class SpectrogramView(QWidget):
         for curve in self.track_curves.values():
             self.tracks_plot.removeItem(curve)
         self.track_curves = {}
+        self.tracks_legend.clear()
         self._tracks_args = None if tracks is None else (tracks, frame_hop_s, classes, visible)
         if tracks is None or not len(classes):
             self.tracks_plot.setVisible(False)
             self.tracks_plot.setMaximumHeight(0)  # a hidden plot keeps its layout row otherwise
             return
         times = (np.arange(tracks.shape[0]) + 0.5) * frame_hop_s
+        ids = {name: class_id for names in (self._detection_names, self.class_names) for class_id, name in names.items()}
         for i, name in enumerate(classes):
-            colour = pg.intColor(i, hues=max(len(classes), 6), values=1, maxValue=255, minValue=200)
+            colour = class_colour(ids.get(name), name)
             curve = self.tracks_plot.plot(times, tracks[:, i], pen=pg.mkPen(colour, width=1.5), name=name)
             curve.setDownsampling(auto=True, method="peak")
             curve.setClipToView(True)
@@ -607,6 +629,33 @@ class SpectrogramView(QWidget):
     def show_track_classes(self, visible: set[str] | None) -> None:
         for name, curve in self.track_curves.items():
             curve.setVisible(visible is None or name in visible)
+
+    # ---- captions ------------------------------------------------------------------------------
+    def set_captions(self, on: bool) -> None:
+        """Captions on (those that fit without overlapping) or off (every box still says what it is
+        on hover)."""
+        self.captions_on = bool(on)
+        self._layout_captions()
+
+    def _captions_later(self) -> None:
+        self._caption_timer.start()  # once per burst of changes, after they are drawn
+
+    def _layout_captions(self) -> None:
+        """Show the captions that do not cover one shown before: selected labels, labels, then
+        detections by score; the rest wait for hover (their boxes carry the same text as a tooltip)."""
+        labels = sorted(self.boxes.values(), key=lambda b: not b.selected)
+        detections = sorted(((det, text) for det, rect, text in self.detection_items if rect.isVisible()),
+                            key=lambda pair: -pair[0].score)
+        items = [box.text for box in labels] + [text for _, text in detections]
+        if not self.captions_on:
+            for item in items:
+                item.setVisible(False)
+            return
+        rects = [box.text.sceneBoundingRect() for box in labels]
+        # a detection caption ignores the view's scaling: its scene rect is its place plus its pixel size
+        rects += [QRectF(text.scenePos(), text.boundingRect().size()) for _, text in detections]
+        for item, free in zip(items, free_captions(rects)):
+            item.setVisible(free)
 
     def set_extents(self, extents: list[tuple[float, float]]) -> None:
         for item in self.extent_items:

@@ -127,6 +127,11 @@ def build_menus(win) -> None:
     win.clock_action.setCheckable(True)
     win.clock_action.setChecked(True)
     view.addAction(win.clock_action)
+    win.captions_action = make_action(win, "Captions", lambda: win.view.set_captions(win.captions_action.isChecked()),
+                                      tip="class names on the boxes (those that fit; the others on hover)")
+    win.captions_action.setCheckable(True)
+    win.captions_action.setChecked(True)
+    view.addAction(win.captions_action)
     play = menu.addMenu("&Play")
     play.addAction(make_action(win, "Play / pause", lambda: win.playing.toggle(), "Space"))
     play.addAction(make_action(win, "Play visible range", lambda: win.playing.play_visible(), "Shift+Space"))

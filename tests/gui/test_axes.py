@@ -4,7 +4,7 @@ from datetime import datetime
 
 import pytest
 
-from birdlab.gui.axes import TIME_STEPS, TimeAxis, format_time, time_steps, time_unit
+from birdlab.gui.axes import TIME_STEPS, format_time, time_steps, time_unit
 
 
 @pytest.mark.parametrize("span, pixels, step", [(3600, 1000, 600), (600, 1000, 60), (25, 1000, 5), (1.0, 900, 0.1),

@@ -1,0 +1,73 @@
+"""Readable overlays: one colour per class for labels, detections and tracks; polarity as line
+style and fill; captions that never overlap, and a toggle."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QRectF, Qt
+
+from birdlab.cli import main
+from birdlab.core.model import Polarity
+from birdlab.gui.captions import free_captions
+from birdlab.gui.palette import class_colour
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("overlays") / "demo"
+    assert main(["demo", str(folder), "--no-gui"]) == 0
+    return folder
+
+
+def test_free_captions_keep_the_first_of_overlapping_ones():
+    rects = [QRectF(0, 0, 50, 10), QRectF(40, 5, 50, 10), QRectF(100, 0, 50, 10), QRectF(0, 20, 50, 10)]
+    assert free_captions(rects) == [True, False, True, True]
+
+
+def test_a_class_has_one_colour_on_labels_detections_and_tracks(window):
+    view = window.view
+    by_class = {}
+    for box in view.boxes.values():
+        by_class.setdefault(box.label.class_id, set()).add(box.pen.color().name())
+    for det, rect, _ in view.detection_items:
+        by_class.setdefault(det.class_id, set()).add(rect.pen().color().name())
+    assert len(by_class) >= 2 and all(len(colours) == 1 for colours in by_class.values())
+    assert len({next(iter(c)) for c in by_class.values()}) == len(by_class)  # classes told apart
+    names = {c.id: c.name for c in window.project.classes()}
+    for class_id, colours in by_class.items():
+        assert colours == {class_colour(class_id).name()}
+        curve = view.track_curves.get(names[class_id])
+        if curve is not None:
+            assert curve.opts["pen"].color().name() == class_colour(class_id).name()
+    assert len(view.tracks_legend.items) == len(view.track_curves)
+
+
+def test_polarity_is_line_style_and_fill_not_hue(window):
+    styles = {}
+    for box in window.view.boxes.values():
+        styles[box.label.polarity] = (box.pen.style(), box.fill.style() != Qt.BrushStyle.NoBrush,
+                                      box.pen.color().name() == class_colour(box.label.class_id).name())
+    assert styles[Polarity.POSITIVE] == (Qt.PenStyle.SolidLine, True, True)
+    assert styles[Polarity.NEGATIVE] == (Qt.PenStyle.DashLine, False, True)
+
+
+def test_shown_captions_never_overlap_and_the_toggle_hides_them(window, qtbot):
+    view = window.view
+    view.set_visible_range(0.0, 60.0)  # zoomed out: more captions than room
+
+    def shown_rects():
+        rects = [box.text.sceneBoundingRect() for box in view.boxes.values() if box.text.isVisible()]
+        rects += [QRectF(text.scenePos(), text.boundingRect().size()) for _, rect, text in view.detection_items
+                  if text.isVisible() and rect.isVisible()]
+        return rects
+
+    qtbot.wait(100)
+    rects = shown_rects()
+    assert rects
+    assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])
+    hidden = [rect for _, rect, text in view.detection_items if rect.isVisible() and not text.isVisible()]
+    assert hidden and all(rect.toolTip() for rect in hidden)  # what is hidden says itself on hover
+    window.captions_action.trigger()
+    assert not shown_rects()
+    window.captions_action.trigger()
+    assert shown_rects()
