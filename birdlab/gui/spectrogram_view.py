@@ -24,7 +24,8 @@ from PySide6.QtWidgets import (QGraphicsItem, QGraphicsRectItem, QGraphicsSimple
 
 from birdlab.core.clock import start_time_from_name
 from birdlab.core.model import Label
-from birdlab.core.sound.spectrogram import SpectrogramConfig, hz_to_mel, mel_to_hz
+from birdlab.core.sound.spectrogram import (SpectrogramConfig, auto_levels, hz_to_mel, mel_to_hz,
+                                            subtract_noise_profile)
 from birdlab.core.sound.tiles import Tile, TileGrid
 from birdlab.gui.captions import free_captions
 from birdlab.gui.axes import FreqAxis, TimeAxis
@@ -54,6 +55,7 @@ class ViewSettings:
     f_min: float | None = None  # frequency limits shown (None: 0 .. Nyquist)
     f_max: float | None = None
     clock_time: bool = True  # the time axis in time of day when the file name carries the start
+    denoise: bool = False  # each frequency's median (its steady noise) taken out of what is shown
 
 
 def _lut(name: str) -> np.ndarray:
@@ -320,6 +322,11 @@ class SpectrogramView(QWidget):
             self.set_detections(detections, detection_names)
             if tracks is not None:
                 self.set_tracks(*tracks)
+        elif old.denoise != settings.denoise:  # the same tiles, shown with or without the noise profile
+            for item in (*self._tile_items.values(), self.overview_image, self.background_image):
+                if getattr(item, "tile", None) is not None:
+                    self._place(item, item.tile)
+            self._apply_freq_limits()
         else:
             lut = _lut(settings.colormap)
             for item in (*self._tile_items.values(), self.overview_image, self.background_image):
@@ -432,14 +439,23 @@ class SpectrogramView(QWidget):
 
     def _place(self, item: pg.ImageItem, tile: Tile) -> None:
         cfg = self.spectrogram_config()
-        item.setImage(tile.values, levels=(cfg.top_db - cfg.db_range, cfg.top_db), autoLevels=False,
-                      lut=_lut(self.settings.colormap))
+        floor = cfg.top_db - cfg.db_range
+        values = subtract_noise_profile(tile.values, floor) if self.settings.denoise else tile.values
+        item.setImage(values, levels=(floor, cfg.top_db), autoLevels=False, lut=_lut(self.settings.colormap))
+        item.tile = tile
         if self.settings.mel:
             y0, y1 = self.hz_to_y(0.0), self.hz_to_y(self.nyquist)
         else:
             half_bin = self.sample_rate / self.settings.n_fft / 2
             y0, y1 = -half_bin, self.nyquist + half_bin
         item.setRect(QRectF(tile.t0, y0, tile.t1 - tile.t0, y1 - y0))
+
+    def auto_levels(self) -> tuple[float, float]:
+        """(top_db, db_range) for what is on screen now (the tiles in view, as shown)."""
+        cfg = self.spectrogram_config()
+        shown = [item for key, item in self._tile_items.items() if key in self._wanted and item.isVisible()]
+        values = [item.image for item in shown if item.image is not None]
+        return auto_levels(values) if values else (cfg.top_db, cfg.db_range)
 
     def _show_tile(self, key: TileKey, tile: Tile) -> None:
         item = self._tile_items.get(key)
@@ -449,7 +465,6 @@ class SpectrogramView(QWidget):
             self._tile_items[key] = item
         if getattr(item, "tile", None) is not tile:  # new, or a pooled tile replacing its quick preview
             self._place(item, tile)
-            item.tile = tile
         item.setVisible(True)
 
     def _check_painted(self) -> None:

@@ -177,15 +177,22 @@ def build_toolbars(win) -> None:
     win.fmax = QSpinBox(minimum=0, maximum=500_000, value=0, suffix=" Hz max", singleStep=1000)
     win.fmax.setSpecialValueText("Nyquist")
     win.mel_box = QCheckBox("mel")
+    win.denoise_box = QCheckBox("denoise")
+    win.denoise_box.setToolTip("take each frequency's steady noise (its median) out of the picture")
     win.nfft_box = QComboBox()
     win.nfft_box.addItems(["256", "512", "1024", "2048", "4096"])
     win.nfft_box.setCurrentText("1024")
     win.channel_box = QComboBox()
     for w in (win.colormap_box, win.top_db, win.db_range, win.fmin, win.fmax, win.nfft_box,
-              win.channel_box, win.mel_box):
+              win.channel_box, win.mel_box, win.denoise_box):
         look.addWidget(w)
         signal = getattr(w, "currentIndexChanged", None) or getattr(w, "valueChanged", None) or w.toggled
         signal.connect(lambda *_: apply_look(win))
+    win.auto_contrast = QToolButton(text="auto")
+    win.auto_contrast.setToolTip("contrast from what is on screen: the noise at the bottom of the colours, the "
+                                 "loudest calls at the top")
+    win.auto_contrast.clicked.connect(lambda: auto_contrast(win))
+    look.addWidget(win.auto_contrast)
     win.addToolBarBreak()
     model = QToolBar("Model")
     model.setObjectName("toolbar-model")
@@ -252,12 +259,22 @@ def restore_layout(win) -> None:
         win.restoreState(state)
 
 
+def auto_contrast(win) -> None:
+    """Set the dB level and range from the tiles on screen (one step on the undo-free look)."""
+    top, span = win.view.auto_levels()
+    for box, value in ((win.top_db, top), (win.db_range, span)):
+        box.blockSignals(True)
+        box.setValue(value)
+        box.blockSignals(False)
+    apply_look(win)
+
+
 def apply_look(win) -> None:
     """The spectrogram toolbar's settings onto the view."""
     channel = win.channel_box.currentData()
     win.view.apply_settings(ViewSettings(
         colormap=win.colormap_box.currentText(), top_db=win.top_db.value(), db_range=win.db_range.value(),
-        mel=win.mel_box.isChecked(), n_fft=int(win.nfft_box.currentText()),
+        mel=win.mel_box.isChecked(), n_fft=int(win.nfft_box.currentText()), denoise=win.denoise_box.isChecked(),
         channel=channel if channel is not None else -1,
         f_min=float(win.fmin.value()) or None, f_max=float(win.fmax.value()) or None,
         clock_time=win.clock_action.isChecked()))

@@ -64,3 +64,28 @@ def test_short_input_gives_one_frame_and_bad_config_is_refused():
         SpectrogramConfig(window="kaiser")
     with pytest.raises(ValueError, match="n_fft"):
         SpectrogramConfig(n_fft=4)
+
+
+def test_denoise_flattens_steady_noise_and_keeps_calls_above_it():
+    from birdlab.core.sound.spectrogram import subtract_noise_profile
+
+    rng = np.random.default_rng(0)
+    noise_by_band = np.linspace(-80, -30, 64, dtype=np.float32)[:, None]  # a recorder's coloured hiss
+    db = noise_by_band + rng.normal(0, 1, (64, 500)).astype(np.float32)
+    db[20, 100:110] += 30  # a call 30 dB over the band's noise
+    out = subtract_noise_profile(db, floor_db=-90.0)
+    medians = np.median(out, axis=1)
+    assert np.allclose(medians, -84.0, atol=0.5)  # every band's noise on one floor
+    assert out[20, 100:110].mean() - medians[20] > 25  # the call still stands out
+
+
+def test_auto_levels_put_the_noise_low_and_the_peaks_at_the_top():
+    from birdlab.core.sound.spectrogram import auto_levels
+
+    rng = np.random.default_rng(1)
+    tile = rng.normal(-70, 2, (128, 512)).astype(np.float32)
+    tile[40:44, 200:260] = -25.0  # calls
+    top, span = auto_levels([tile])
+    assert -26.0 <= top <= -24.0
+    assert 40.0 <= span <= 50.0  # down to about the noise (-70 dB)
+    assert auto_levels([np.full((4, 4), -60.0, np.float32)]) == (-60.0, 20.0)  # a flat picture: the least range

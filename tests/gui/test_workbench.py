@@ -307,3 +307,21 @@ def test_the_labels_table_gives_the_class_the_room_not_the_author(window):
     widths = [header.sectionSize(c) for c in range(len(COLUMNS))]
     assert widths[COLUMNS.index("class")] == max(widths)
     assert widths[COLUMNS.index("author")] < 0.25 * sum(widths)
+
+
+def test_denoise_and_auto_contrast_change_the_picture_not_the_tiles(window, qtbot):
+    view = window.view
+    qtbot.waitUntil(lambda: view.is_painted() and not view.loader.busy, timeout=10000)
+    items = [item for key, item in view._tile_items.items() if key in view._wanted]
+    before = [item.image.copy() for item in items]
+    window.denoise_box.setChecked(True)
+    after = [item.image for item in items]
+    assert all(item.tile is not None for item in items)  # the same tiles, not recomputed
+    assert any(not np.array_equal(a, b) for a, b in zip(before, after))
+    floor = window.top_db.value() - window.db_range.value()
+    assert all(abs(float(np.median(np.median(img, axis=1))) - (floor + 6.0)) < 1.0 for img in after)
+    window.denoise_box.setChecked(False)
+    top, span = view.auto_levels()
+    window.auto_contrast.click()
+    assert (window.top_db.value(), window.db_range.value()) == (top, span)
+    assert view.settings.top_db == top and view.settings.db_range == span

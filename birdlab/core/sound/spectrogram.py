@@ -127,3 +127,20 @@ def spectrogram_db(samples: np.ndarray, sample_rate: int,
     values, freqs = power_to_db(power, sample_rate, cfg)
     times = (np.arange(power.shape[0]) * cfg.hop + cfg.n_fft / 2.0) / sample_rate
     return Spectrogram(values, times.astype(np.float64), freqs, sample_rate, cfg)
+
+
+def subtract_noise_profile(db: np.ndarray, floor_db: float, margin_db: float = 6.0) -> np.ndarray:
+    """Per-frequency noise removal, as Raven's and AviaNZ's denoise: each frequency row's median
+    over the columns (the steady noise of that band: wind, insects, the recorder's hiss) is taken
+    out, and what remains is set on `floor_db + margin_db`, so calls stand on an even floor."""
+    return (db - np.median(db, axis=1, keepdims=True) + np.float32(floor_db + margin_db)).astype(np.float32)
+
+
+def auto_levels(tiles_db: list[np.ndarray], noise_pct: float = 30.0, peak_pct: float = 99.8,
+                min_range_db: float = 20.0) -> tuple[float, float]:
+    """(top_db, db_range) that spread what is shown over the colour scale: the noise (a low
+    percentile) at the bottom, the loudest calls (a high one) at the top."""
+    values = np.concatenate([t.ravel() for t in tiles_db]) if tiles_db else np.zeros(1, np.float32)
+    noise, peak = np.percentile(values, [noise_pct, peak_pct])
+    top = float(np.ceil(peak))
+    return top, float(max(min_range_db, np.ceil(top - noise)))
