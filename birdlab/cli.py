@@ -164,10 +164,12 @@ def cmd_labels_export(args: argparse.Namespace) -> int:
     from birdlab.core.store.project import ProjectError
 
     polarities = {Polarity.parse(p) for p in args.polarity.split(",")} if args.polarity else None
+    if args.measurements and (args.format != "raven" or args.model):
+        raise UsageError("--measurements is for labels in Raven tables (--format raven, no --model)")
     with _open_project(args.project) as project:
         try:
             written = export_tables(project, args.format, args.out, model_name=args.model,
-                                    polarities=polarities)
+                                    polarities=polarities, measurements=args.measurements)
         except ProjectError as exc:
             raise UsageError(str(exc)) from None
     print(f"wrote {len(written)} file(s) to {args.out}")
@@ -554,6 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", required=True, help="file or folder, depending on the format")
     exp.add_argument("--model", help="export this model version's detections instead of labels")
     exp.add_argument("--polarity", help="only these polarities, e.g. positive,negative")
+    exp.add_argument("--measurements", action="store_true",
+                     help="add each label's measurements (Delta Time, Delta Freq, Peak Freq, Peak Time, SNR) as "
+                          "Raven columns; reads the audio around every label")
     exp.set_defaults(func=cmd_labels_export)
 
     score = sub.add_parser("score", help="score recordings with a model (or an ensemble) into tables",

@@ -190,3 +190,22 @@ def test_help_texts_cite_nothing_outside_the_repository(capsys):
         assert main([*command, "--help"]) == 0
         text = capsys.readouterr().out
         assert "usage: birdlab" in text and "DESIGN" not in text and "../shared" not in text
+
+
+def test_labels_export_with_measurements_adds_raven_columns(tmp_path, audio_dir, capsys):
+    import csv
+
+    assert main(["init", str(tmp_path / "p"), "--audio", str(audio_dir)]) == 0
+    table = tmp_path / "rec1.Table.1.selections.txt"
+    table.write_text(RAVEN)
+    assert main(["labels", "import", str(tmp_path / "p"), "--format", "raven", str(table)]) == 0
+    out = tmp_path / "measured.txt"
+    assert main(["labels", "export", str(tmp_path / "p"), "--format", "raven", "--measurements", "--out",
+                 str(out)]) == 0
+    rows = list(csv.DictReader(out.open(), delimiter="\t"))
+    assert [r["Delta Time (s)"] for r in rows] == ["1.500000", "0.500000"]
+    assert all(500.0 <= float(r["Peak Freq (Hz)"]) <= 4000.0 and r["SNR (dB)"] for r in rows[:1])
+    assert float(rows[0]["Peak Time (s)"]) == pytest.approx(1.75, abs=0.76)  # inside the box
+    assert main(["labels", "import", str(tmp_path / "p"), "--format", "raven", str(out)]) == 0  # still readable
+    assert main(["labels", "export", str(tmp_path / "p"), "--format", "csv", "--measurements", "--out",
+                 str(tmp_path / "x.csv")]) == 2

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from birdlab.core.model import Polarity
@@ -38,6 +38,7 @@ class Annotation:
     score: float | None = None  # detections carry a score; labels do not
     file: str = ""  # table it came from
     line: int = 0  # 1-based line in that table (the header is line 1)
+    extra: dict[str, str] = field(default_factory=dict)  # more columns for formats that keep them (Raven)
 
 
 @dataclass(frozen=True)

@@ -244,23 +244,29 @@ def _tail(with_score: bool) -> list[str]:
     return ["Annotation", "Polarity"] + (["Score"] if with_score else [])
 
 
-def _cells(a: Annotation, ref: RecordingRef, with_score: bool) -> list[str]:
+def _cells(a: Annotation, ref: RecordingRef, with_score: bool, extra: list[str] = ()) -> list[str]:
     f_lo, f_hi = full_band(a, ref)
     return [_fmt_f(f_lo), _fmt_f(f_hi), clean_cell(a.label), a.polarity.value] + (
-        [_fmt_score(a.score)] if with_score else [])
+        [_fmt_score(a.score)] if with_score else []) + [clean_cell(a.extra.get(name, "")) for name in extra]
+
+
+def _extra_columns(annotations: list[Annotation]) -> list[str]:
+    """The extra columns of these rows (measurements), in first-seen order."""
+    return list(dict.fromkeys(name for a in annotations for name in a.extra))
 
 
 def table_text(annotations: list[Annotation], ref: RecordingRef, with_score: bool | None = None) -> str:
     """The selection table of one recording (just the header when there are no boxes)."""
     if with_score is None:
         with_score = any(a.score is not None for a in annotations)
+    extra = _extra_columns(annotations)
     header = ["Selection", "View", "Channel", "Begin Time (s)", "End Time (s)",
-              "Low Freq (Hz)", "High Freq (Hz)"] + _tail(with_score)
+              "Low Freq (Hz)", "High Freq (Hz)"] + _tail(with_score) + extra
     lines = ["\t".join(header)]
     rows = sorted(annotations, key=lambda a: (a.t_min, a.t_max, a.label))
     for selection, a in enumerate(rows, 1):
         lines.append("\t".join([str(selection), "Spectrogram 1", "1", _fmt_t(a.t_min), _fmt_t(a.t_max)]
-                               + _cells(a, ref, with_score)))
+                               + _cells(a, ref, with_score, extra)))
     return "\n".join(lines) + "\n"
 
 
@@ -272,7 +278,7 @@ def write_table(annotations: list[Annotation], path: Path, ref: RecordingRef,
 
 
 def write_multi_file(path: Path, recordings: Iterable[tuple[RecordingRef, Iterable[Annotation]]],
-                     with_score: bool) -> Path:
+                     with_score: bool, extra: list[str] = ()) -> Path:
     """One selection table over many recordings (Begin File, File Offset (s)), atomically.
 
     Streamed: `recordings` may be a generator, so memory holds one recording's boxes at a
@@ -280,7 +286,7 @@ def write_multi_file(path: Path, recordings: Iterable[tuple[RecordingRef, Iterab
     order given; Begin Time runs on Raven's timeline of all files concatenated in order.
     """
     header = ["Selection", "View", "Channel", "Begin File", "Begin Path", "File Offset (s)",
-              "Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)"] + _tail(with_score)
+              "Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)"] + _tail(with_score) + list(extra)
     with atomic_open(path, "w", newline="\n") as handle:
         handle.write("\t".join(header) + "\n")
         selection = 0
@@ -291,7 +297,7 @@ def write_multi_file(path: Path, recordings: Iterable[tuple[RecordingRef, Iterab
                 handle.write("\t".join([
                     str(selection), "Spectrogram 1", "1", clean_cell(ref.name), clean_cell(ref.path),
                     _fmt_t(a.t_min), _fmt_t(start + a.t_min), _fmt_t(start + a.t_max)]
-                    + _cells(a, ref, with_score)) + "\n")
+                    + _cells(a, ref, with_score, extra)) + "\n")
             start += ref.duration
     return Path(path)
 
@@ -304,7 +310,8 @@ def write(annotations: list[Annotation], out: Path,
     with_score = any(a.score is not None for a in annotations)
 
     if out.suffix.lower() == ".txt":
-        return [write_multi_file(out, ((ref, groups.get(key, [])) for key, ref in recordings.items()), with_score)]
+        return [write_multi_file(out, ((ref, groups.get(key, [])) for key, ref in recordings.items()), with_score,
+                                 _extra_columns(annotations))]
 
     names = unique_names([f"{recordings[key].stem}.Table.1.selections.txt" for key in groups])
     return [write_table(rows, out / name, recordings[key], with_score)

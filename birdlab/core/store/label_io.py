@@ -18,6 +18,7 @@ from birdlab.core.formats import get_format, writes_one_file
 from birdlab.core.formats.common import Annotation, RecordingRef, RowError, TableError, table_stem
 from birdlab.core.failures import os_reason
 from birdlab.core.paths import check_output, shown
+from birdlab.core.sound.measure import measure_box
 from birdlab.core.validate import is_text
 from birdlab.core.model import Box, Polarity, Recording, Source
 from birdlab.core.store.project import NewLabel, Project, ProjectError, RecordingFinder
@@ -213,9 +214,13 @@ def _ref(rec: Recording) -> RecordingRef:
 
 
 def export_tables(project: Project, format_name: str, out: str | Path, *,
-                  model_name: str | None = None, polarities: set[Polarity] | None = None) -> list[Path]:
+                  model_name: str | None = None, polarities: set[Polarity] | None = None,
+                  measurements: bool = False) -> list[Path]:
     """Export the project's labels (or a model's detections, for detection formats or when
-    `model_name` is given) in a format; returns the files written (atomically)."""
+    `model_name` is given) in a format; returns the files written (atomically).
+
+    measurements: each label's measurements (`core/sound/measure.py`) as extra columns, where the
+    format keeps them (Raven); it reads the audio around every label."""
     fmt = get_format(format_name)
     recordings = {r.id: r for r in project.recordings()}
     names = {c.id: c.name for c in project.classes()}
@@ -241,8 +246,9 @@ def export_tables(project: Project, format_name: str, out: str | Path, *,
             if polarities and label.polarity not in polarities:
                 continue
             rec = recordings[label.recording_id]
+            extra = measure_box(rec.abs_path, label.box, rec.duration).raven_columns() if measurements else {}
             annotations.append(Annotation(str(rec.abs_path), label.t_min, label.t_max, label.f_min,
-                                          label.f_max, names[label.class_id], label.polarity))
+                                          label.f_max, names[label.class_id], label.polarity, extra=extra))
     refs = {str(r.abs_path): _ref(r) for r in recordings.values()}
     check_output(out, inputs=[r.abs_path for r in recordings.values()], folder=not writes_one_file(fmt, out),
                  what="export")
