@@ -86,10 +86,16 @@ class DrawViewBox(pg.ViewBox):
             return QRectF(min(p0.x(), p1.x()), y0, abs(p1.x() - p0.x()), y1 - y0)
         return QRectF(min(p0.x(), p1.x()), min(p0.y(), p1.y()), abs(p1.x() - p0.x()), abs(p1.y() - p0.y()))
 
+    def wheelEvent(self, ev, axis=None):  # noqa: N802 (Qt naming)
+        """The wheel zooms time over the picture, frequency over the frequency axis."""
+        super().wheelEvent(ev, 0 if axis is None else axis)
+
     def mouseDragEvent(self, ev, axis=None):  # noqa: N802 (Qt naming)
         button = ev.button()
-        if button not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+        if axis is not None:  # a drag on an axis pans that axis (the frequency axis: the band in view)
             return super().mouseDragEvent(ev, axis)
+        if button not in (Qt.MouseButton.LeftButton, Qt.MouseButton.RightButton):
+            return super().mouseDragEvent(ev, 0)  # middle drag over the picture: time only
         ev.accept()
         full = button == Qt.MouseButton.RightButton
         rect = self._rubber_rect(ev, full)
@@ -153,7 +159,7 @@ class SpectrogramView(QWidget):
                                           axisItems={"bottom": self.time_axis, "left": self.freq_axis})
         self.plot.setLabel("left", "kHz")
         self.plot.setLabel("bottom", "time (s)")
-        self.view.setMouseEnabled(x=True, y=False)
+        self.view.setMouseEnabled(x=True, y=True)  # y only from the frequency axis (DrawViewBox)
         self.tracks_plot = self.graphics.addPlot(row=1, col=0)
         self.tracks_plot.setXLink(self.plot)
         self.tracks_plot.setMouseEnabled(x=False, y=False)
@@ -290,6 +296,24 @@ class SpectrogramView(QWidget):
             self.time_axis.clock_start = start
             self.time_axis.picture = None  # redraw the ticks
             self.time_axis.update()
+
+    def fit_band(self, f_min: float, f_max: float, margin: float = 0.1) -> None:
+        """Show this band (with a margin) over the full height: frequency zoom."""
+        pad = (f_max - f_min) * margin
+        lo, hi = max(0.0, f_min - pad), min(self.nyquist, f_max + pad)
+        self.view.setYRange(self.hz_to_y(lo), self.hz_to_y(hi), padding=0)
+
+    def fit_band_to_selection(self) -> None:
+        """The selected labels' band fills the height (all frequencies again when none is selected)."""
+        boxes = [self.boxes[i].label for i in self.selected_ids()]
+        if boxes:
+            self.fit_band(min(b.f_min for b in boxes), max(b.f_max for b in boxes))
+        else:
+            self.show_all_frequencies()
+
+    def show_all_frequencies(self) -> None:
+        """The toolbar's frequency limits again (0 to Nyquist by default)."""
+        self._apply_freq_limits()
 
     def _apply_freq_limits(self) -> None:
         lo = self.settings.f_min or 0.0

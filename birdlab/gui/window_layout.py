@@ -121,6 +121,10 @@ def build_menus(win) -> None:
     view.addAction(make_action(win, "Zoom out", lambda: win.view.zoom(2.0), "Ctrl+-"))
     view.addAction(make_action(win, "Whole recording", lambda: win.view.set_visible_range(0, win.view.duration),
                                 "Ctrl+0"))
+    view.addAction(make_action(win, "Fit frequency to the selection", lambda: win.view.fit_band_to_selection(), "F",
+                               tip="the selected boxes' band fills the height (the wheel over the frequency "
+                                   "axis zooms it, a drag there pans)"))
+    view.addAction(make_action(win, "All frequencies", lambda: win.view.show_all_frequencies(), "Shift+F"))
     win.clock_action = make_action(win, "Clock time from file names", lambda: apply_look(win),
                                    tip="time of day on the time axis when a file name carries the start "
                                        "(AudioMoth, Song Meter: YYYYMMDD_HHMMSS)")

@@ -325,3 +325,30 @@ def test_denoise_and_auto_contrast_change_the_picture_not_the_tiles(window, qtbo
     window.auto_contrast.click()
     assert (window.top_db.value(), window.db_range.value()) == (top, span)
     assert view.settings.top_db == top and view.settings.db_range == span
+
+
+def test_frequency_zooms_from_its_axis_and_fits_the_selected_band(window, qtbot):
+    from PySide6.QtCore import QPointF
+    from PySide6.QtGui import QWheelEvent
+
+    view = window.view
+    (t0, t1), (y0, y1) = view.view.viewRange()
+    label = draw_box(window, 2.0, 3.0, 2000.0, 3000.0)
+    QTest.keyClick(window, Qt.Key.Key_F)
+    _, (f0, f1) = view.view.viewRange()
+    pad = 0.1 * (label.f_max - label.f_min)
+    assert f0 == pytest.approx(label.f_min - pad, abs=1) and f1 == pytest.approx(label.f_max + pad, abs=1)
+    assert view.visible_range() == pytest.approx((t0, t1))  # time untouched
+    QTest.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ShiftModifier)
+    assert view.view.viewRange()[1] == pytest.approx([y0, y1])
+    # the wheel over the picture zooms time only; over the frequency axis, frequency only
+    axis = view.freq_axis
+    centre = axis.mapToScene(axis.boundingRect().center())
+    graphics = view.graphics
+    pos = graphics.mapFromScene(centre)
+    wheel = QWheelEvent(QPointF(pos), QPointF(graphics.viewport().mapToGlobal(pos)), QPoint(0, 0), QPoint(0, 240),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(graphics.viewport(), wheel)
+    _, (g0, g1) = view.view.viewRange()
+    assert g1 - g0 < 0.9 * (y1 - y0) and view.visible_range() == pytest.approx((t0, t1))
+    assert label.id in view.boxes
