@@ -56,6 +56,16 @@ class ViewSettings:
     f_max: float | None = None
     clock_time: bool = True  # the time axis in time of day when the file name carries the start
     denoise: bool = False  # each frequency's median (its steady noise) taken out of what is shown
+    window: str = "hann"
+    overlap: float = 0.75  # of the finest zoom's frames: 0, 0.5, 0.75 or 0.875 (OVERLAPS)
+
+
+OVERLAPS = (0.0, 0.5, 0.75, 0.875)  # the finest zoom's frame overlap: the hop is n_fft / 2**k
+
+
+def overlap_halvings(overlap: float) -> int:
+    """k such that a hop of n_fft / 2**k gives this overlap (the nearest of OVERLAPS)."""
+    return min(range(len(OVERLAPS)), key=lambda k: abs(OVERLAPS[k] - overlap))
 
 
 def _lut(name: str) -> np.ndarray:
@@ -263,8 +273,9 @@ class SpectrogramView(QWidget):
 
     def spectrogram_config(self) -> SpectrogramConfig:
         s = self.settings
-        return SpectrogramConfig(n_fft=s.n_fft, hop=max(1, s.n_fft // 4), mel=s.mel, n_mels=128,
-                                 f_min=0.0, f_max=None, top_db=s.top_db, db_range=s.db_range)
+        return SpectrogramConfig(n_fft=s.n_fft, hop=max(1, s.n_fft >> overlap_halvings(s.overlap)), window=s.window,
+                                 mel=s.mel, n_mels=128, f_min=0.0, f_max=None, top_db=s.top_db,
+                                 db_range=s.db_range)
 
     # ---- recording --------------------------------------------------------------------------
     def set_recording(self, path: str, sample_rate: int, frames: int, channels: int,
@@ -277,7 +288,8 @@ class SpectrogramView(QWidget):
         self._tile_items.clear()
         self.path, self.sample_rate, self.channels = str(path), int(sample_rate), int(channels)
         self.duration = frames / sample_rate
-        self.grid = TileGrid(sample_rate, frames, self.settings.n_fft)
+        self.grid = TileGrid(sample_rate, frames, self.settings.n_fft,
+                             overlap_halvings=overlap_halvings(self.settings.overlap))
         self.set_labels([], {})
         self.set_detections([], {})
         self.set_tracks(None)
@@ -332,8 +344,9 @@ class SpectrogramView(QWidget):
         if self.path is None:
             return
         self._apply_clock()
-        recompute = (old.n_fft, old.mel, old.channel, old.top_db, old.db_range) != \
-            (settings.n_fft, settings.mel, settings.channel, settings.top_db, settings.db_range)
+        recompute = (old.n_fft, old.mel, old.channel, old.top_db, old.db_range, old.window, old.overlap) != \
+            (settings.n_fft, settings.mel, settings.channel, settings.top_db, settings.db_range, settings.window,
+             settings.overlap)
         if recompute:
             t0, t1 = self.visible_range()
             labels = [b.label for b in self.boxes.values()]

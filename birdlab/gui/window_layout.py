@@ -13,12 +13,13 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QCompleter, QDockWidget, QD
                                QSlider, QSpinBox, QToolBar, QToolButton, QWidget)
 
 from birdlab.core.model import Polarity
+from birdlab.core.sound.spectrogram import WINDOWS
 from birdlab.gui.key_routing import route_single_keys
 from birdlab.gui.labels_table import LabelsTable
 from birdlab.gui.recordings_panel import RecordingsPanel
 from birdlab.gui.review_panel import ReviewPanel
 from birdlab.gui.project_io import choose_audio, choose_project
-from birdlab.gui.spectrogram_view import COLORMAPS, SpectrogramView, ViewSettings
+from birdlab.gui.spectrogram_view import COLORMAPS, OVERLAPS, SpectrogramView, ViewSettings
 from birdlab.gui.versions_panel import VersionsPanel
 
 POLARITY_KEYS = {Polarity.POSITIVE: "P", Polarity.NEGATIVE: "N", Polarity.UNCERTAIN: "U"}
@@ -186,9 +187,18 @@ def build_toolbars(win) -> None:
     win.nfft_box = QComboBox()
     win.nfft_box.addItems(["256", "512", "1024", "2048", "4096"])
     win.nfft_box.setCurrentText("1024")
+    win.window_box = QComboBox()
+    win.window_box.addItems(list(WINDOWS))
+    win.window_box.setToolTip("FFT window")
+    win.overlap_box = QComboBox()
+    for overlap in OVERLAPS:
+        win.overlap_box.addItem(f"{overlap * 100:g} % overlap", overlap)
+    win.overlap_box.setCurrentIndex(OVERLAPS.index(0.75))
+    win.overlap_box.setToolTip("overlap of the frames at the finest zoom (zoomed out, every column pools the "
+                               "frames it covers)")
     win.channel_box = QComboBox()
-    for w in (win.colormap_box, win.top_db, win.db_range, win.fmin, win.fmax, win.nfft_box,
-              win.channel_box, win.mel_box, win.denoise_box):
+    for w in (win.colormap_box, win.top_db, win.db_range, win.fmin, win.fmax, win.nfft_box, win.window_box,
+              win.overlap_box, win.channel_box, win.mel_box, win.denoise_box):
         look.addWidget(w)
         signal = getattr(w, "currentIndexChanged", None) or getattr(w, "valueChanged", None) or w.toggled
         signal.connect(lambda *_: apply_look(win))
@@ -279,6 +289,7 @@ def apply_look(win) -> None:
     win.view.apply_settings(ViewSettings(
         colormap=win.colormap_box.currentText(), top_db=win.top_db.value(), db_range=win.db_range.value(),
         mel=win.mel_box.isChecked(), n_fft=int(win.nfft_box.currentText()), denoise=win.denoise_box.isChecked(),
+        window=win.window_box.currentText(), overlap=win.overlap_box.currentData(),
         channel=channel if channel is not None else -1,
         f_min=float(win.fmin.value()) or None, f_max=float(win.fmax.value()) or None,
         clock_time=win.clock_action.isChecked()))

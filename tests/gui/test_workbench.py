@@ -352,3 +352,16 @@ def test_frequency_zooms_from_its_axis_and_fits_the_selected_band(window, qtbot)
     _, (g0, g1) = view.view.viewRange()
     assert g1 - g0 < 0.9 * (y1 - y0) and view.visible_range() == pytest.approx((t0, t1))
     assert label.id in view.boxes
+
+
+def test_window_and_overlap_recompute_the_tiles(window, qtbot):
+    view = window.view
+    assert view.grid.hop0 == 256 and view.spectrogram_config().window == "hann"  # 1024, 75 % by default
+    window.overlap_box.setCurrentIndex(window.overlap_box.findData(0.5))
+    window.window_box.setCurrentText("blackman")
+    assert view.grid.hop0 == 512 and view.spectrogram_config().hop == 512
+    assert view.spectrogram_config().window == "blackman"
+    qtbot.waitUntil(lambda: view.is_painted() and not view.loader.busy, timeout=10000)
+    shown = [item.tile for key, item in view._tile_items.items() if key in view._wanted]
+    assert shown and all(abs(t.column_s * view.sample_rate - view.grid.hop(t.level)) < 1e-6 for t in shown)
+    assert all(key.config.window == "blackman" for key in view._wanted)

@@ -39,10 +39,11 @@ class TileGrid:
     frames: int  # the recording's length in samples
     n_fft: int = 1024
     columns: int = 512  # columns per tile
+    overlap_halvings: int = 2  # the finest hop is n_fft / 2**this: 0, 50, 75 (default) or 87.5 % overlap
 
     @property
     def hop0(self) -> int:
-        return max(1, self.n_fft // 4)
+        return max(1, self.n_fft >> self.overlap_halvings)
 
     def hop(self, level: int) -> int:
         return self.hop0 << level
