@@ -31,6 +31,7 @@ from birdlab.gui.captions import free_captions
 from birdlab.gui.axes import FreqAxis, TimeAxis
 from birdlab.gui.label_items import LabelBox
 from birdlab.gui.palette import class_colour
+from birdlab.gui.waveform_strip import WaveformStrip
 from birdlab.gui.tile_loader import TileKey, TileLoader
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
@@ -170,7 +171,8 @@ class SpectrogramView(QWidget):
         self.plot.setLabel("left", "kHz")
         self.plot.setLabel("bottom", "time (s)")
         self.view.setMouseEnabled(x=True, y=True)  # y only from the frequency axis (DrawViewBox)
-        self.tracks_plot = self.graphics.addPlot(row=1, col=0)
+        self.waveform = WaveformStrip(self.graphics, row=1, x_link=self.plot)
+        self.tracks_plot = self.graphics.addPlot(row=2, col=0)
         self.tracks_plot.setXLink(self.plot)
         self.tracks_plot.setMouseEnabled(x=False, y=False)
         self.tracks_plot.setMenuEnabled(False)
@@ -205,14 +207,13 @@ class SpectrogramView(QWidget):
         self._detection_names: dict[int, str] = {}
         self._tracks_args: tuple | None = None
         self.threshold = 0.5
-        self.overview = self.graphics.addPlot(row=2, col=0)
+        self.overview = self.graphics.addPlot(row=3, col=0)
         self.overview.hideAxis("left")
         self.overview.hideAxis("bottom")
         self.overview.setMouseEnabled(x=False, y=False)
         self.overview.setMenuEnabled(False)
-        self.graphics.ci.layout.setRowStretchFactor(0, 6)
-        self.graphics.ci.layout.setRowStretchFactor(1, 2)
-        self.graphics.ci.layout.setRowStretchFactor(2, 1)
+        for row, stretch in enumerate((6, 1, 2, 1)):  # spectrogram, waveform, score tracks, overview
+            self.graphics.ci.layout.setRowStretchFactor(row, stretch)
         self.overview_image = pg.ImageItem()
         self.overview.addItem(self.overview_image)
         self.background_image = pg.ImageItem()
@@ -462,6 +463,7 @@ class SpectrogramView(QWidget):
         request = keys + ([self._overview_key] if self._overview_key not in self.loader.cache else [])
         for tile in self.loader.request(request, self.grid):
             self._show_tile(self._key(tile.level, tile.index), tile)
+        self._update_waveform()
         self._check_painted()
 
     def _tile_ready(self, key: TileKey, tile: Tile) -> None:
@@ -472,6 +474,7 @@ class SpectrogramView(QWidget):
                 self._place(item, tile)
         if key in self._wanted:
             self._show_tile(key, tile)
+            self._update_waveform()
             self._check_painted()
 
     def _place(self, item: pg.ImageItem, tile: Tile) -> None:
@@ -503,6 +506,11 @@ class SpectrogramView(QWidget):
         if getattr(item, "tile", None) is not tile:  # new, or a pooled tile replacing its quick preview
             self._place(item, tile)
         item.setVisible(True)
+
+    def _update_waveform(self) -> None:
+        shown = [self._tile_items[k].tile for k in self._wanted
+                 if k in self._tile_items and getattr(self._tile_items[k], "tile", None) is not None]
+        self.waveform.show(shown)
 
     def _check_painted(self) -> None:
         done = bool(self._wanted) and all(k in self._tile_items and self._tile_items[k].isVisible()

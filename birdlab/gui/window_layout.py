@@ -132,6 +132,11 @@ def build_menus(win) -> None:
     win.clock_action.setCheckable(True)
     win.clock_action.setChecked(True)
     view.addAction(win.clock_action)
+    win.waveform_action = make_action(win, "Waveform", lambda: win.view.waveform.set_visible(
+        win.waveform_action.isChecked()), tip="the waveform strip under the spectrogram")
+    win.waveform_action.setCheckable(True)
+    win.waveform_action.setChecked(True)
+    view.addAction(win.waveform_action)
     win.captions_action = make_action(win, "Captions", lambda: win.view.set_captions(win.captions_action.isChecked()),
                                       tip="class names on the boxes (those that fit; the others on hover)")
     win.captions_action.setCheckable(True)

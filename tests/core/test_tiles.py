@@ -102,3 +102,20 @@ def test_sampled_columns_miss_tones_that_pooled_ones_show(hour_of_tones):
     grid = TileGrid(info.sample_rate, info.frames, 256, 512)
     cfg = SpectrogramConfig(n_fft=256)
     assert tones_seen(hour_of_tones, grid, grid.top_level, info.duration, cfg, pooled=False) < 60
+
+
+def test_every_tile_carries_the_waveform_envelope_of_its_columns(tmp_path, hour_of_tones):
+    path = _tone_file(tmp_path / "tone.wav", seconds=20.0)
+    info = probe(path)
+    audio, _ = sf.read(path, dtype="float32")
+    grid = TileGrid(info.sample_rate, info.frames, 512, 64)
+    tile = compute_tile(path, grid, 1, 2, SpectrogramConfig(n_fft=512))  # dense
+    hop, first = grid.hop(1), 2 * 64 * grid.hop(1)
+    cols = audio[first:first + 64 * hop].reshape(64, hop)
+    assert np.allclose(tile.envelope, [cols.min(axis=1), cols.max(axis=1)])
+    hour = probe(hour_of_tones)
+    wide = TileGrid(hour.sample_rate, hour.frames, 256, 512)
+    pooled = compute_tile(hour_of_tones, wide, wide.top_level, 0, SpectrogramConfig(n_fft=256))
+    loud = pooled.envelope[1] > 0.3  # every tone's column reaches its 0.5 amplitude
+    assert int(loud[0]) + int(np.count_nonzero(loud[1:] & ~loud[:-1])) == 120
+    assert pooled.envelope.shape == (2, pooled.values.shape[1])

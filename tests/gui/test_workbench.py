@@ -365,3 +365,17 @@ def test_window_and_overlap_recompute_the_tiles(window, qtbot):
     shown = [item.tile for key, item in view._tile_items.items() if key in view._wanted]
     assert shown and all(abs(t.column_s * view.sample_rate - view.grid.hop(t.level)) < 1e-6 for t in shown)
     assert all(key.config.window == "blackman" for key in view._wanted)
+
+
+def test_the_waveform_strip_follows_the_view_and_hides(window, qtbot):
+    view = window.view
+    qtbot.waitUntil(lambda: view.is_painted() and not view.loader.busy, timeout=10000)
+    x, high = view.waveform.upper.getData()
+    t0, t1 = view.visible_range()
+    assert len(x) and x.min() <= t0 + 1.0 and x.max() >= t1 - 1.0  # the strip covers the view
+    assert (high >= view.waveform.lower.getData()[1]).all() and high.max() > 0
+    view.set_visible_range(0.0, 20.0)  # the tiles follow on a timer, the strip with them
+    qtbot.waitUntil(lambda: len(view.waveform.upper.getData()[0]) and view.waveform.upper.getData()[0].max() >= 19.0,
+                    timeout=10000)
+    window.waveform_action.trigger()
+    assert not view.waveform.plot.isVisible()

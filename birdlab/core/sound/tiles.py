@@ -93,6 +93,7 @@ class Tile:
     values: np.ndarray
     freqs: np.ndarray  # bin (or mel band) centres in Hz
     exact: bool  # every sample analysed (False: sampled columns, far zoomed out)
+    envelope: np.ndarray | None = None  # [2, columns]: the waveform's min and max in each column
 
     @property
     def t1(self) -> float:
@@ -123,9 +124,9 @@ def compute_tile(path: str | Path, grid: TileGrid, level: int, index: int,
         raise ValueError(f"tile {index} of level {level} lies past the end of {path}")
     sr, n_fft = grid.sample_rate, grid.n_fft
     if pooled and hop > n_fft:
-        power = _pooled_power(path, grid, first, n_cols, hop, cfg, channel)
+        power, envelope = _pooled_power(path, grid, first, n_cols, hop, cfg, channel)
         values, freqs = power_to_db(power, sr, cfg)
-        return Tile(level, index, first / sr, hop / sr, values, freqs, True)
+        return Tile(level, index, first / sr, hop / sr, values, freqs, True, envelope)
     m = 1 if hop <= n_fft else max(1, frames_per_column)
     # frame j of column c starts here (m frames spread evenly across a wide column)
     starts = (first + np.arange(n_cols)[:, None] * hop + (np.arange(m)[None, :] * hop) // m
@@ -140,12 +141,15 @@ def compute_tile(path: str | Path, grid: TileGrid, level: int, index: int,
                 block = _mono(f.read(int(starts[-1]) - lo + n_fft, dtype="float32", always_2d=True), channel)
                 block = np.pad(block, (0, max(0, int(starts[-1]) - lo + n_fft - len(block))))
                 frames = block[(starts - lo)[:, None] + np.arange(n_fft)[None, :]]
+                envelope = _envelope(block, max(0, first - lo), n_cols, hop)
             else:  # far out: seek to each frame, so the cost does not grow with the tile's duration
                 frames = np.zeros((len(starts), n_fft), dtype=np.float32)
                 for i, start in enumerate(starts):
                     f.seek(int(start))
                     got = _mono(f.read(n_fft, dtype="float32", always_2d=True), channel)
                     frames[i, :len(got)] = got
+                per_col = frames.reshape(n_cols, -1)  # the sampled frames of each column
+                envelope = np.stack([per_col.min(axis=1), per_col.max(axis=1)])
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise AudioError(path, f"could not read tile near {first / sr:.1f} s ({_reason(exc)})") from None
     w = window_function(cfg.window, n_fft)
@@ -154,19 +158,28 @@ def compute_tile(path: str | Path, grid: TileGrid, level: int, index: int,
     power = power.reshape(n_cols, m, -1).mean(axis=1)
     exact = hop <= n_fft
     values, freqs = power_to_db(power, sr, cfg)
-    return Tile(level, index, first / sr, hop / sr, values, freqs, exact)
+    return Tile(level, index, first / sr, hop / sr, values, freqs, exact, envelope)
+
+
+def _envelope(block: np.ndarray, offset: int, n_cols: int, hop: int) -> np.ndarray:
+    """[2, n_cols] min and max of each column's samples (`block` from `offset` on, zero-padded)."""
+    samples = block[offset:offset + n_cols * hop]
+    samples = np.pad(samples, (0, n_cols * hop - len(samples))).reshape(n_cols, hop)
+    return np.stack([samples.min(axis=1), samples.max(axis=1)])
 
 
 def _pooled_power(path: str | Path, grid: TileGrid, first: int, n_cols: int, hop: int,
-                  cfg: SpectrogramConfig, channel: int) -> np.ndarray:
+                  cfg: SpectrogramConfig, channel: int) -> tuple[np.ndarray, np.ndarray]:
     """Power [n_cols, bins]: per column, the max over frames at half-frame steps that cover every
-    sample of it (hop is a whole number of frames here: a power of two times n_fft)."""
+    sample of it (hop is a whole number of frames here: a power of two times n_fft); and the
+    waveform's [2, n_cols] min and max per column."""
     n_fft, step = grid.n_fft, grid.n_fft // 2
     per_col = hop // step  # frame starts in one column
     w = window_function(cfg.window, n_fft)
     scale = np.float32(4.0 / float(w.sum()) ** 2)
     cols_per_block = max(1, POOL_BLOCK_SAMPLES // hop)
     out = np.zeros((n_cols, n_fft // 2 + 1), dtype=np.float32)
+    envelope = np.zeros((2, n_cols), dtype=np.float32)
     with _open(path) as f:
         try:
             for c0 in range(0, n_cols, cols_per_block):
@@ -181,7 +194,8 @@ def _pooled_power(path: str | Path, grid: TileGrid, first: int, n_cols: int, hop
                 spec = np.fft.rfft(frames * w, axis=1)
                 power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32) * scale
                 out[c0:c1] = power.reshape(c1 - c0, per_col, -1).max(axis=1)
+                envelope[:, c0:c1] = _envelope(block, 0, c1 - c0, hop)
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise AudioError(path, f"could not read tile near {first / grid.sample_rate:.1f} s "
                                    f"({_reason(exc)})") from None
-    return out
+    return out, envelope
