@@ -3,6 +3,8 @@ style and fill; captions that never overlap, and a toggle."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import QRectF, Qt
 
@@ -71,3 +73,32 @@ def test_shown_captions_never_overlap_and_the_toggle_hides_them(window, qtbot):
     assert not shown_rects()
     window.captions_action.trigger()
     assert shown_rects()
+
+
+REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "maad_spinetail"
+
+
+@pytest.mark.skipif(not (REAL / "spinetail.wav").exists(), reason="../shared/data/real is not beside the repository")
+def test_the_real_spinetail_recording_shows_nested_expert_boxes_readably(qtbot, tmp_path):
+    """Expert boxes on a real field recording (Audacity labels, two classes nested in time): each
+    class in its colour, captions that never overlap; the screenshot is kept for a look."""
+    from tests.gui.windows import new_window
+
+    project = tmp_path / "spinetail"
+    assert main(["init", str(project), "--audio", str(REAL / "spinetail.wav")]) == 0
+    assert main(["labels", "import", str(project), "--format", "audacity", "--complete", str(REAL / "spinetail.txt"),
+                 "--recording", "spinetail.wav"]) == 0
+    win = new_window(qtbot, tmp_path, (1500, 900))
+    win.open_project(project)
+    view = win.view
+    qtbot.waitUntil(lambda: view.is_painted() and not view.loader.busy and len(view.boxes) == 18, timeout=20000)
+    view.set_visible_range(0.0, view.duration)
+    qtbot.wait(200)
+    colours = {box.label.class_id: box.pen.color().name() for box in view.boxes.values()}
+    assert len(set(colours.values())) == 2  # CRER and SP told apart
+    shown = [box.text.sceneBoundingRect() for box in view.boxes.values() if box.text.isVisible()]
+    assert shown and not any(a.intersects(b) for i, a in enumerate(shown) for b in shown[i + 1:])
+    image = win.grab()
+    image.save(str(tmp_path / "spinetail.png"))
+    assert image.width() == 1500
+    win.close()
