@@ -11,7 +11,7 @@ from birdlab.core.model import Recording
 from birdlab.gui.axes import format_time
 from birdlab.gui.columns_model import ColumnsModel
 
-COLUMNS = ("recording", "duration", "+", "-", "?", "reviewed")
+COLUMNS = ("recording", "duration", "+", "-", "?", "reviewed", "folder")
 
 
 class RecordingsModel(ColumnsModel):
@@ -21,7 +21,7 @@ class RecordingsModel(ColumnsModel):
 
     columns = COLUMNS
     tooltips = ("file", "length", "positive labels", "negative labels", "uncertain labels",
-                "share of the recording reviewed as complete")
+                "share of the recording reviewed as complete", "the folder it is in (as the project stores it)")
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -103,12 +103,13 @@ class RecordingRow:
 
     def __init__(self, rec: Recording, counts: dict[str, int], reviewed: float, missing: bool):
         self.recording, self.counts, self.reviewed, self.missing = rec, counts, reviewed, missing
-        name = os.path.basename(rec.path)
-        self.lowered = name.lower()
+        name, folder = os.path.basename(rec.path), os.path.dirname(rec.path)
+        self.lowered = rec.path.lower()  # the search finds folders (sites) too
         self.values = (name, rec.duration, counts.get("positive", 0), counts.get("negative", 0),
-                       counts.get("uncertain", 0), reviewed)
+                       counts.get("uncertain", 0), reviewed, folder)
         duration = format_time(rec.duration, 1.0) if rec.duration >= 60 else f"{rec.duration:.1f} s"
-        self.shown = (self.values[0], duration, *self.values[2:5], f"{100 * reviewed:.0f} %" if reviewed else "")
+        self.shown = (self.values[0], duration, *self.values[2:5], f"{100 * reviewed:.0f} %" if reviewed else "",
+                      folder)
 
     def __getitem__(self, i: int):  # (recording, counts, reviewed share, missing), as a tuple row
         return (self.recording, self.counts, self.reviewed, self.missing)[i]
@@ -141,7 +142,8 @@ class RecordingsPanel(QWidget):
         # fixed widths, not ResizeToContents: that reads every row of the table on each change
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         digits = self.fontMetrics().horizontalAdvance("000") + 12
-        for col, width in enumerate((112, self.fontMetrics().horizontalAdvance("00:00:00") + 10, digits, digits, digits)):
+        for col, width in enumerate((150, self.fontMetrics().horizontalAdvance("00:00:00") + 10, digits, digits, digits,
+                                     self.fontMetrics().horizontalAdvance("reviewed") + 14)):
             header.resizeSection(col, width)
         header.setStretchLastSection(True)
         self.setMinimumWidth(340)

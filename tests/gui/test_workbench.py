@@ -379,3 +379,22 @@ def test_the_waveform_strip_follows_the_view_and_hides(window, qtbot):
                     timeout=10000)
     window.waveform_action.trigger()
     assert not view.waveform.plot.isVisible()
+
+
+def test_the_recordings_panel_shows_and_searches_the_folder(qtbot, tmp_path, make_wav):
+    from birdlab.core.model import Recording
+    from birdlab.gui.recordings_panel import COLUMNS, RecordingRow, RecordingsPanel
+
+    panel = RecordingsPanel()
+    qtbot.addWidget(panel)
+
+    def rec(i, path):
+        return Recording(i, path, 1000, "v1:x", 60.0, 48000, 1, "WAV", "PCM_16")
+
+    panel.model.set_rows([RecordingRow(rec(1, "siteA/night/20240601_053000.wav"), {}, 0.0, False),
+                          RecordingRow(rec(2, "siteB/night/20240601_053000.wav"), {}, 0.0, False)])
+    folder = COLUMNS.index("folder")
+    cells = [panel.model.index(r, folder).data() for r in range(2)]
+    assert cells == ["siteA/night", "siteB/night"]  # the same file name, told apart by its folder
+    panel.search.setText("siteb")
+    assert panel.model.rowCount() == 1 and panel.model.index(0, folder).data() == "siteB/night"
