@@ -34,12 +34,27 @@ def _job(loader: "TileLoader", key: TileKey, grid: TileGrid) -> None:
         return  # superseded: the view moved on before this started
     try:
         if grid.hop(key.level) > grid.n_fft and grid.tile_s(key.level) > QUICK_PREVIEW_S:
-            # far out a pooled tile reads all its audio (seconds for hours): show sampled columns first
+            # far out a pooled tile reads all its audio (seconds for hours): sampled columns are
+            # shown first, and the pooled tile queues behind the tiles asked for meanwhile
             preview = compute_tile(key.path, grid, key.level, key.index, key.config, key.channel, pooled=False)
             loader.background.deliver(loader._preview, key, preview)
-            if not loader.still_wanted(key):
+            try:
+                loader.background.submit(_pooled_job, loader, key, grid)
+            except RuntimeError:  # the loader shut down meanwhile
                 loader.dropped(key)
-                return
+            return
+        result: Tile | str = compute_tile(key.path, grid, key.level, key.index, key.config, key.channel)
+    except (AudioError, ValueError, OSError) as exc:
+        result = str(exc)
+    loader.background.deliver(loader._arrived, key, result)
+
+
+def _pooled_job(loader: "TileLoader", key: TileKey, grid: TileGrid) -> None:
+    """The pooled tile after its preview (still pending: `busy` until it arrives)."""
+    if not loader.still_wanted(key):
+        loader.dropped(key)
+        return
+    try:
         result: Tile | str = compute_tile(key.path, grid, key.level, key.index, key.config, key.channel)
     except (AudioError, ValueError, OSError) as exc:
         result = str(exc)
@@ -93,6 +108,11 @@ class TileLoader(QObject):
     def busy(self) -> bool:
         with self._lock:
             return bool(self._pending)
+
+    def pending(self, keys) -> bool:
+        """Whether any of these tiles is still being computed (or refined from its preview)."""
+        with self._lock:
+            return not self._pending.isdisjoint(keys)
 
     def dropped(self, key: TileKey) -> None:
         with self._lock:

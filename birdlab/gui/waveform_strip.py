@@ -25,12 +25,9 @@ class WaveformStrip:
         self.plot.getAxis("left").setWidth(x_link.getAxis("left").width())
         self.plot.getAxis("left").enableAutoSIPrefix(False)  # full scale is 1: "x0.001" reads as another unit
         self.plot.setYRange(-1.0, 1.0, padding=0.02)
-        pen = pg.mkPen(WAVE_COLOUR, width=1)
-        self.upper = pg.PlotDataItem([], [], pen=pen)
-        self.lower = pg.PlotDataItem([], [], pen=pen)
-        self.fill = pg.FillBetweenItem(self.lower, self.upper, brush=pg.mkBrush(154, 209, 255, 110))
-        for item in (self.upper, self.lower, self.fill):
-            self.plot.addItem(item)
+        # one vertical segment per column, min to max: one path drawn in one call
+        self.curve = pg.PlotDataItem([], [], pen=pg.mkPen(WAVE_COLOUR, width=1), connect="pairs")
+        self.plot.addItem(self.curve)
         self.plot.setMaximumHeight(90)
 
     def set_visible(self, on: bool) -> None:
@@ -41,13 +38,18 @@ class WaveformStrip:
         """Draw the envelope of these tiles (one zoom level, any order); nothing without tiles."""
         tiles = sorted((t for t in tiles if t.envelope is not None), key=lambda t: t.t0)
         if not tiles:
-            self.upper.setData([], [])
-            self.lower.setData([], [])
+            self.curve.setData([], [])
             return
         x = np.concatenate([t.t0 + (np.arange(t.envelope.shape[1]) + 0.5) * t.column_s for t in tiles])
         low = np.concatenate([t.envelope[0] for t in tiles])
         high = np.concatenate([t.envelope[1] for t in tiles])
-        self.upper.setData(x, high)
-        self.lower.setData(x, low)
+        self.curve.setData(np.repeat(x, 2), np.column_stack([low, high]).ravel())
         peak = float(max(np.abs(low).max(), np.abs(high).max(), 1e-4))
         self.plot.setYRange(-peak, peak, padding=0.05)  # quiet recordings fill the strip too
+
+    def envelope(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(x, min, max) as drawn."""
+        x, y = self.curve.getData()
+        if x is None or not len(x):
+            return np.empty(0), np.empty(0), np.empty(0)
+        return x[::2], y[::2], y[1::2]

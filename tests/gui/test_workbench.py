@@ -370,12 +370,12 @@ def test_window_and_overlap_recompute_the_tiles(window, qtbot):
 def test_the_waveform_strip_follows_the_view_and_hides(window, qtbot):
     view = window.view
     qtbot.waitUntil(lambda: view.is_painted() and not view.loader.busy, timeout=10000)
-    x, high = view.waveform.upper.getData()
+    x, low, high = view.waveform.envelope()
     t0, t1 = view.visible_range()
     assert len(x) and x.min() <= t0 + 1.0 and x.max() >= t1 - 1.0  # the strip covers the view
-    assert (high >= view.waveform.lower.getData()[1]).all() and high.max() > 0
+    assert (high >= low).all() and high.max() > 0
     view.set_visible_range(0.0, 20.0)  # the tiles follow on a timer, the strip with them
-    qtbot.waitUntil(lambda: len(view.waveform.upper.getData()[0]) and view.waveform.upper.getData()[0].max() >= 19.0,
+    qtbot.waitUntil(lambda: len(view.waveform.envelope()[0]) and view.waveform.envelope()[0].max() >= 19.0,
                     timeout=10000)
     window.waveform_action.trigger()
     assert not view.waveform.plot.isVisible()

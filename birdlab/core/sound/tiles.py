@@ -28,7 +28,7 @@ from birdlab.core.sound.audio import MIX, AudioError, _open, _reason
 from birdlab.core.sound.spectrogram import SpectrogramConfig, power_to_db, window_function
 
 CONTIGUOUS_S = 60.0  # a sampled tile covering less audio than this is decoded whole (cheaper than seeking)
-POOL_BLOCK_SAMPLES = 1 << 21  # a pooled tile decodes this much audio at a time (8 MB of float32)
+POOL_BLOCK_SAMPLES = 1 << 19  # a pooled tile decodes this much audio at a time (2 MB of float32; its frames 8 MB)
 
 
 @dataclass(frozen=True)
