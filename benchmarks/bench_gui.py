@@ -44,7 +44,7 @@ def make_project(work: Path, audio: Path) -> Path:
     import numpy as np
 
     from birdlab.core.model import Box, Polarity
-    from birdlab.core.store.project import NewLabel, Project, Source
+    from birdlab.core.store.project import Project, Source, new_label
     folder = work / "open-project"
     if (folder / "project.sqlite").exists():
         return folder
@@ -53,7 +53,7 @@ def make_project(work: Path, audio: Path) -> Path:
         rec = project.add_recording(audio)
         classes = [project.add_class(f"species_{i}").id for i in range(10)]
         starts = np.sort(rng.uniform(0, rec.duration - 5, 2000))
-        project.add_labels([NewLabel(rec.id, classes[i % 10], Box(t, t + 2.0, 1000.0, 6000.0),
+        project.add_labels([new_label(rec.id, classes[i % 10], Box(t, t + 2.0, 1000.0, 6000.0),
                                      Polarity.POSITIVE if i % 3 else Polarity.NEGATIVE, Source.IMPORT, "bench")
                             for i, t in enumerate(starts)])
         model = project.add_model_version("bench", kind="external", activate=True)

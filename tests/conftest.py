@@ -32,3 +32,14 @@ def make_wav(tmp_path: Path):
         sf.write(path, tone(duration, sample_rate, freq, channels), sample_rate, subtype=subtype)
         return path
     return make
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    """The demo project, built once for the test module that asks for it (its tests share it;
+    a module that needs a fresh copy per test defines its own)."""
+    from birdlab.cli import main
+
+    folder = tmp_path_factory.mktemp("demo") / "demo"
+    assert main(["demo", str(folder), "--no-gui"]) == 0
+    return folder

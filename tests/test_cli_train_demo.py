@@ -12,10 +12,8 @@ pytest.importorskip("torch", reason="the training extra is not installed")
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("demo") / "birdlab-demo"
-    assert main(["demo", str(folder), "--no-gui"]) == 0
-    return folder
+def demo(demo_dir):
+    return demo_dir  # tests/conftest.py builds it once for this module
 
 
 def test_demo_project_has_recordings_labels_and_an_active_model(demo):

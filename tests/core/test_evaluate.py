@@ -16,7 +16,7 @@ from birdlab.core.formats import raven, rfcx
 from birdlab.core.formats.common import Annotation, RecordingRef
 from birdlab.core.ml.jobs import make_job, write_job
 from birdlab.core.model import Box, Polarity
-from birdlab.core.store.project import NewLabel, Project
+from birdlab.core.store.project import Project, new_label
 from birdlab.scoring.outputs import CSV_COLUMNS, FileDone, write_csv
 
 POS, NEG, UNC = Polarity.POSITIVE, Polarity.NEGATIVE, Polarity.UNCERTAIN
@@ -244,8 +244,8 @@ def project(tmp_path, make_wav):
     r = p.add_recording(make_wav("r.wav", duration=20.0, sample_rate=8000))
     q = p.add_recording(make_wav("q.wav", duration=20.0, sample_rate=8000))
     ids = {name: p.add_class(name).id for name in ("A", "B", "Z")}
-    p.add_labels([NewLabel(r.id, ids[a.label], Box(a.t_min, a.t_max, 0, 4000), a.polarity) for a in TRUTH]
-                 + [NewLabel(q.id, ids["A"], Box(0, 2, 0, 4000)), NewLabel(q.id, ids["Z"], Box(0, 2, 0, 4000))])
+    p.add_labels([new_label(r.id, ids[a.label], Box(a.t_min, a.t_max, 0, 4000), a.polarity) for a in TRUTH]
+                 + [new_label(q.id, ids["A"], Box(0, 2, 0, 4000)), new_label(q.id, ids["Z"], Box(0, 2, 0, 4000))])
     model = p.add_model_version("m1", card={"classes": ["A", "B"]}, activate=True)
     p.set_detections(model.id, r.id, [(ids[d.label], d.t_min, d.t_max, 0, 4000, d.score) for d in PRED])
     p.set_detections(model.id, q.id, [(ids["A"], 0, 2, 0, 4000, .1)])

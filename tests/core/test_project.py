@@ -10,7 +10,7 @@ import pytest
 from birdlab.core.events import Change
 from birdlab.core.formats.common import TableError
 from birdlab.core.model import Box, Polarity, Source
-from birdlab.core.store.project import DB_NAME, NewLabel, Project, ProjectError
+from birdlab.core.store.project import DB_NAME, Project, ProjectError, new_label
 from birdlab.core.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 
@@ -175,8 +175,8 @@ def test_bad_boxes_are_refused(project, rec, box, reason):
 
 def test_bulk_add_is_all_or_nothing(project, rec):
     cls = project.add_class("A")
-    good = NewLabel(rec.id, cls.id, Box(1, 2, 0, 100))
-    bad = NewLabel(rec.id, cls.id + 99, Box(1, 2, 0, 100))  # no such class: foreign key fails
+    good = new_label(rec.id, cls.id, Box(1, 2, 0, 100))
+    bad = new_label(rec.id, cls.id + 99, Box(1, 2, 0, 100))  # no such class: foreign key fails
     with pytest.raises(sqlite3.IntegrityError):
         project.add_labels([good, bad])
     assert project.labels() == []

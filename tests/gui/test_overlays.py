@@ -14,13 +14,6 @@ from birdlab.gui.captions import free_captions
 from birdlab.gui.palette import class_colour
 
 
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("overlays") / "demo"
-    assert main(["demo", str(folder), "--no-gui"]) == 0
-    return folder
-
-
 def test_free_captions_keep_the_first_of_overlapping_ones():
     rects = [QRectF(0, 0, 50, 10), QRectF(40, 5, 50, 10), QRectF(100, 0, 50, 10), QRectF(0, 20, 50, 10)]
     assert free_captions(rects) == [True, False, True, True]

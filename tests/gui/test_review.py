@@ -4,16 +4,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from birdlab.cli import main
 from birdlab.core.model import Polarity, Source
 from tests.gui.windows import new_window, open_demo
-
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("review") / "demo"
-    assert main(["demo", str(folder), "--no-gui"]) == 0
-    return folder
 
 
 def test_detections_and_tracks_are_shown_and_the_threshold_filters_them(window):

@@ -5,17 +5,9 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from birdlab.cli import main
 from birdlab.core.store.project import Project
 from birdlab.core.store.review import QueueSpec, ReviewFilter, ReviewQueue
 from birdlab.gui.review_panel import QueueModel, ReviewPanel
-
-
-@pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("review-scale") / "demo"
-    assert main(["demo", str(folder), "--no-gui"]) == 0
-    return folder
 
 
 def test_a_decision_touches_only_its_row(window, monkeypatch):

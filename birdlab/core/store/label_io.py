@@ -21,7 +21,7 @@ from birdlab.core.paths import check_output, shown
 from birdlab.core.sound.measure import measure_box
 from birdlab.core.validate import is_text
 from birdlab.core.model import Box, Polarity, Recording, Source
-from birdlab.core.store.project import NewLabel, Project, ProjectError, RecordingFinder
+from birdlab.core.store.project import Project, ProjectError, RecordingFinder, new_label
 
 
 @dataclass
@@ -160,7 +160,7 @@ def import_tables(project: Project, format_name: str, files: list[str | Path], *
                 result.detections += project.set_detections(model.id, rec_id, boxes)
             result.model_version = name
         else:
-            new = [NewLabel(rec.id, class_ids[ann.label], box, ann.polarity, Source.IMPORT, author or "")
+            new = [new_label(rec.id, class_ids[ann.label], box, ann.polarity, Source.IMPORT, author or "")
                    for ann, rec, box in rows]
             result.labels = len(project.add_labels(new))
         if complete:

@@ -21,7 +21,6 @@ import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -75,17 +74,11 @@ def default_author() -> str:
         return "unknown"
 
 
-@dataclass
-class NewLabel:
-    """A label to add in bulk (an import): the fields of `Label` without id and times."""
-
-    recording_id: int
-    class_id: int
-    box: Box
-    polarity: Polarity = Polarity.POSITIVE
-    source: Source = Source.IMPORT
-    author: str = ""
-    note: str = ""
+def new_label(recording_id: int, class_id: int, box: Box, polarity: Polarity = Polarity.POSITIVE,
+              source: Source = Source.IMPORT, author: str = "", note: str = "") -> Label:
+    """A label to add in bulk (an import): its id and times are the project's to give (0 and
+    empty until `add_labels` stores it)."""
+    return Label(0, recording_id, class_id, box, polarity, source, author, note=note)
 
 
 class Project:
@@ -502,8 +495,9 @@ class Project:
             self._announce("labels", "added", [cur.lastrowid], [recording_id])
         return self.label(cur.lastrowid)
 
-    def add_labels(self, new: Sequence[NewLabel]) -> list[int]:
-        """Add many labels in one transaction (all or none); returns their ids."""
+    def add_labels(self, new: Sequence[Label]) -> list[int]:
+        """Add many labels in one transaction (all or none); returns their ids (their own ids and
+        times are ignored: `new_label` makes them)."""
         stamp = now()
         def value(member, kind):  # a member's value without Enum's call when it is one already
             return member.value if isinstance(member, kind) else kind(member).value

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from birdlab.core.model import Box, Polarity, Source
-from birdlab.core.store.project import NewLabel, Project
+from birdlab.core.store.project import Project, new_label
 from birdlab.core.synthetic.synth import SoundscapeConfig, default_species, write_soundscape
 
 
@@ -48,14 +48,14 @@ def make_synthetic_project(folder: str | Path, spec: SyntheticProjectSpec = Synt
         path = audio_dir / f"site{i + 1:02d}.wav"
         scape = write_soundscape(path, cfg)
         rec = project.add_recording(path)
-        new = [NewLabel(rec.id, class_ids[e.label], e.box, Polarity.POSITIVE, Source.IMPORT, "synthetic")
+        new = [new_label(rec.id, class_ids[e.label], e.box, Polarity.POSITIVE, Source.IMPORT, "synthetic")
                for e in scape.events if rng.random() < spec.label_fraction]
         if spec.negatives:
             for d in scape.distractors:
                 best = max(species, key=lambda s: min(s.f_high, d.f_max) - max(s.f_low, d.f_min))
                 box = Box(d.t_min, min(d.t_max, rec.duration), d.f_min, min(d.f_max, rec.nyquist))
                 if not box.problems(rec.duration, rec.nyquist):
-                    new.append(NewLabel(rec.id, class_ids[best.name], box, Polarity.NEGATIVE, Source.IMPORT,
+                    new.append(new_label(rec.id, class_ids[best.name], box, Polarity.NEGATIVE, Source.IMPORT,
                                         "synthetic"))
         project.add_labels(new)
         if spec.complete:
