@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_quality.py [--data ../shared/data/real/qut_noisypitta]
         [--starts scratch,imagenet,birdnet,birdnet_fresh,zeroshot] [--epochs N] [--rounds 4]
         [--seeds 0,1] [--work bench-out/quality]
-        [--out docs/quality]
+        [--out docs/quality] [--check]
 
 Data: QUT's Noisy Pitta clips (`pos/<recorder>/` 7 clips with 23 expert boxes from two
 recorders, `neg/` 75 clips without the species). The split is by recorder, in two folds:
@@ -307,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0", help="training seeds, comma-separated (results are averaged)")
     parser.add_argument("--work", type=Path, default=Path("bench-out/quality"))
     parser.add_argument("--out", type=Path, default=None, help="write results.json and quality.png here")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 unless the orderings issue 11 asks for hold on the means: the BirdNET head "
+                             "above zero-shot, ImageNet Lite0 above scratch (for the starts that ran)")
     args = parser.parse_args(argv)
     if not (args.data / "annotations_flat.csv").exists():
         print(f"no data at {args.data}", file=sys.stderr)
@@ -323,7 +326,23 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / "results.json").write_text(json.dumps({"command": " ".join(sys.argv), "starts": results,
                                                            "agile": rounds}, indent=1))
         plot(results, rounds, args.out / "quality.png")
-    return 0
+    return 1 if args.check and failed_orderings(results) else 0
+
+
+ORDERINGS = (("birdnet", "zeroshot"), ("imagenet", "scratch"))  # (must be above, the other)
+
+
+def failed_orderings(results: dict) -> list[str]:
+    """The orderings of ORDERINGS that do not hold on the mean AP (each printed), for the starts that ran."""
+    failed = []
+    for better, worse in ORDERINGS:
+        if better in results and worse in results:
+            a, b = results[better]["mean_ap"], results[worse]["mean_ap"]
+            ok = a > b
+            print(f"check: {better} {a:.3f} {'>' if ok else '<='} {worse} {b:.3f}: {'holds' if ok else 'FAILS'}")
+            if not ok:
+                failed.append(f"{better} <= {worse}")
+    return failed
 
 
 if __name__ == "__main__":
