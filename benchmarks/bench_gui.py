@@ -114,6 +114,9 @@ def measure(path: str) -> dict:
     results: dict[str, list] = {"zoom": [], "scroll": []}
     view.set_visible_range(1200.0, 1230.0)
     until_painted()
+    while view.loader.busy:  # the steady state: the whole-file overview has finished refining
+        app.processEvents()
+        time.sleep(0.001)
     for i in range(6):
         results["zoom"].append(repaint_after(lambda: view.zoom(0.5 if i % 2 else 2.0)))
         results["scroll"].append(repaint_after(lambda: view.scroll(0.5)))

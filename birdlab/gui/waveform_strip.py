@@ -23,7 +23,7 @@ class WaveformStrip:
         self.plot.hideAxis("bottom")
         self.plot.setLabel("left", "wave")
         self.plot.getAxis("left").setWidth(x_link.getAxis("left").width())
-        self.plot.getAxis("left").enableAutoSIPrefix(False)  # full scale is 1: "x0.001" reads as another unit
+        self.plot.getAxis("left").setStyle(showValues=False)  # the shape is what it is for; no ticks to redraw
         self.plot.setYRange(-1.0, 1.0, padding=0.02)
         # one vertical segment per column, min to max: one path drawn in one call
         self.curve = pg.PlotDataItem([], [], pen=pg.mkPen(WAVE_COLOUR, width=1), connect="pairs")
