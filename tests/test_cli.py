@@ -63,10 +63,16 @@ RAVEN = ("Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\
          "2\tSpectrogram 1\t1\t3.0\t3.5\t1000\t2000\tB\n")
 
 
-def test_labels_import_then_export_round_trip(tmp_path, audio_dir, capsys):
+def project_with_table(tmp_path, audio_dir, stem: str, text: str):
+    """A project of `audio_dir` at tmp_path/p and a Raven table for recording `stem` (not imported)."""
     assert main(["init", str(tmp_path / "p"), "--audio", str(audio_dir)]) == 0
-    table = tmp_path / "rec1.Table.1.selections.txt"
-    table.write_text(RAVEN)
+    table = tmp_path / f"{stem}.Table.1.selections.txt"
+    table.write_text(text)
+    return table
+
+
+def test_labels_import_then_export_round_trip(tmp_path, audio_dir, capsys):
+    table = project_with_table(tmp_path, audio_dir, "rec1", RAVEN)
     assert main(["labels", "import", str(tmp_path / "p"), "--format", "raven", str(table)]) == 0
     assert "imported 2 labels" in capsys.readouterr().out
     out = tmp_path / "export.txt"
@@ -99,9 +105,7 @@ def test_bad_table_writes_nothing_and_names_rows(tmp_path, audio_dir, capsys):
 
 
 def test_unknown_recording_is_a_row_error(tmp_path, audio_dir, capsys):
-    assert main(["init", str(tmp_path / "p"), "--audio", str(audio_dir)]) == 0
-    table = tmp_path / "elsewhere.Table.1.selections.txt"
-    table.write_text(RAVEN)
+    table = project_with_table(tmp_path, audio_dir, "elsewhere", RAVEN)
     assert main(["labels", "import", str(tmp_path / "p"), "--format", "raven", str(table)]) == 2
     assert "'elsewhere' is not in the project" in capsys.readouterr().err
     # --recording says which recording the table belongs to.
@@ -112,9 +116,7 @@ def test_unknown_recording_is_a_row_error(tmp_path, audio_dir, capsys):
 def test_labels_import_complete_marks_each_covered_recording_for_the_imported_classes(tmp_path, audio_dir, capsys):
     from birdlab.core.ml.jobs import no_negative_warnings
 
-    assert main(["init", str(tmp_path / "p"), "--audio", str(audio_dir)]) == 0
-    boxed = tmp_path / "rec1.Table.1.selections.txt"
-    boxed.write_text(RAVEN)
+    boxed = project_with_table(tmp_path, audio_dir, "rec1", RAVEN)
     empty = tmp_path / "rec2.Table.1.selections.txt"
     empty.write_text(RAVEN.splitlines(keepends=True)[0])  # the expert found no call in rec2
     assert main(["labels", "import", str(tmp_path / "p"), "--format", "raven", str(boxed), str(empty)]) == 0
@@ -135,9 +137,7 @@ def test_labels_import_complete_marks_each_covered_recording_for_the_imported_cl
 
 
 def test_labels_import_complete_refuses_an_empty_table_of_no_recording(tmp_path, audio_dir, capsys):
-    assert main(["init", str(tmp_path / "p"), "--audio", str(audio_dir)]) == 0
-    boxed = tmp_path / "rec1.Table.1.selections.txt"
-    boxed.write_text(RAVEN)
+    boxed = project_with_table(tmp_path, audio_dir, "rec1", RAVEN)
     stray = tmp_path / "elsewhere.Table.1.selections.txt"
     stray.write_text(RAVEN.splitlines(keepends=True)[0])
     assert main(["labels", "import", str(tmp_path / "p"), "--format", "raven", "--complete", str(boxed),
@@ -195,9 +195,7 @@ def test_help_texts_cite_nothing_outside_the_repository(capsys):
 def test_labels_export_with_measurements_adds_raven_columns(tmp_path, audio_dir, capsys):
     import csv
 
-    assert main(["init", str(tmp_path / "p"), "--audio", str(audio_dir)]) == 0
-    table = tmp_path / "rec1.Table.1.selections.txt"
-    table.write_text(RAVEN)
+    table = project_with_table(tmp_path, audio_dir, "rec1", RAVEN)
     assert main(["labels", "import", str(tmp_path / "p"), "--format", "raven", str(table)]) == 0
     out = tmp_path / "measured.txt"
     assert main(["labels", "export", str(tmp_path / "p"), "--format", "raven", "--measurements", "--out",

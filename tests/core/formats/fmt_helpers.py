@@ -106,3 +106,30 @@ def error_lines(exc: pytest.ExceptionInfo[TableError]) -> list[int]:
 
 def by_stem(recordings: dict[str, RecordingRef]) -> dict[str, str]:
     return {r.stem: k for k, r in recordings.items()}
+
+
+def sample_boxes(**kwargs) -> tuple[dict[str, RecordingRef], list[Annotation]]:
+    """`make_recordings()` and `make_annotations` over them (keyword arguments passed on)."""
+    recs = make_recordings()
+    return recs, make_annotations(recs, **kwargs)
+
+
+def read_back(files, read, recordings: dict[str, RecordingRef]) -> list[Annotation]:
+    """Every row of per-recording `files`, read with `read` and given its recording's key (by stem)."""
+    from birdlab.core.formats.common import table_stem
+
+    stems = by_stem(recordings)
+    return [Annotation(stems[table_stem(path)], a.t_min, a.t_max, a.f_min, a.f_max, a.label, a.polarity, a.score)
+            for path in files for a in read(path)]
+
+
+def table_errors(read, path: Path, lines: list[str]):
+    """The TableError that `read` raises on a table of these lines (it must raise one)."""
+    import pytest
+
+    from birdlab.core.formats.common import TableError
+
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(TableError) as exc:
+        read(path)
+    return exc.value

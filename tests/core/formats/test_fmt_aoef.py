@@ -10,13 +10,12 @@ from birdlab.core.formats import aoef
 from birdlab.core.formats.common import TableError
 from birdlab.core.model import Polarity
 from tests.core.formats.fmt_helpers import (
-    FIXTURES, assert_same_boxes, error_lines, expected, make_annotations, make_recordings,
+    FIXTURES, assert_same_boxes, error_lines, expected, sample_boxes,
 )
 
 
 def test_roundtrip(tmp_path: Path) -> None:
-    recs = make_recordings()
-    anns = make_annotations(recs, scores=True)
+    recs, anns = sample_boxes(scores=True)
     out = tmp_path / "set.json"
     assert aoef.write(anns, out, recs) == [out]
     got = aoef.read(out)
@@ -25,8 +24,7 @@ def test_roundtrip(tmp_path: Path) -> None:
 
 def test_written_file_follows_the_schema(tmp_path: Path) -> None:
     """The structure soundevent's AOEFObject / AnnotationSetObject expects (io/aoef/*.py)."""
-    recs = make_recordings()
-    anns = make_annotations(recs)
+    recs, anns = sample_boxes()
     out = tmp_path / "set.json"
     aoef.write(anns, out, recs)
     doc = json.loads(out.read_text())

@@ -5,24 +5,18 @@ from pathlib import Path
 import pytest
 
 from birdlab.core.formats import audacity
-from birdlab.core.formats.common import Annotation, TableError, table_stem
+from birdlab.core.formats.common import TableError
 from birdlab.core.model import Polarity
 from tests.core.formats.fmt_helpers import (
-    FIXTURES, assert_same_boxes, by_stem, error_lines, expected, make_annotations, make_recordings,
+    FIXTURES, assert_same_boxes, error_lines, expected, sample_boxes, read_back,
 )
 
 
 def test_roundtrip(tmp_path: Path) -> None:
-    recs = make_recordings()
-    anns = make_annotations(recs, scores=True)
+    recs, anns = sample_boxes(scores=True)
     files = audacity.write(anns, tmp_path, recs)
     assert sorted(p.name for p in files) == ["dawn_01.txt", "night-02.txt", "pass_03.txt"]
-    stems = by_stem(recs)
-    got = []
-    for path in files:
-        rows = audacity.read(path)
-        got += [Annotation(stems[table_stem(path)], a.t_min, a.t_max, a.f_min, a.f_max, a.label, a.polarity,
-                           a.score) for a in rows]
+    got = read_back(files, audacity.read, recs)
     # Audacity keeps the full band as "no frequency" (-1) but has no place for scores
     assert_same_boxes(expected(anns, recs, keep_scores=False), got, t_tol=1e-6, f_tol=1e-6)
     lines = files[0].read_text().splitlines()

@@ -6,23 +6,18 @@ from pathlib import Path
 import pytest
 
 from birdlab.core.formats import avianz
-from birdlab.core.formats.common import Annotation, TableError, table_stem
+from birdlab.core.formats.common import Annotation, TableError
 from birdlab.core.model import Polarity
 from tests.core.formats.fmt_helpers import (
-    FIXTURES, assert_same_boxes, by_stem, error_lines, expected, make_annotations, make_recordings,
+    FIXTURES, assert_same_boxes, error_lines, expected, make_recordings, sample_boxes, read_back,
 )
 
 
 def test_roundtrip(tmp_path: Path) -> None:
-    recs = make_recordings()
-    anns = make_annotations(recs, scores=True)
+    recs, anns = sample_boxes(scores=True)
     files = avianz.write(anns, tmp_path, recs)
     assert sorted(p.name for p in files) == ["dawn_01.wav.data", "night-02.flac.data", "pass_03.wav.data"]
-    stems = by_stem(recs)
-    got = []
-    for path in files:
-        got += [Annotation(stems[table_stem(path)], a.t_min, a.t_max, a.f_min, a.f_max, a.label, a.polarity,
-                           a.score) for a in avianz.read(path)]
+    got = read_back(files, avianz.read, recs)
     assert_same_boxes(expected(anns, recs, keep_scores=False), got, t_tol=1e-9, f_tol=1e-9)
     doc = json.loads((tmp_path / "night-02.flac.data").read_text())
     assert doc[0] == {"Operator": "birdlab", "Reviewer": "", "Duration": 30.5}

@@ -8,13 +8,12 @@ from birdlab.core.formats import birdnet
 from birdlab.core.formats.common import Annotation, TableError
 from birdlab.core.model import Polarity
 from tests.core.formats.fmt_helpers import (
-    FIXTURES, assert_same_boxes, error_lines, expected, make_annotations, make_recordings,
+    FIXTURES, assert_same_boxes, error_lines, expected, make_recordings, sample_boxes,
 )
 
 
 def test_roundtrip_combined_csv(tmp_path: Path) -> None:
-    recs = make_recordings()
-    anns = make_annotations(recs, scores=True)
+    recs, anns = sample_boxes(scores=True)
     out = tmp_path / "all.csv"
     assert birdnet.write(anns, out, recs) == [out]
     header = out.read_text().splitlines()[0]
@@ -25,8 +24,7 @@ def test_roundtrip_combined_csv(tmp_path: Path) -> None:
 
 
 def test_roundtrip_folder_of_detections(tmp_path: Path) -> None:
-    recs = make_recordings()
-    anns = make_annotations(recs, polarities=[Polarity.POSITIVE], scores=True)
+    recs, anns = sample_boxes(polarities=[Polarity.POSITIVE], scores=True)
     files = birdnet.write(anns, tmp_path / "out", recs)
     assert sorted(p.name for p in files) == ["dawn_01.BirdNET.results.csv", "night-02.BirdNET.results.csv",
                                              "pass_03.BirdNET.results.csv"]

@@ -8,15 +8,14 @@ from birdlab.core.formats import raven
 from birdlab.core.formats.common import Annotation, RecordingRef, TableError, table_stem
 from birdlab.core.model import Polarity
 from tests.core.formats.fmt_helpers import (
-    FIXTURES, assert_same_boxes, by_stem, error_lines, expected, make_annotations, make_recordings,
+    FIXTURES, assert_same_boxes, by_stem, error_lines, expected, sample_boxes, table_errors,
 )
 
 HEADER = "Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tAnnotation"
 
 
 def test_roundtrip_multi_file_table(tmp_path: Path) -> None:
-    recs = make_recordings()
-    anns = make_annotations(recs, scores=True)
+    recs, anns = sample_boxes(scores=True)
     out = tmp_path / "all.txt"
     assert raven.write(anns, out, recs) == [out]
     got = raven.read(out)
@@ -35,8 +34,7 @@ def test_roundtrip_multi_file_table(tmp_path: Path) -> None:
 
 
 def test_roundtrip_folder_of_tables(tmp_path: Path) -> None:
-    recs = make_recordings()
-    anns = make_annotations(recs)  # no scores -> no Score column
+    recs, anns = sample_boxes()  # no scores -> no Score column
     files = raven.write(anns, tmp_path / "tables", recs)
     assert sorted(p.name for p in files) == ["dawn_01.Table.1.selections.txt", "night-02.Table.1.selections.txt",
                                              "pass_03.Table.1.selections.txt"]
@@ -118,7 +116,7 @@ def test_label_column_preference(tmp_path: Path) -> None:
 
 def test_bad_rows_are_all_reported(tmp_path: Path) -> None:
     path = tmp_path / "bad.Table.1.selections.txt"
-    path.write_text("\n".join([
+    error = table_errors(raven.read, path, [
         HEADER,
         "1\tSpectrogram 1\t1\t1.0\t2.0\t100\t200\tA",      # 2 good
         "2\tSpectrogram 1\t1\tabc\t2.0\t100\t200\tA",      # 3 not a number
@@ -128,20 +126,18 @@ def test_bad_rows_are_all_reported(tmp_path: Path) -> None:
         "5\tSpectrogram 1\t1\t1.0\t2.0\t100\t200\t",       # 7 no label
         "6\tSpectrogram 1\t1\t1.0\t2.0\t300\t200\tA",      # 8 high below low
         "7\tSpectrogram 1\t1\t-1.0\t2.0\t100\t200\tA",     # 9 negative time
-    ]) + "\n")
-    with pytest.raises(TableError) as exc:
-        raven.read(path)
-    assert error_lines(exc) == [3, 4, 6, 7, 8, 9]
-    assert [a.line for a in exc.value.annotations] == [2]  # the good rows, for the importer's checks
-    assert {e.file for e in exc.value.errors} == {str(path)}
-    reasons = [e.reason for e in exc.value.errors]
+    ])
+    assert [e.line for e in error.errors] == [3, 4, 6, 7, 8, 9]
+    assert [a.line for a in error.annotations] == [2]  # the good rows, for the importer's checks
+    assert {e.file for e in error.errors} == {str(path)}
+    reasons = [e.reason for e in error.errors]
     assert "'abc' is not a number" in reasons[0]
     assert "not after" in reasons[1]
     assert "negative" in reasons[2]
     assert "label" in reasons[3]
     assert "not above" in reasons[4]
     assert "negative" in reasons[5]
-    assert str(path) in str(exc.value) and ":3:" in str(exc.value)
+    assert str(path) in str(error) and ":3:" in str(error)
 
 
 def test_missing_column_names_it_and_lists_the_columns_found(tmp_path: Path) -> None:

@@ -8,15 +8,14 @@ from birdlab.core.formats import rfcx
 from birdlab.core.formats.common import TableError
 from birdlab.core.model import Polarity
 from tests.core.formats.fmt_helpers import (
-    FIXTURES, assert_same_boxes, by_stem, error_lines, expected, make_annotations, make_recordings,
+    FIXTURES, assert_same_boxes, by_stem, error_lines, expected, sample_boxes, table_errors,
 )
 
 HEADER = "recording_id,species_id,songtype_id,t_min,f_min,t_max,f_max"
 
 
 def test_roundtrip_tp_and_fp(tmp_path: Path) -> None:
-    recs = make_recordings()
-    anns = make_annotations(recs, scores=True)
+    recs, anns = sample_boxes(scores=True)
     files = rfcx.write(anns, tmp_path, recs)
     assert [p.name for p in files] == ["train_tp.csv", "train_fp.csv"]
     tp, fp = rfcx.read(files[0]), rfcx.read(files[1])
@@ -52,7 +51,7 @@ def test_fp_file_is_negative_unless_told_otherwise() -> None:
 
 def test_bad_rows_are_all_reported(tmp_path: Path) -> None:
     path = tmp_path / "train_tp.csv"
-    path.write_text("\n".join([
+    error = table_errors(rfcx.read, path, [
         HEADER,
         "a,1,1,1.0,100,2.0,200",      # 2 good
         "b,1,1,x,100,2.0,200",        # 3 not a number
@@ -60,12 +59,10 @@ def test_bad_rows_are_all_reported(tmp_path: Path) -> None:
         "d,1,1,1.0,-100,2.0,200",     # 5 negative f
         "e,,1,1.0,100,2.0,200",       # 6 no species
         "f,1,1,1.0,900,2.0,200",      # 7 f_max below f_min
-    ]) + "\n")
-    with pytest.raises(TableError) as exc:
-        rfcx.read(path)
-    assert error_lines(exc) == [3, 4, 5, 6, 7]
-    assert [a.recording for a in exc.value.annotations] == ["a"]
-    assert "t_min 'x' is not a number" in exc.value.errors[0].reason
+    ])
+    assert [e.line for e in error.errors] == [3, 4, 5, 6, 7]
+    assert [a.recording for a in error.annotations] == ["a"]
+    assert "t_min 'x' is not a number" in error.errors[0].reason
 
 
 def test_missing_column(tmp_path: Path) -> None:
