@@ -28,6 +28,12 @@ class LabelEdits(QObject):
         super().__init__(parent)
         self.session, self.view, self.table, self.class_box = session, view, table, class_box
         self.undo, self.settings, self.ask_classes = undo, settings, ask_classes
+        table.noteEdited.connect(self.edit_note)
+
+    def edit_note(self, label_id: int, text: str) -> None:
+        """A label's free note, edited in the labels table (undoable)."""
+        if self.session.project:
+            self.undo.push(EditLabels(self.session.project, [label_id], "edit note", note=text))
 
     def fill_classes(self) -> None:
         """The class box lists the project's classes; it keeps what is typed, else the last class used."""

@@ -10,11 +10,16 @@ from birdlab.core.model import Label
 from birdlab.gui.columns_model import ColumnsModel
 from birdlab.gui.label_items import POLARITY_STYLE
 
-COLUMNS = ("start (s)", "end (s)", "low (Hz)", "high (Hz)", "class", "polarity", "source", "author")
+COLUMNS = ("start (s)", "end (s)", "low (Hz)", "high (Hz)", "class", "polarity", "source", "author", "note")
+NOTE = COLUMNS.index("note")
 
 
 class LabelsModel(ColumnsModel):
+    """The labels of a recording; the note is edited in place (F2, or a click on a selected row's
+    note), and `noteEdited(label_id, text)` asks for the change (an undoable edit, not here)."""
+
     columns = COLUMNS
+    noteEdited = Signal(int, str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -31,11 +36,26 @@ class LabelsModel(ColumnsModel):
 
     def value(self, label: Label, column: int):
         return (label.t_min, label.t_max, label.f_min, label.f_max, self.class_names.get(label.class_id, "?"),
-                label.polarity.value, label.source.value, label.author)[column]
+                label.polarity.value, label.source.value, label.author, label.note)[column]
+
+    def flags(self, index):
+        base = super().flags(index)
+        return base | Qt.ItemFlag.ItemIsEditable if index.column() == NOTE else base
+
+    def setData(self, index, value, role=Qt.ItemDataRole.EditRole) -> bool:  # noqa: N802 (Qt naming)
+        if role != Qt.ItemDataRole.EditRole or index.column() != NOTE:
+            return False
+        label = self.labels[index.row()]
+        text = str(value).strip()
+        if text != label.note:
+            self.noteEdited.emit(label.id, text)
+        return True
 
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         label = self.labels[index.row()]
         value = self.value(label, index.column())
+        if role == Qt.ItemDataRole.EditRole and index.column() == NOTE:
+            return label.note
         if role == Qt.ItemDataRole.DisplayRole:
             if index.column() < 2:
                 return f"{value:.3f}"
@@ -82,13 +102,17 @@ class LabelsTable(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         fm = self.fontMetrics()
         for col, sample in enumerate(("00000.000", "00000.000", "000000", "000000", None, "uncertain", "review",
-                                      "someone@site")):
+                                      "someone@site", "a note about the call")):
             if sample is not None:
                 header.resizeSection(col, max(fm.horizontalAdvance(sample), fm.horizontalAdvance(COLUMNS[col])) + 18)
         header.setSectionResizeMode(COLUMNS.index("class"), QHeaderView.ResizeMode.Stretch)
         header.setStretchLastSection(False)
         self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        # only the note is editable: F2, or a click on the note of a selected row (a double click
+        # still goes to the label)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed
+                                   | QAbstractItemView.EditTrigger.SelectedClicked)
+        self.noteEdited = self.model.noteEdited
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(lambda idx: self.activated.emit(self.id_at(idx.row())))
         layout = QVBoxLayout(self)

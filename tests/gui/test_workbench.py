@@ -398,3 +398,28 @@ def test_the_recordings_panel_shows_and_searches_the_folder(qtbot, tmp_path, mak
     assert cells == ["siteA/night", "siteB/night"]  # the same file name, told apart by its folder
     panel.search.setText("siteb")
     assert panel.model.rowCount() == 1 and panel.model.index(0, folder).data() == "siteB/night"
+
+
+def test_a_labels_note_is_edited_in_the_table_and_undone(window, qtbot):
+    from PySide6.QtWidgets import QLineEdit
+
+    from birdlab.gui.labels_table import NOTE
+
+    label = draw_box(window, 5.0, 6.0, 1000.0, 3000.0)
+    table = window.labels_table
+    table.select([label.id])
+    row = next(r for r in range(table.proxy.rowCount()) if table.id_at(r) == label.id)
+    index = table.proxy.index(row, NOTE)
+    table.table.setCurrentIndex(index)
+    table.table.edit(index)
+    editor = next(w for w in table.table.viewport().findChildren(QLineEdit) if w.isVisible())
+    QTest.keyClicks(editor, "faint, under a cricket")  # letters stay in the editor: no review key fires
+    QTest.keyClick(editor, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.project.label(label.id).note == "faint, under a cricket", timeout=3000)
+    assert window.project.label(label.id).polarity == label.polarity  # the X and U typed were text
+    window.undo_stack.undo()
+    assert window.project.label(label.id).note == ""
+    table.filter.setText("cricket")  # the table's filter finds notes
+    assert table.proxy.rowCount() == 0
+    window.undo_stack.redo()
+    qtbot.waitUntil(lambda: table.proxy.rowCount() == 1, timeout=3000)
