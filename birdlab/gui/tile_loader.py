@@ -27,19 +27,21 @@ class TileKey:
 QUICK_PREVIEW_S = 300.0  # a tile covering more audio first arrives with sampled columns
 
 
-def _job(loader: "TileLoader", key: TileKey, grid: TileGrid) -> None:
-    """Runs on a worker thread; the result reaches the GUI thread through a queued signal."""
+def _job(loader: "TileLoader", key: TileKey, grid: TileGrid, preview_first: bool = True) -> None:
+    """Runs on a worker thread; the result reaches the GUI thread through a queued signal.
+
+    Far out a pooled tile reads all its audio (seconds for hours): sampled columns are shown
+    first, and the pooled tile is queued again behind the tiles asked for meanwhile (the key
+    stays pending, so `busy`, until it arrives)."""
     if not loader.still_wanted(key):
         loader.dropped(key)
         return  # superseded: the view moved on before this started
     try:
-        if grid.hop(key.level) > grid.n_fft and grid.tile_s(key.level) > QUICK_PREVIEW_S:
-            # far out a pooled tile reads all its audio (seconds for hours): sampled columns are
-            # shown first, and the pooled tile queues behind the tiles asked for meanwhile
+        if preview_first and grid.hop(key.level) > grid.n_fft and grid.tile_s(key.level) > QUICK_PREVIEW_S:
             preview = compute_tile(key.path, grid, key.level, key.index, key.config, key.channel, pooled=False)
             loader.background.deliver(loader._preview, key, preview)
             try:
-                loader.background.submit(_pooled_job, loader, key, grid)
+                loader.background.submit(_job, loader, key, grid, False)
             except RuntimeError:  # the loader shut down meanwhile
                 loader.dropped(key)
             return
@@ -47,19 +49,6 @@ def _job(loader: "TileLoader", key: TileKey, grid: TileGrid) -> None:
     except (AudioError, ValueError, OSError) as exc:
         result = str(exc)
     loader.background.deliver(loader._arrived, key, result)
-
-
-def _pooled_job(loader: "TileLoader", key: TileKey, grid: TileGrid) -> None:
-    """The pooled tile after its preview (still pending: `busy` until it arrives)."""
-    if not loader.still_wanted(key):
-        loader.dropped(key)
-        return
-    try:
-        result: Tile | str = compute_tile(key.path, grid, key.level, key.index, key.config, key.channel)
-    except (AudioError, ValueError, OSError) as exc:
-        result = str(exc)
-    loader.background.deliver(loader._arrived, key, result)
-
 
 class TileLoader(QObject):
     """Request tiles; `tileReady(key, tile)` arrives on the GUI thread. An LRU cache of `capacity` tiles
