@@ -207,3 +207,10 @@ def test_labels_export_with_measurements_adds_raven_columns(tmp_path, audio_dir,
     assert main(["labels", "import", str(tmp_path / "p"), "--format", "raven", str(out)]) == 0  # still readable
     assert main(["labels", "export", str(tmp_path / "p"), "--format", "csv", "--measurements", "--out",
                  str(tmp_path / "x.csv")]) == 2
+
+
+def test_labels_import_complete_names_only_the_real_problem_of_bad_rows(tmp_path, audio_dir, capsys):
+    table = project_with_table(tmp_path, audio_dir, "elsewhere", RAVEN)  # rows of a recording not in it
+    assert main(["labels", "import", str(tmp_path / "p"), "--format", "raven", "--complete", str(table)]) == 2
+    err = capsys.readouterr().err
+    assert "'elsewhere' is not in the project" in err and "needs a class" not in err

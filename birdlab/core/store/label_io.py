@@ -124,7 +124,7 @@ def import_tables(project: Project, format_name: str, files: list[str | Path], *
             else:
                 empty_tables.append(covered)
     complete_classes = sorted({ann.label for ann, _, _ in rows} | ({default_label} if default_label else set()))
-    if complete and not complete_classes:
+    if complete and not complete_classes and not errors:  # rows that failed name their own problem
         errors.append(RowError(shown(Path(files[0])) if files else "", 0,
                                "--complete needs a class, and the tables name none: pass --label"))
     if complete and getattr(fmt, "DETECTIONS", False):
