@@ -28,6 +28,16 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The trainer brings PyTorch's CUDA build (about 5.5 GB in .venv): say so before pip fills the disk.
+need_mb=1500
+if [[ ",${EXTRAS}," == *",train,"* ]] && ! compgen -G ".venv/lib/python3*/site-packages/torch" >/dev/null; then need_mb=7000; fi
+free_mb=$(df -Pm . | awk 'NR==2 {print $4}')
+if [ "${free_mb:-0}" -lt "$need_mb" ]; then
+    echo "setup-env: $(pwd) has ${free_mb} MB free; building .venv with extras '${EXTRAS}' needs about ${need_mb} MB." >&2
+    echo "  Free some space (old clones, /tmp) and run again." >&2
+    exit 1
+fi
+
 if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[${EXTRAS}]"
