@@ -159,7 +159,7 @@ def cmd_labels_empty(args: argparse.Namespace) -> int:
 
 
 def cmd_labels_export(args: argparse.Namespace) -> int:
-    from birdlab.core.store.label_io import export_tables
+    from birdlab.core.store.label_io import dropped_by_export, export_tables
     from birdlab.core.model import Polarity
     from birdlab.core.store.project import ProjectError
 
@@ -172,7 +172,10 @@ def cmd_labels_export(args: argparse.Namespace) -> int:
                                     polarities=polarities, measurements=args.measurements)
         except ProjectError as exc:
             raise UsageError(str(exc)) from None
+        dropped = "" if args.model else dropped_by_export(project, args.format, polarities)
     print(f"wrote {len(written)} file(s) to {args.out}")
+    if dropped:
+        print(f"note: {dropped}")
     return EXIT_OK
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -153,6 +154,25 @@ class Label(HasBox):
     modified: str = ""
     note: str = ""
     detection_id: int | None = None
+    tags: tuple[str, ...] = ()  # free words or `key:value` pairs (Whombat's tags), in order
+
+
+TAG_SEPARATOR = ";"
+
+
+def clean_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """Tags as kept: trimmed, no empty ones, each once, in the order given."""
+    return tuple(dict.fromkeys(t.strip() for t in tags if t and t.strip()))
+
+
+def parse_tags(text: str) -> tuple[str, ...]:
+    """Tags typed or read as one text ("flight call; calltype:song")."""
+    return clean_tags(text.split(TAG_SEPARATOR))
+
+
+def tags_text(tags: Iterable[str]) -> str:
+    """Tags as one text, the form `parse_tags` reads back."""
+    return f"{TAG_SEPARATOR} ".join(tags)
 
 
 @dataclass

@@ -293,7 +293,8 @@ def test_schema_1_projects_migrate_keeping_detection_ids_and_review_links(tmp_pa
     db.commit()
     db.close()
     with Project.open(root) as p:
-        assert p.schema_version == SCHEMA_VERSION == 4
+        assert p.schema_version == SCHEMA_VERSION == 5
+        assert p.labels()[0].tags == ()  # migration 5: labels made before tags have none
         assert [d.id for d in p.detections(1)] == [7, 9]
         assert p.detection_totals(1) == {1: 2}  # migration 3 counted the rows already there
         assert p.reviewed_counts(1) == {1: 1}
@@ -303,6 +304,22 @@ def test_schema_1_projects_migrate_keeping_detection_ids_and_review_links(tmp_pa
         p.set_detections(1, 1, [(1, 1.0, 2.0, 0.0, 8000.0, 0.9), (1, 6.0, 7.0, 0.0, 8000.0, 0.5)])
         assert [d.id for d in p.detections(1)] == [7, 10]  # 9 is not handed out again
         assert p.labels()[0].detection_id is None
+
+
+def test_tags_are_kept_cleaned_edited_and_put_back_by_undo(project, rec):
+    cls = project.add_class("A")
+    label = project.add_label(rec.id, cls.id, Box(1.0, 2.0, 0.0, 8000.0), tags=[" flight ", "", "calltype:song",
+                                                                                  "flight"])
+    assert project.label(label.id).tags == ("flight", "calltype:song")
+    edited = project.update_label(label.id, tags="alarm;  calltype:song ;")  # typed text form
+    assert edited.tags == ("alarm", "calltype:song")
+    project.replace_label(label)  # undo of the edit
+    assert project.label(label.id).tags == ("flight", "calltype:song")
+    gone = project.delete_labels([label.id])
+    project.restore_labels(gone)
+    assert project.label(label.id).tags == ("flight", "calltype:song")
+    [bulk] = project.add_labels([new_label(rec.id, cls.id, Box(3.0, 4.0, 0.0, 8000.0), tags=("ä; b",))])
+    assert project.label(bulk).tags == ("ä; b",)  # a list is kept as given: no split, unicode intact
 
 
 def test_a_second_process_does_not_migrate_again(tmp_path, make_wav):

@@ -10,6 +10,8 @@ A format module declares:
                                                 # (default: its name ends in one of EXTENSIONS)
     EXPORT_FILE_SUFFIXES: tuple | None          # an export to a path with one of these suffixes is one
                                                 # file, else a folder; None: always one file
+    KEEPS: tuple[str, ...]                      # optional: what of a label beyond box, class and polarity
+                                                # an export writes: "note", "tags" ("calltype": that tag only)
     read(path, *, default_label=None, polarity=None) -> list[Annotation]
     write(annotations, out, recordings) -> list[Path]
 

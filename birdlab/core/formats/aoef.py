@@ -11,7 +11,8 @@ Schema (from mbsantiago/soundevent, `src/soundevent/io/aoef/`, AOEF version 1.1.
           "sound_events": [{"uuid", "recording": <recording uuid>,
                             "geometry": {"type": "BoundingBox", "coordinates": [t0, f0, t1, f1]},
                             "features": {"name": value}}],
-          "sound_event_annotations": [{"uuid", "sound_event": <uuid>, "tags": [<tag id>...]}],
+          "sound_event_annotations": [{"uuid", "sound_event": <uuid>, "tags": [<tag id>...],
+                                       "notes": [{"uuid", "message", "is_issue", ...}]}],
           "clip_annotations": [{"uuid", "clip": <clip uuid>, "sound_events": [<sea uuid>...]}],
           # annotation_project only: "name", "description", "instructions", "tasks", ...
  }}
@@ -29,6 +30,9 @@ Reading
   geometries (points, lines, polygons, time stamps) are reported as bad rows.
 - Polarity: a tag with key `birdlab:polarity` (positive/negative/uncertain), else the
   `polarity` argument, else positive. Score: the sound event's feature `birdlab:score`.
+- Whombat's notes and tags: the messages of the annotation's notes, one per line, are the
+  label's note; its other tags (not the label tag, not the polarity) are the label's tags as
+  `key:value` (a tag with key `birdlab:tag` is its value alone).
 - `Annotation.recording` is the recording's `path` as written in the file.
 - "line" of a RowError is the 1-based index of the sound event annotation in
   `sound_event_annotations`; the reason says "sound event annotation N: ...".
@@ -37,7 +41,8 @@ Writing: one annotation set at `out`, with the recordings, one whole-recording c
 annotation per recording, one sound event (BoundingBox, or TimeInterval when both f are None)
 and one sound event annotation per Annotation, tags `species` (the label) and
 `birdlab:polarity` (only for negatives and uncertain ones), and the score as the sound event
-feature `birdlab:score`.
+feature `birdlab:score`; the label's note as one note, its tags as tags (`key:value` split at
+the first colon; a word, or a key that would read as a label or polarity, under `birdlab:tag`).
 """
 
 from __future__ import annotations
@@ -62,7 +67,7 @@ from birdlab.core.formats.common import (
     read_table_text,
     rows_error,
 )
-from birdlab.core.model import Polarity
+from birdlab.core.model import Polarity, clean_tags
 from birdlab.core.validate import Node, SchemaError, parse_json
 
 NAME = "aoef"
@@ -70,6 +75,7 @@ DETECTIONS = False  # rows are labels (not a model's detections)
 EXTENSIONS = (".json",)  # told by its name alone (no sniff)
 SNIFF_PRIORITY = 10
 EXPORT_FILE_SUFFIXES = None  # an export is always one file
+KEEPS = ("note", "tags")  # what of a label beyond box, class and polarity it writes
 
 AOEF_VERSION = "1.1.0"
 COLLECTION_TYPES = ("annotation_set", "annotation_project")
@@ -77,6 +83,7 @@ LABEL_KEYS = ("species", "scientific_name", "taxon", "class", "label", "common_n
 POLARITY_KEY = "birdlab:polarity"
 SCORE_FEATURE = "birdlab:score"
 WRITE_LABEL_KEY = "species"
+TAG_KEY = "birdlab:tag"  # a label's tag that is not a key:value pair
 
 
 def _key(text: Any) -> str:
@@ -228,12 +235,32 @@ def read(path: Path, *, default_label: str | None = None,
         if problems:
             errors.append(RowError(file, index, f"sound event annotation {index}: " + "; ".join(problems)))
             continue
+        other_tags = [value if key == TAG_KEY else f"{key}:{value}" if key else value
+                      for key, value in sea_tags if _key(key) not in (wanted, POLARITY_KEY)]
         for label in dict.fromkeys(labels):
             out.append(Annotation(recording=recording, t_min=t_min, t_max=t_max, f_min=f_min, f_max=f_max,
-                                  label=label, polarity=pol, score=score, file=file, line=index))
+                                  label=label, polarity=pol, score=score, file=file, line=index,
+                                  note=_notes(sea), tags=clean_tags(other_tags)))
     if errors:
         raise rows_error(errors, out)
     return out
+
+
+def _notes(sea: dict) -> str:
+    """The messages of a sound event annotation's notes, one per line."""
+    notes = sea.get("notes")
+    if not isinstance(notes, list):
+        return ""
+    return "\n".join(n["message"].strip() for n in notes
+                     if isinstance(n, dict) and isinstance(n.get("message"), str) and n["message"].strip())
+
+
+def _tag_pair(tag: str) -> tuple[str, str]:
+    """A label's tag as an AOEF key and value."""
+    key, sep, value = tag.partition(":")
+    if sep and key.strip() and value.strip() and _key(key) not in (*LABEL_KEYS, "tag") and key != POLARITY_KEY:
+        return key.strip(), value.strip()
+    return TAG_KEY, tag
 
 
 def write(annotations: list[Annotation], out: Path,
@@ -268,8 +295,12 @@ def write(annotations: list[Annotation], out: Path,
             tag_list = [tag(WRITE_LABEL_KEY, a.label)]
             if a.polarity is not Polarity.POSITIVE:
                 tag_list.append(tag(POLARITY_KEY, a.polarity.value))
+            tag_list += [tag(*_tag_pair(t)) for t in a.tags]
             sea_id = str(uuid.uuid4())
-            seas.append({"uuid": sea_id, "sound_event": event["uuid"], "tags": tag_list, "created_on": now})
+            sea = {"uuid": sea_id, "sound_event": event["uuid"], "tags": tag_list, "created_on": now}
+            if a.note:
+                sea["notes"] = [{"uuid": str(uuid.uuid4()), "message": a.note, "is_issue": False, "created_on": now}]
+            seas.append(sea)
             sea_ids.append(sea_id)
         clip_anns.append({"uuid": str(uuid.uuid4()), "clip": clip_id, "sound_events": sea_ids, "created_on": now})
 

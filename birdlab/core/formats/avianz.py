@@ -19,6 +19,10 @@ always gives certainty 0, meaning "unidentified") is read as an uncertain `"Don'
 not a negative. A label without `certainty` gets the `polarity` argument, else positive.
 Written files use 100 / 50 / 0.
 
+Tags and notes: AviaNZ's one place for more about a label is its `calltype`, read as the tag
+`calltype:<value>` and written back from it. AviaNZ has no place for notes or other tags;
+they are not written (`birdlab labels export` says so).
+
 Line numbers: JSON has no rows, so `RowError.line` is the segment's index (1 = the first
 segment after the metadata) and the reason starts with "segment N: ".
 `Annotation.recording` is "" (the file belongs to one recording; the importer uses its name).
@@ -56,6 +60,7 @@ DETECTIONS = False  # rows are labels (not a model's detections)
 EXTENSIONS = (".data",)  # told by its name alone (no sniff)
 SNIFF_PRIORITY = 10
 EXPORT_FILE_SUFFIXES = ()  # an export is a folder: one .data file per recording
+KEEPS = ("calltype",)  # what of a label beyond box, class and polarity it writes
 
 DONT_KNOW = "Don't Know"
 
@@ -82,9 +87,12 @@ def _number(value: Any, what: str) -> float:
     return value
 
 
+CALLTYPE_TAG = "calltype:"
+
+
 def _labels(raw: Any, default_label: str | None, polarity: Polarity | None,
-            problems: list[str]) -> list[tuple[str, Polarity]]:
-    """(label, polarity) pairs of a segment's label list (new dicts or old plain strings)."""
+            problems: list[str]) -> list[tuple[str, Polarity, tuple[str, ...]]]:
+    """(label, polarity, tags) of a segment's label list (new dicts or old plain strings)."""
     if isinstance(raw, (str, dict)):
         raw = [raw]
     if not isinstance(raw, list):
@@ -92,11 +100,12 @@ def _labels(raw: Any, default_label: str | None, polarity: Polarity | None,
         return []
     if not raw:
         if default_label:
-            return [(default_label, polarity or Polarity.POSITIVE)]
+            return [(default_label, polarity or Polarity.POSITIVE, ())]
         problems.append("the segment has no labels and no default label given")
         return []
-    out: list[tuple[str, Polarity]] = []
+    out: list[tuple[str, Polarity, tuple[str, ...]]] = []
     for i, item in enumerate(raw, 1):
+        tags: tuple[str, ...] = ()
         if isinstance(item, str):  # old format: "Kiwi" or "Kiwi?"
             name = item.strip()
             pol = Polarity.POSITIVE
@@ -114,6 +123,9 @@ def _labels(raw: Any, default_label: str | None, polarity: Polarity | None,
                 pol = polarity or Polarity.POSITIVE
             if name.lower() in ("don't know", "dont know", "don’t know"):
                 pol = Polarity.UNCERTAIN
+            calltype = item.get("calltype")
+            if isinstance(calltype, (str, int, float)) and str(calltype).strip():
+                tags = (CALLTYPE_TAG + str(calltype).strip(),)
         else:
             problems.append(f"label {i} should be an object or a text, not {type(item).__name__}")
             continue
@@ -122,7 +134,7 @@ def _labels(raw: Any, default_label: str | None, polarity: Polarity | None,
                 problems.append(f"label {i} has no species and no default label given")
                 continue
             name = default_label
-        out.append((name, pol))
+        out.append((name, pol, tags))
     return out
 
 
@@ -170,9 +182,10 @@ def read(path: Path, *, default_label: str | None = None,
         if problems:
             errors.append(RowError(file, index, f"segment {index}: " + "; ".join(problems)))
             continue
-        for label, pol in labels:
+        for label, pol, tags in labels:
             out.append(Annotation(recording="", t_min=float(t_min), t_max=float(t_max),  # type: ignore[arg-type]
-                                  f_min=f_lo, f_max=f_hi, label=label, polarity=pol, file=file, line=index))
+                                  f_min=f_lo, f_max=f_hi, label=label, polarity=pol, file=file, line=index,
+                                  tags=tags))
     if errors:
         raise rows_error(errors, out)
     return out
@@ -194,8 +207,11 @@ def write(annotations: list[Annotation], out: Path,
             else:
                 f_lo = 0.0 if a.f_min is None else a.f_min
                 f_hi = ref.sample_rate / 2.0 if a.f_max is None else a.f_max
-            segments.setdefault((a.t_min, a.t_max, f_lo, f_hi), []).append(
-                {"species": a.label, "certainty": CERTAINTY[a.polarity], "filter": "M"})
+            label: dict[str, Any] = {"species": a.label, "certainty": CERTAINTY[a.polarity], "filter": "M"}
+            calltype = next((t[len(CALLTYPE_TAG):] for t in a.tags if t.startswith(CALLTYPE_TAG)), "")
+            if calltype:
+                label["calltype"] = calltype
+            segments.setdefault((a.t_min, a.t_max, f_lo, f_hi), []).append(label)
         doc: list[Any] = [{"Operator": "birdlab", "Reviewer": "", "Duration": ref.duration}]
         doc += [[t0, t1, f0, f1, labels] for (t0, t1, f0, f1), labels in segments.items()]
         path = out / name

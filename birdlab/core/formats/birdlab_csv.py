@@ -1,10 +1,11 @@
 """birdlab's own table: the detections CSV of `birdlab score`, or truth with a polarity column.
 
-    file,t_min,t_max[,f_min,f_max],class[,score][,polarity]
+    file,t_min,t_max[,f_min,f_max],class[,score][,polarity][,note,tags]
 
 `recording` may replace `file`, `label` may replace `class`. Without a polarity column every
 row is positive (the `polarity` argument, when given, applies instead); without a class column
-every row takes `default_label`. Frequencies are optional (empty: the full band).
+every row takes `default_label`. Frequencies are optional (empty: the full band). A label's
+`note` and `tags` (one cell, `;` between tags) are written when any label has them.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from pathlib import Path
 from birdlab.core.atomic import atomic_open
 from birdlab.core.formats.common import (Annotation, RecordingRef, RowError, TableError, box_problems, norm_header,
                                          parse_float, read_text_table, row_polarity, rows_error)
-from birdlab.core.model import Polarity
+from birdlab.core.model import Polarity, parse_tags, tags_text
 
 NAME = "csv"
 DETECTIONS = False  # labels, or detections when a score column is there (evaluate reads those)
 EXTENSIONS = (".csv",)
 SNIFF_PRIORITY = 90  # last: the most generic header
 EXPORT_FILE_SUFFIXES = None  # always one file
+KEEPS = ("note", "tags")  # what of a label beyond box, class and polarity it writes
 
 
 def sniff(path: Path, first_line: str) -> bool:
@@ -68,7 +70,8 @@ def read(path: Path, *, default_label: str | None = None, polarity: Polarity | N
             continue
         out.append(Annotation(recording=row[rec_col], t_min=float(t_min), t_max=float(t_max),  # type: ignore[arg-type]
                               f_min=values.get("f_min"), f_max=values.get("f_max"), label=label, polarity=pol,
-                              score=values.get("score"), file=table.file, line=line))
+                              score=values.get("score"), file=table.file, line=line,
+                              note=row.get("note", ""), tags=parse_tags(row.get("tags", ""))))
     if errors:
         raise rows_error(errors, out)
     return out
@@ -76,18 +79,19 @@ def read(path: Path, *, default_label: str | None = None, polarity: Polarity | N
 
 def write(annotations: list[Annotation], out: Path, recordings: dict[str, RecordingRef] | None = None) -> list[Path]:
     """One CSV with every annotation (a score column when any has a score), atomically."""
-    return [write_stream(annotations, Path(out), with_score=any(a.score is not None for a in annotations))]
+    return [write_stream(annotations, Path(out), with_score=any(a.score is not None for a in annotations),
+                         with_notes=any(a.note or a.tags for a in annotations))]
 
 
-def write_stream(annotations: Iterable[Annotation], out: Path, with_score: bool) -> Path:
+def write_stream(annotations: Iterable[Annotation], out: Path, with_score: bool, with_notes: bool = False) -> Path:
     """The same CSV from an iterable (a generator over millions of detections), row by row."""
     with atomic_open(out, "w", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(["file", "t_min", "t_max", "f_min", "f_max", "class", *(["score"] if with_score else []),
-                         "polarity"])
+                         "polarity", *(["note", "tags"] if with_notes else [])])
         for a in annotations:
             writer.writerow([a.recording, f"{a.t_min:.6f}", f"{a.t_max:.6f}",
                              "" if a.f_min is None else f"{a.f_min:.3f}", "" if a.f_max is None else f"{a.f_max:.3f}",
                              a.label, *([("" if a.score is None else f"{a.score:.6g}")] if with_score else []),
-                             Polarity(a.polarity).value])
+                             Polarity(a.polarity).value, *([a.note, tags_text(a.tags)] if with_notes else [])])
     return Path(out)

@@ -39,6 +39,8 @@ class Annotation:
     file: str = ""  # table it came from
     line: int = 0  # 1-based line in that table (the header is line 1)
     extra: dict[str, str] = field(default_factory=dict)  # more columns for formats that keep them (Raven)
+    note: str = ""  # a label's free note, where the format has a place for it
+    tags: tuple[str, ...] = ()  # a label's tags (`key:value` or words), where the format has a place
 
 
 @dataclass(frozen=True)
@@ -246,6 +248,8 @@ def read_text_table(path: str | Path, delimiter: str) -> TextTable:
     """
     file = str(path)
     lines = split_lines(read_table_text(path))
+    if delimiter != "\t":  # a quoted CSV cell may hold line breaks: give the reader them back
+        lines = [line + "\n" for line in lines]
     reader = csv.reader(lines, delimiter=delimiter,
                         quoting=csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL)
     header: list[str] | None = None

@@ -19,6 +19,8 @@ Reading
 - birdlab's own columns: `Polarity` (positive/negative/uncertain or tp/fp, +/-, ?) and `Score`
   or `Confidence` (-> `Annotation.score`). Rows without a polarity get `polarity` (the
   caller's default), else positive.
+- A label's note from `Note` (or `Notes`, `Comment`, `Comments`, as Raven users name the
+  column they add), its tags from `Tags` (`;` between tags).
 
 Writing
 - `out` ending in `.txt`: one table over all recordings, with `Begin File`, `Begin Path` and
@@ -29,7 +31,8 @@ Writing
 - Otherwise `out` is a folder with one `<stem>.Table.1.selections.txt` per recording.
 - One `Spectrogram 1` row per box; times with 6 decimals, Hz with 3; full band (None) is
   written as 0 .. sample_rate/2. Columns `Annotation` and `Polarity` always, `Score` when any
-  annotation has a score.
+  annotation has a score, `Note` and `Tags` when any has one (tabs and line breaks in a note
+  become spaces: Raven's cells hold one line), then any extra columns (measurements).
 """
 
 from __future__ import annotations
@@ -55,13 +58,14 @@ from birdlab.core.formats.common import (
     rows_error,
     unique_names,
 )
-from birdlab.core.model import Polarity
+from birdlab.core.model import Polarity, parse_tags, tags_text
 
 NAME = "raven"
 DETECTIONS = False  # rows are labels (not a model's detections)
 EXTENSIONS = (".txt",)
 SNIFF_PRIORITY = 40
 EXPORT_FILE_SUFFIXES = (".txt",)  # one multi-file table, else a folder of tables
+KEEPS = ("note", "tags")  # what of a label beyond box, class and polarity it writes
 
 
 def sniff(path: Path, first_line: str) -> bool:
@@ -70,6 +74,7 @@ def sniff(path: Path, first_line: str) -> bool:
 
 LABEL_COLUMNS = ("Annotation", "Species", "Class", "Label", "Common Name", "Species Code")
 SCORE_COLUMNS = ("Score", "Confidence")
+NOTE_COLUMNS = ("Note", "Notes", "Comment", "Comments")
 
 Row = dict[str, str]
 
@@ -124,6 +129,7 @@ def parse_selections(table: TextTable, *, label_of: Callable[[Row], str], label_
         low_col = high_col = None
         f_scale, f_unit = 1.0, "Hz"
     score_col = table.first_of(*SCORE_COLUMNS)
+    note_col = table.first_of(*NOTE_COLUMNS)
     has_offset = table.has("File Offset (s)")
 
     # Group the view rows of one selection (same Selection number) into one box.
@@ -199,7 +205,8 @@ def parse_selections(table: TextTable, *, label_of: Callable[[Row], str], label_
             errors.append(RowError(file, line, "; ".join(problems)))
             continue
         out.append(Annotation(recording=recording, t_min=t_min, t_max=t_max, f_min=f_min, f_max=f_max,
-                              label=label, polarity=pol, score=score, file=file, line=line))
+                              label=label, polarity=pol, score=score, file=file, line=line,
+                              note=row.get(note_col, "") if note_col else "", tags=parse_tags(row.get("tags", ""))))
     if errors:
         raise rows_error(errors, out)
     return out
@@ -247,12 +254,23 @@ def _tail(with_score: bool) -> list[str]:
 def _cells(a: Annotation, ref: RecordingRef, with_score: bool, extra: list[str] = ()) -> list[str]:
     f_lo, f_hi = full_band(a, ref)
     return [_fmt_f(f_lo), _fmt_f(f_hi), clean_cell(a.label), a.polarity.value] + (
-        [_fmt_score(a.score)] if with_score else []) + [clean_cell(a.extra.get(name, "")) for name in extra]
+        [_fmt_score(a.score)] if with_score else []) + [clean_cell(_extra_value(a, name)) for name in extra]
+
+
+def _extra_value(a: Annotation, column: str) -> str:
+    if column == "Note":
+        return a.note
+    if column == "Tags":
+        return tags_text(a.tags)
+    return a.extra.get(column, "")
 
 
 def _extra_columns(annotations: list[Annotation]) -> list[str]:
-    """The extra columns of these rows (measurements), in first-seen order."""
-    return list(dict.fromkeys(name for a in annotations for name in a.extra))
+    """The columns after birdlab's own: Note and Tags when any row has one, then the extra
+    columns of these rows (measurements), in first-seen order."""
+    own = [name for name, has in (("Note", any(a.note for a in annotations)),
+                                  ("Tags", any(a.tags for a in annotations))) if has]
+    return own + list(dict.fromkeys(name for a in annotations for name in a.extra))
 
 
 def table_text(annotations: list[Annotation], ref: RecordingRef, with_score: bool | None = None) -> str:

@@ -160,8 +160,8 @@ def import_tables(project: Project, format_name: str, files: list[str | Path], *
                 result.detections += project.set_detections(model.id, rec_id, boxes)
             result.model_version = name
         else:
-            new = [new_label(rec.id, class_ids[ann.label], box, ann.polarity, Source.IMPORT, author or "")
-                   for ann, rec, box in rows]
+            new = [new_label(rec.id, class_ids[ann.label], box, ann.polarity, Source.IMPORT, author or "",
+                             note=ann.note, tags=ann.tags) for ann, rec, box in rows]
             result.labels = len(project.add_labels(new))
         if complete:
             for name in complete_classes:
@@ -213,6 +213,23 @@ def _ref(rec: Recording) -> RecordingRef:
                         sample_rate=rec.sample_rate, channels=rec.channels)
 
 
+def dropped_by_export(project: Project, format_name: str, polarities: set[Polarity] | None = None) -> str:
+    """What an export of the project's labels in this format leaves out (notes, tags), in words;
+    empty when it keeps everything."""
+    fmt = get_format(format_name)
+    if fmt.DETECTIONS:
+        return ""  # it exports a model's detections, which have no notes or tags
+    keeps = getattr(fmt, "KEEPS", ())
+    labels = [label for label in project.labels() if not polarities or label.polarity in polarities]
+    notes = 0 if "note" in keeps else sum(1 for label in labels if label.note)
+    kept_tag = (lambda t: True) if "tags" in keeps else \
+        (lambda t: t.startswith("calltype:")) if "calltype" in keeps else (lambda t: False)
+    tags = sum(1 for label in labels if any(not kept_tag(t) for t in label.tags))
+    lost = [f"{n} label(s)' {what}" for n, what in ((notes, "notes"), (tags, "tags")) if n]
+    return (f"the {format_name} format has no place for {' and '.join(lost)}: not written (aoef, csv and "
+            "raven keep them)") if lost else ""
+
+
 def export_tables(project: Project, format_name: str, out: str | Path, *,
                   model_name: str | None = None, polarities: set[Polarity] | None = None,
                   measurements: bool = False) -> list[Path]:
@@ -248,7 +265,8 @@ def export_tables(project: Project, format_name: str, out: str | Path, *,
             rec = recordings[label.recording_id]
             extra = measure_box(rec.abs_path, label.box, rec.duration).raven_columns() if measurements else {}
             annotations.append(Annotation(str(rec.abs_path), label.t_min, label.t_max, label.f_min,
-                                          label.f_max, names[label.class_id], label.polarity, extra=extra))
+                                          label.f_max, names[label.class_id], label.polarity, extra=extra,
+                                          note=label.note, tags=label.tags))
     refs = {str(r.abs_path): _ref(r) for r in recordings.values()}
     check_output(out, inputs=[r.abs_path for r in recordings.values()], folder=not writes_one_file(fmt, out),
                  what="export")

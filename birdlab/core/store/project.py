@@ -31,7 +31,7 @@ from birdlab.core.events import Change, ChangeHub
 from birdlab.core.failures import sqlite_reason
 from birdlab.core.sound.fingerprint import fingerprint
 from birdlab.core.model import (Box, ClassInfo, Detection, Label, ModelVersion, Polarity, Recording,
-                                ReviewedExtent, Source, TrainingRun)
+                                ReviewedExtent, Source, TrainingRun, clean_tags, parse_tags)
 from birdlab.core.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 DB_NAME = "project.sqlite"
@@ -75,10 +75,17 @@ def default_author() -> str:
 
 
 def new_label(recording_id: int, class_id: int, box: Box, polarity: Polarity = Polarity.POSITIVE,
-              source: Source = Source.IMPORT, author: str = "", note: str = "") -> Label:
+              source: Source = Source.IMPORT, author: str = "", note: str = "",
+              tags: Iterable[str] = ()) -> Label:
     """A label to add in bulk (an import): its id and times are the project's to give (0 and
     empty until `add_labels` stores it)."""
-    return Label(0, recording_id, class_id, box, polarity, source, author, note=note)
+    return Label(0, recording_id, class_id, box, polarity, source, author, note=note,
+                 tags=parse_tags(tags) if isinstance(tags, str) else clean_tags(tags))
+
+
+def _tags_json(tags: Iterable[str] | str) -> str:
+    """A label's tags as stored: a JSON list of texts (a text is read as typed: "a; b")."""
+    return json.dumps(list(parse_tags(tags) if isinstance(tags, str) else clean_tags(tags)), ensure_ascii=False)
 
 
 class Project:
@@ -471,7 +478,8 @@ class Project:
     def _label(row: sqlite3.Row) -> Label:
         return Label(row["id"], row["recording_id"], row["class_id"],
                      Box(row["t_min"], row["t_max"], row["f_min"], row["f_max"]), Polarity(row["polarity"]), Source(row["source"]),
-                     row["author"], row["created"], row["modified"], row["note"], row["detection_id"])
+                     row["author"], row["created"], row["modified"], row["note"], row["detection_id"],
+                     tuple(json.loads(row["tags"])))
 
     def _check_box(self, recording_id: int, box: Box) -> None:
         rec = self.recording(recording_id)
@@ -481,17 +489,18 @@ class Project:
 
     def add_label(self, recording_id: int, class_id: int, box: Box,
                   polarity: Polarity = Polarity.POSITIVE, source: Source = Source.MANUAL,
-                  author: str | None = None, note: str = "", detection_id: int | None = None) -> Label:
+                  author: str | None = None, note: str = "", detection_id: int | None = None,
+                  tags: Iterable[str] = ()) -> Label:
         """Add one label, committed before this returns."""
         self._check_box(recording_id, box)
         stamp = now()
         with self.transaction() as db:
             cur = db.execute(
                 "INSERT INTO labels (recording_id, class_id, t_min, t_max, f_min, f_max, polarity, source,"
-                " author, created, modified, note, detection_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " author, created, modified, note, detection_id, tags) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (recording_id, class_id, box.t_min, box.t_max, box.f_min, box.f_max,
                  Polarity(polarity).value, Source(source).value, author if author is not None else self.author,
-                 stamp, stamp, note, detection_id))
+                 stamp, stamp, note, detection_id, _tags_json(tags)))
             self._announce("labels", "added", [cur.lastrowid], [recording_id])
         return self.label(cur.lastrowid)
 
@@ -504,9 +513,9 @@ class Project:
 
         rows = [(n.recording_id, n.class_id, n.box.t_min, n.box.t_max, n.box.f_min, n.box.f_max,
                  value(n.polarity, Polarity), value(n.source, Source), n.author or self.author,
-                 stamp, stamp, n.note) for n in new]
+                 stamp, stamp, n.note, _tags_json(n.tags) if n.tags else "[]") for n in new]
         sql = ("INSERT INTO labels (recording_id, class_id, t_min, t_max, f_min, f_max, polarity, source,"
-               " author, created, modified, note) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
+               " author, created, modified, note, tags) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
         with self.transaction() as db:
             # one executemany (a million-row import): inside this transaction nobody else inserts,
             # so AUTOINCREMENT hands out the ids after the highest ever used, in order
@@ -538,10 +547,10 @@ class Project:
         sql = "SELECT * FROM labels" + (" WHERE " + " AND ".join(where) if where else "")
         return [self._label(r) for r in self._query(sql + " ORDER BY recording_id, t_min, id", params)]
 
-    _EDITABLE = {"class_id", "t_min", "t_max", "f_min", "f_max", "polarity", "source", "note", "author"}
+    _EDITABLE = {"class_id", "t_min", "t_max", "f_min", "f_max", "polarity", "source", "note", "author", "tags"}
 
     def update_label(self, label_id: int, **fields: object) -> Label:
-        """Change fields of a label (box, class, polarity, note); committed before this returns."""
+        """Change fields of a label (box, class, polarity, note, tags); committed before this returns."""
         unknown = set(fields) - self._EDITABLE
         if unknown:
             raise ProjectError(f"cannot edit label field(s) {', '.join(sorted(unknown))}")
@@ -551,6 +560,7 @@ class Project:
                                               float(merged["f_min"]), float(merged["f_max"])))
         merged["polarity"] = Polarity(merged["polarity"]).value
         merged["source"] = Source(merged["source"]).value
+        merged["tags"] = _tags_json(merged["tags"])
         columns = sorted(fields)
         with self.transaction() as db:
             db.execute(f"UPDATE labels SET {', '.join(f'{c} = ?' for c in columns)}, modified = ? WHERE id = ?",
@@ -573,10 +583,11 @@ class Project:
         with self.transaction() as db:
             db.executemany(
                 "INSERT INTO labels (id, recording_id, class_id, t_min, t_max, f_min, f_max, polarity,"
-                " source, author, created, modified, note, detection_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " source, author, created, modified, note, detection_id, tags)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(x.id, x.recording_id, x.class_id, x.t_min, x.t_max, x.f_min, x.f_max,
                   Polarity(x.polarity).value, Source(x.source).value, x.author, x.created, x.modified,
-                  x.note, self._detection_if_kept(db, x.detection_id)) for x in labels])
+                  x.note, self._detection_if_kept(db, x.detection_id), _tags_json(x.tags)) for x in labels])
             self._announce("labels", "added", [x.id for x in labels], [x.recording_id for x in labels])
 
     def replace_label(self, label: Label) -> None:
@@ -584,10 +595,11 @@ class Project:
         with self.transaction() as db:
             db.execute(
                 "UPDATE labels SET class_id=?, t_min=?, t_max=?, f_min=?, f_max=?, polarity=?, source=?,"
-                " author=?, created=?, modified=?, note=?, detection_id=? WHERE id=?",
+                " author=?, created=?, modified=?, note=?, detection_id=?, tags=? WHERE id=?",
                 (label.class_id, label.t_min, label.t_max, label.f_min, label.f_max,
                  Polarity(label.polarity).value, Source(label.source).value, label.author, label.created,
-                 label.modified, label.note, self._detection_if_kept(db, label.detection_id), label.id))
+                 label.modified, label.note, self._detection_if_kept(db, label.detection_id),
+                 _tags_json(label.tags), label.id))
             self._announce("labels", "updated", [label.id], [label.recording_id])
 
     @staticmethod

@@ -155,6 +155,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX detections_stratified ON detections(
         model_version_id, min(4, CAST(score * 5 AS INTEGER)), (id * 2654435761) % 4294967291, class_id);
     """,
+    # 5: a label's tags (Whombat's tags, free words or `key:value`), as a JSON list of texts
+    """
+    ALTER TABLE labels ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
