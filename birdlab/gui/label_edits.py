@@ -28,12 +28,19 @@ class LabelEdits(QObject):
         super().__init__(parent)
         self.session, self.view, self.table, self.class_box = session, view, table, class_box
         self.undo, self.settings, self.ask_classes = undo, settings, ask_classes
-        table.noteEdited.connect(self.edit_note)
+        table.edited.connect(self.edit_field)
 
-    def edit_note(self, label_id: int, text: str) -> None:
-        """A label's free note, edited in the labels table (undoable)."""
-        if self.session.project:
-            self.undo.push(EditLabels(self.session.project, [label_id], "edit note", note=text))
+    def edit_field(self, label_id: int, field: str, value: object) -> None:
+        """A label's class, polarity, note or tags, edited in a labels table (one undoable edit)."""
+        project = self.session.project
+        if not project:
+            return
+        if field == "class_name":
+            found = project.class_by_name(str(value))
+            if found is None:
+                return
+            field, value = "class_id", found.id
+        self.undo.push(EditLabels(project, [label_id], f"edit {field.removesuffix('_id')}", **{field: value}))
 
     def fill_classes(self) -> None:
         """The class box lists the project's classes; it keeps what is typed, else the last class used."""

@@ -1,75 +1,81 @@
-"""The labels of the current recording as a sortable, filterable table, kept in sync with the view."""
+"""The labels of the current recording as a sortable, filterable table, kept in sync with the view,
+with each box's measurements."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QSortFilterProxyModel, Qt, Signal
-from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTableView, QVBoxLayout, QWidget
 
 from birdlab.core.model import Label
-from birdlab.gui.columns_model import ColumnsModel
-from birdlab.gui.label_items import POLARITY_STYLE
+from birdlab.core.sound.measure import Measurements
+from birdlab.gui.label_columns import BOX_COLUMNS, MEASURED, WIDTH_SAMPLES, ChoiceDelegate, LabelColumnsModel
 
-COLUMNS = ("start (s)", "end (s)", "low (Hz)", "high (Hz)", "class", "polarity", "source", "author", "note")
+COLUMNS = BOX_COLUMNS + MEASURED
 NOTE = COLUMNS.index("note")
+TAGS = COLUMNS.index("tags")
 
 
-class LabelsModel(ColumnsModel):
-    """The labels of a recording; the note is edited in place (F2, or a click on a selected row's
-    note), and `noteEdited(label_id, text)` asks for the change (an undoable edit, not here)."""
+class LabelsModel(LabelColumnsModel):
+    """The labels of a recording, with their measurements as they come (`add_measurements`)."""
 
     columns = COLUMNS
-    noteEdited = Signal(int, str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.labels: list[Label] = []
-        self.class_names: dict[int, str] = {}
+        self.measurements: dict[int, Measurements] = {}
 
     def set_labels(self, labels: list[Label], class_names: dict[int, str]) -> None:
         self.beginResetModel()
         self.labels, self.class_names = list(labels), dict(class_names)
+        self.measurements = {}  # the measurer hands back what it has for these boxes at once
         self.endResetModel()
+
+    def add_measurements(self, found: dict[int, Measurements]) -> None:
+        """Measurements made off the GUI thread, by label id."""
+        self.measurements.update(found)
+        if self.labels:
+            first, last = COLUMNS.index(MEASURED[0]), COLUMNS.index(MEASURED[-1])
+            self.dataChanged.emit(self.index(0, first), self.index(len(self.labels) - 1, last))
 
     def row_total(self) -> int:
         return len(self.labels)
 
-    def value(self, label: Label, column: int):
-        return (label.t_min, label.t_max, label.f_min, label.f_max, self.class_names.get(label.class_id, "?"),
-                label.polarity.value, label.source.value, label.author, label.note)[column]
+    def label_at(self, row: int) -> Label:
+        return self.labels[row]
 
-    def flags(self, index):
-        base = super().flags(index)
-        return base | Qt.ItemFlag.ItemIsEditable if index.column() == NOTE else base
-
-    def setData(self, index, value, role=Qt.ItemDataRole.EditRole) -> bool:  # noqa: N802 (Qt naming)
-        if role != Qt.ItemDataRole.EditRole or index.column() != NOTE:
-            return False
-        label = self.labels[index.row()]
-        text = str(value).strip()
-        if text != label.note:
-            self.noteEdited.emit(label.id, text)
-        return True
-
-    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
-        label = self.labels[index.row()]
-        value = self.value(label, index.column())
-        if role == Qt.ItemDataRole.EditRole and index.column() == NOTE:
-            return label.note
-        if role == Qt.ItemDataRole.DisplayRole:
-            if index.column() < 2:
-                return f"{value:.3f}"
-            if index.column() < 4:
-                return f"{value:.0f}"
-            return value
-        if role == Qt.ItemDataRole.UserRole:  # sort key
-            return value
-        if role == Qt.ItemDataRole.ForegroundRole and index.column() == 5:
-            return QColor(POLARITY_STYLE[label.polarity][0])
-        return None
+    def measured(self, label: Label) -> Measurements | None:
+        return self.measurements.get(label.id)
 
     def row_of(self, label_id: int) -> int:
         return next((i for i, lab in enumerate(self.labels) if lab.id == label_id), -1)
+
+
+def setup_label_table(table: QTableView, columns: tuple[str, ...], class_names: Callable[[], list[str]]) -> None:
+    """Sorting, row selection, widths from the font and in-place editing, as both label tables have."""
+    table.setSortingEnabled(True)
+    table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+    header = table.horizontalHeader()
+    # widths from the font, not ResizeToContents (which reads every row on each change); the
+    # class column takes the room that is left, the author column only what a name needs
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    fm = table.fontMetrics()
+    for col, name in enumerate(columns):
+        sample = WIDTH_SAMPLES.get(name)
+        if sample is not None:
+            header.resizeSection(col, max(fm.horizontalAdvance(sample), fm.horizontalAdvance(name)) + 18)
+    header.resizeSection(columns.index("class"), fm.horizontalAdvance("Turdus philomelos_Song Thrush") + 18)
+    header.setStretchLastSection(False)
+    table.verticalHeader().setVisible(False)
+    # class, polarity, note and tags are edited in place: F2, or a click on a selected row's cell
+    # (a double click still goes to the label)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed
+                          | QAbstractItemView.EditTrigger.SelectedClicked)
+    table.setItemDelegate(ChoiceDelegate(class_names, table))
 
 
 class LabelsTable(QWidget):
@@ -79,7 +85,7 @@ class LabelsTable(QWidget):
     selectionChanged = Signal(list)
     activated = Signal(int)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, class_names: Callable[[], list[str]] = list):
         super().__init__(parent)
         self.model = LabelsModel(self)
         self.proxy = QSortFilterProxyModel(self)
@@ -87,32 +93,13 @@ class LabelsTable(QWidget):
         self.proxy.setSortRole(Qt.ItemDataRole.UserRole)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.proxy.setFilterKeyColumn(-1)
-        self.filter = QLineEdit(placeholderText="filter labels (class, polarity, author...)")
+        self.filter = QLineEdit(placeholderText="filter labels (class, polarity, author, note, tags...)")
         self.filter.setClearButtonEnabled(True)
         self.filter.textChanged.connect(self.proxy.setFilterFixedString)
         self.table = QTableView()
         self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        header = self.table.horizontalHeader()
-        # widths from the font, not ResizeToContents (which reads every row on each change); the
-        # class column takes the room that is left, the author column only what a name needs
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        fm = self.fontMetrics()
-        for col, sample in enumerate(("00000.000", "00000.000", "000000", "000000", None, "uncertain", "review",
-                                      "someone@site", "a note about the call")):
-            if sample is not None:
-                header.resizeSection(col, max(fm.horizontalAdvance(sample), fm.horizontalAdvance(COLUMNS[col])) + 18)
-        header.setSectionResizeMode(COLUMNS.index("class"), QHeaderView.ResizeMode.Stretch)
-        header.setStretchLastSection(False)
-        self.table.verticalHeader().setVisible(False)
-        # only the note is editable: F2, or a click on the note of a selected row (a double click
-        # still goes to the label)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed
-                                   | QAbstractItemView.EditTrigger.SelectedClicked)
-        self.noteEdited = self.model.noteEdited
+        setup_label_table(self.table, COLUMNS, class_names)
+        self.edited = self.model.edited
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self.table.doubleClicked.connect(lambda idx: self.activated.emit(self.id_at(idx.row())))
         layout = QVBoxLayout(self)

@@ -22,6 +22,7 @@ from birdlab.gui.bridge import ProjectBridge
 from birdlab.gui.commands import ProjectUndoStack
 from birdlab.gui.dialogs import ask_classes
 from birdlab.gui.label_edits import LabelEdits
+from birdlab.gui.label_measurer import LabelMeasurer
 from birdlab.gui.model_output import ModelOutput
 from birdlab.gui.play_actions import PlayActions
 from birdlab.gui.project_io import new_audio_project
@@ -65,6 +66,9 @@ class MainWindow(QMainWindow):
                                 self.settings, lambda title, checked: ask_classes(self, self.project, title, checked),
                                 self)
         self.edits.message.connect(self.statusBar().showMessage)
+        self.measurer = LabelMeasurer(self.labels_table.model.add_measurements, parent=self)
+        self.labels_browser.edited.connect(self.edits.edit_field)
+        self.labels_browser.jumpRequested.connect(self.jump_to_label)
         self.playing.state.connect(self.status_play.setText)
         self.playing.message.connect(self.statusBar().showMessage)
         self.output = ModelOutput(self.session, self.view, self.model_label, self.track_class_box, self.score_bar,
@@ -136,6 +140,7 @@ class MainWindow(QMainWindow):
         self._refresh_recordings()
         self.refresh_review()
         self.versions.set_versions(project.model_versions())
+        self.labels_browser.set_project(project)
         ids = project.recording_ids()
         if ids:
             last = self.settings.value(f"last-recording/{project.root}", None)
@@ -147,6 +152,7 @@ class MainWindow(QMainWindow):
         if self.project:
             self.project.close()
         self.session.set_project(None)
+        self.labels_browser.set_project(None)
         self.bridge = None
         self.undo_stack.clear()
 
@@ -193,7 +199,15 @@ class MainWindow(QMainWindow):
         self.view.set_labels(labels, names)
         self.view.select_labels(selected)
         self.labels_table.set_labels(labels, names, selected)
+        self.measurer.measure(self.recording.abs_path, self.recording.duration, labels)
         self.view.set_extents([(e.t_min, e.t_max) for e in self.project.extents(self.recording.id)])
+
+    def jump_to_label(self, recording_id: int, label_id: int) -> None:
+        """From the labels browser: open the label's recording and bring the box into view, selected."""
+        if self.recording is None or self.recording.id != recording_id:
+            self.show_recording(recording_id)
+        self.view.reveal_labels([label_id])
+        self.labels_table.select([label_id])
 
     def _edited(self, _index: int) -> None:
         self._refresh_labels()
@@ -204,6 +218,8 @@ class MainWindow(QMainWindow):
         if table == "classes":
             self.edits.fill_classes()
             self._refresh_labels()
+        if table in ("classes", "recordings", "labels"):
+            self.labels_browser.refresh()
         if table in ("labels", "extents") and recordings and self.project:
             self.recordings.update_recordings(self.project, recordings)  # their rows only
         elif table in ("labels", "extents", "recordings"):
@@ -291,6 +307,7 @@ class MainWindow(QMainWindow):
         self.playing.stop()
         self.scorer.shutdown()
         self.view.loader.shutdown()
+        self.measurer.shutdown()
         self.close_project()
         super().closeEvent(event)
 

@@ -28,6 +28,7 @@ from birdlab.core.sound.spectrogram import (SpectrogramConfig, auto_levels, hz_t
                                             subtract_noise_profile)
 from birdlab.core.sound.tiles import Tile, TileGrid
 from birdlab.gui.captions import free_captions
+from birdlab.gui.channel_strip import ChannelStrip, pool_rows
 from birdlab.gui.axes import FreqAxis, TimeAxis
 from birdlab.gui.label_items import LabelBox
 from birdlab.gui.palette import class_colour
@@ -59,6 +60,7 @@ class ViewSettings:
     denoise: bool = False  # each frequency's median (its steady noise) taken out of what is shown
     window: str = "hann"
     overlap: float = 0.75  # of the finest zoom's frames: 0, 0.5, 0.75 or 0.875 (OVERLAPS)
+    stacked_channels: bool = True  # every channel of a multi-channel file in a lane under the view
 
 
 OVERLAPS = (0.0, 0.5, 0.75, 0.875)  # the finest zoom's frame overlap: the hop is n_fft / 2**k
@@ -212,7 +214,8 @@ class SpectrogramView(QWidget):
         self.overview.hideAxis("bottom")
         self.overview.setMouseEnabled(x=False, y=False)
         self.overview.setMenuEnabled(False)
-        for row, stretch in enumerate((6, 1, 2, 1)):  # spectrogram, waveform, score tracks, overview
+        self.channel_strip = ChannelStrip(self.graphics, row=4, x_link=self.plot)
+        for row, stretch in enumerate((6, 1, 2, 1, 2)):  # spectrogram, waveform, score tracks, overview, channels
             self.graphics.ci.layout.setRowStretchFactor(row, stretch)
         self.overview_image = pg.ImageItem()
         self.overview.addItem(self.overview_image)
@@ -254,6 +257,9 @@ class SpectrogramView(QWidget):
         self._update_timer.setInterval(0)
         self._update_timer.timeout.connect(self._update_tiles)
         self.view.sigXRangeChanged.connect(self._range_changed)
+        # captions sit in screen pixels: a frequency zoom or a resized view moves them apart or together
+        self.view.sigYRangeChanged.connect(self._captions_later)
+        self.view.sigResized.connect(self._captions_later)
         self.view.boxDrawn.connect(self._box_drawn)
         self.view.rangePicked.connect(lambda a, b: self.set_visible_range(a, b))
         self.view.emptyClicked.connect(self._empty_clicked)
@@ -294,6 +300,8 @@ class SpectrogramView(QWidget):
         self.set_labels([], {})
         self.set_detections([], {})
         self.set_tracks(None)
+        self.channel_strip.set_channels(self.channels)
+        self.channel_strip.set_visible(self.settings.stacked_channels and self.channels > 1)
         self.view.setLimits(xMin=0, xMax=self.duration, minXRange=min(0.02, self.duration),
                             yMin=self.hz_to_y(0), yMax=self.hz_to_y(self.nyquist))
         self.overview.setXRange(0, self.duration, padding=0)
@@ -364,12 +372,17 @@ class SpectrogramView(QWidget):
             for item in (*self._tile_items.values(), self.overview_image, self.background_image):
                 if getattr(item, "tile", None) is not None:
                     self._place(item, item.tile)
+            self.channel_strip.want([])  # drawn again below
             self._apply_freq_limits()
         else:
             lut = _lut(settings.colormap)
-            for item in (*self._tile_items.values(), self.overview_image, self.background_image):
+            for item in (*self._tile_items.values(), self.overview_image, self.background_image,
+                         *self.channel_strip.items.values()):
                 item.setLookupTable(lut)
             self._apply_freq_limits()
+        if old.stacked_channels != settings.stacked_channels:
+            self.channel_strip.set_visible(settings.stacked_channels and self.channels > 1)
+        self._update_timer.start()
 
     # ---- range -------------------------------------------------------------------------------
     def visible_range(self) -> tuple[float, float]:
@@ -461,12 +474,42 @@ class SpectrogramView(QWidget):
             if len(self._tile_items) > 48:
                 self.view.removeItem(self._tile_items.pop(key))
         request = keys + ([self._overview_key] if self._overview_key not in self.loader.cache else [])
-        for tile in self.loader.request(request, self.grid):
+        lanes = self._update_lanes(keys)  # after the view's own: the view paints first
+        for tile in self.loader.request(request + lanes, self.grid):  # (lanes: only those not cached)
             self._show_tile(self._key(tile.level, tile.index), tile)
         self._update_waveform()
         self._check_painted()
 
+    def _update_lanes(self, keys: list[TileKey]) -> list[TileKey]:
+        """Stacked channels: each channel's tiles one level coarser than the view's; shows those
+        cached and returns the others, to ask the loader for."""
+        if not (keys and self.channel_strip.active):
+            self.channel_strip.want([])
+            return []
+        level = min(keys[0].level + 1, self.grid.top_level)
+        t0, t1 = self.visible_range()
+        indices = self.grid.tiles_for(t0, t1, level)
+        lanes = [replace(self._key(level, i), channel=c) for c in range(self.channels) for i in indices]
+        self.channel_strip.want(lanes)
+        missing = []
+        for key in lanes:
+            tile = self.loader.cache.get(key)
+            if tile is None:
+                missing.append(key)
+            else:
+                self.channel_strip.place(key, tile, self._image_of)
+        return missing
+
+    def _image_of(self, tile: Tile) -> tuple[np.ndarray, tuple[float, float], np.ndarray]:
+        """A tile's picture as the view shows it: values (denoised or not), dB levels, colours."""
+        cfg = self.spectrogram_config()
+        floor = cfg.top_db - cfg.db_range
+        values = subtract_noise_profile(tile.values, floor) if self.settings.denoise else tile.values
+        return values, (floor, cfg.top_db), _lut(self.settings.colormap)
+
     def _tile_ready(self, key: TileKey, tile: Tile) -> None:
+        if key in self.channel_strip.wanted and key.path == self.path:
+            self.channel_strip.place(key, tile, self._image_of)
         if key.path != self.path or key.config != self.spectrogram_config() or key.channel != self.settings.channel:
             return
         if key == self._overview_key:
@@ -478,10 +521,10 @@ class SpectrogramView(QWidget):
             self._check_painted()
 
     def _place(self, item: pg.ImageItem, tile: Tile) -> None:
-        cfg = self.spectrogram_config()
-        floor = cfg.top_db - cfg.db_range
-        values = subtract_noise_profile(tile.values, floor) if self.settings.denoise else tile.values
-        item.setImage(values, levels=(floor, cfg.top_db), autoLevels=False, lut=_lut(self.settings.colormap))
+        values, levels, lut = self._image_of(tile)
+        if item is self.overview_image:  # a strip a few dozen pixels high: a one-bin tone must still show
+            values = pool_rows(values)
+        item.setImage(values, levels=levels, autoLevels=False, lut=lut)
         item.tile = tile
         if self.settings.mel:
             y0, y1 = self.hz_to_y(0.0), self.hz_to_y(self.nyquist)
@@ -697,7 +740,7 @@ class SpectrogramView(QWidget):
         self.captions_on = bool(on)
         self._layout_captions()
 
-    def _captions_later(self) -> None:
+    def _captions_later(self, *_) -> None:
         self._caption_timer.start()  # once per burst of changes, after they are drawn
 
     def _layout_captions(self) -> None:

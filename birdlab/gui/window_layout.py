@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QCompleter, QDockWidget, QD
 from birdlab.core.model import Polarity
 from birdlab.core.sound.spectrogram import WINDOWS
 from birdlab.gui.key_routing import route_single_keys
+from birdlab.gui.labels_browser import LabelsBrowser
 from birdlab.gui.labels_table import LabelsTable
 from birdlab.gui.recordings_panel import RecordingsPanel
 from birdlab.gui.review_panel import ReviewPanel
@@ -41,10 +42,17 @@ def build_docks(win) -> None:
     win.view = SpectrogramView()
     win.setCentralWidget(win.view)
     win.recordings = RecordingsPanel()
-    win.labels_table = LabelsTable()
+    def class_names() -> list[str]:
+        return [c.name for c in win.project.classes()] if win.project else []
+
+    win.labels_table = LabelsTable(class_names=class_names)
+    win.labels_browser = LabelsBrowser(class_names=class_names)
     recordings_dock = add_dock(win, "Recordings", win.recordings, Qt.DockWidgetArea.LeftDockWidgetArea)
     win.resizeDocks([recordings_dock], [360], Qt.Orientation.Horizontal)
-    add_dock(win, "Labels", win.labels_table, Qt.DockWidgetArea.BottomDockWidgetArea)
+    labels_dock = add_dock(win, "Labels", win.labels_table, Qt.DockWidgetArea.BottomDockWidgetArea)
+    win.browser_dock = add_dock(win, "All labels", win.labels_browser, Qt.DockWidgetArea.BottomDockWidgetArea)
+    win.tabifyDockWidget(labels_dock, win.browser_dock)  # this recording's labels in front
+    labels_dock.raise_()
     win.review = ReviewPanel()
     win.review_dock = add_dock(win, "Review", win.review, Qt.DockWidgetArea.RightDockWidgetArea)
     win.versions = VersionsPanel()
@@ -142,6 +150,13 @@ def build_menus(win) -> None:
     win.captions_action.setCheckable(True)
     win.captions_action.setChecked(True)
     view.addAction(win.captions_action)
+    win.stacked_action = make_action(win, "Stacked channels", lambda: apply_look(win),
+                                     tip="every channel of a multi-channel file in a lane under the spectrogram "
+                                         "(a click on a lane shows that channel)")
+    win.stacked_action.setCheckable(True)
+    win.stacked_action.setChecked(True)
+    view.addAction(win.stacked_action)
+    win.view.channel_strip.laneClicked.connect(lambda lane: show_channel(win, lane))
     play = menu.addMenu("&Play")
     play.addAction(make_action(win, "Play / pause", lambda: win.playing.toggle(), "Space"))
     play.addAction(make_action(win, "Play visible range", lambda: win.playing.play_visible(), "Shift+Space"))
@@ -297,7 +312,14 @@ def apply_look(win) -> None:
         window=win.window_box.currentText(), overlap=win.overlap_box.currentData(),
         channel=channel if channel is not None else -1,
         f_min=float(win.fmin.value()) or None, f_max=float(win.fmax.value()) or None,
-        clock_time=win.clock_action.isChecked()))
+        clock_time=win.clock_action.isChecked(), stacked_channels=win.stacked_action.isChecked()))
+
+
+def show_channel(win, channel: int) -> None:
+    """A lane of the stacked channels was clicked: that channel in the main view."""
+    index = win.channel_box.findData(channel)
+    if index >= 0:
+        win.channel_box.setCurrentIndex(index)
 
 
 def fit_controls(win, info) -> None:

@@ -66,6 +66,16 @@ def test_shown_captions_never_overlap_and_the_toggle_hides_them(window, qtbot):
     assert not shown_rects()
     window.captions_action.trigger()
     assert shown_rects()
+    for change in (lambda: view.view.setYRange(0, view.nyquist / 4, padding=0),  # frequency zoom
+                   lambda: window.resize(window.width(), window.height() - 250)):  # a shorter view
+        change()
+        qtbot.wait(100)
+        rects = shown_rects()
+        assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:])
+        texts = [box.text for box in view.boxes.values()] + [text for _, _, text in view.detection_items]
+        laid_out = [text.isVisible() for text in texts]
+        view._layout_captions()
+        assert [text.isVisible() for text in texts] == laid_out  # laid out again after the change
 
 
 REAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "real" / "maad_spinetail"

@@ -423,3 +423,67 @@ def test_a_labels_note_is_edited_in_the_table_and_undone(window, qtbot):
     assert table.proxy.rowCount() == 0
     window.undo_stack.redo()
     qtbot.waitUntil(lambda: table.proxy.rowCount() == 1, timeout=3000)
+
+
+def _edit_cell(table, label_id: int, column: int):
+    """Open the editor of a label's cell as F2 would; returns the editor widget."""
+    from PySide6.QtWidgets import QComboBox, QLineEdit
+
+    row = next(r for r in range(table.proxy.rowCount()) if table.id_at(r) == label_id)
+    index = table.proxy.index(row, column)
+    table.table.setCurrentIndex(index)
+    QTest.keyClick(table.table, Qt.Key.Key_F2)
+    found = table.table.viewport().findChildren(QLineEdit) + table.table.viewport().findChildren(QComboBox)
+    return next(w for w in found if w.isVisible() and not isinstance(w.parent(), QComboBox))
+
+
+def test_tags_class_and_polarity_are_edited_in_the_table_and_undone(window, qtbot):
+    from birdlab.core.model import Polarity
+    from birdlab.gui.labels_table import COLUMNS, TAGS
+
+    window.project.add_class("Other bird")
+    label = draw_box(window, 5.0, 6.0, 1000.0, 3000.0)
+    table = window.labels_table
+    editor = _edit_cell(table, label.id, TAGS)
+    QTest.keyClicks(editor, "calltype:song; flight")
+    QTest.keyClick(editor, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.project.label(label.id).tags == ("calltype:song", "flight"), timeout=3000)
+    combo = _edit_cell(table, label.id, COLUMNS.index("polarity"))
+    combo.setCurrentText("negative")
+    QTest.keyClick(combo, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: window.project.label(label.id).polarity is Polarity.NEGATIVE, timeout=3000)
+    combo = _edit_cell(table, label.id, COLUMNS.index("class"))
+    assert combo.findText("Other bird") >= 0 and combo.isEditable() is False  # a typo makes no class
+    combo.setCurrentText("Other bird")
+    QTest.keyClick(combo, Qt.Key.Key_Return)
+    other = window.project.class_by_name("Other bird").id
+    qtbot.waitUntil(lambda: window.project.label(label.id).class_id == other, timeout=3000)
+    for _ in range(3):
+        window.undo_stack.undo()
+    back = window.project.label(label.id)
+    assert (back.tags, back.polarity, back.class_id) == ((), label.polarity, label.class_id)
+    table.filter.setText("flight")  # the filter finds tags
+    assert table.proxy.rowCount() == 0
+
+
+def test_the_labels_table_measures_each_box_from_the_audio(window, qtbot):
+    from birdlab.core.sound.measure import measure_box
+    from birdlab.gui.labels_table import COLUMNS
+
+    label = draw_box(window, 5.0, 6.0, 1000.0, 3000.0)
+    table = window.labels_table
+    row = table.model.row_of(label.id)
+    peak = table.model.index(row, COLUMNS.index("peak (Hz)"))
+    qtbot.waitUntil(lambda: peak.data() != "", timeout=10000)  # filled in off the GUI thread
+    want = measure_box(window.recording.abs_path, label.box, window.recording.duration)
+    assert float(peak.data()) == pytest.approx(want.peak_hz, abs=1)
+    stored = window.project.label(label.id)
+    assert table.model.index(row, COLUMNS.index("duration (s)")).data() == f"{stored.t_max - stored.t_min:.3f}"
+    assert table.model.index(row, COLUMNS.index("band (Hz)")).data() == f"{stored.f_max - stored.f_min:.0f}"
+    snr = table.model.index(row, COLUMNS.index("SNR (dB)")).data()
+    assert snr == ("" if np.isnan(want.snr_db) else f"{want.snr_db:.1f}")
+    from birdlab.gui.commands import EditLabels
+    window.undo_stack.push(EditLabels(window.project, [label.id], "move", t_min=7.0, t_max=8.0))  # measured again
+    moved = measure_box(window.recording.abs_path, window.project.label(label.id).box, window.recording.duration)
+    qtbot.waitUntil(lambda: table.model.index(table.model.row_of(label.id), COLUMNS.index("peak time (s)")).data()
+                    == f"{moved.peak_time_s:.3f}", timeout=10000)

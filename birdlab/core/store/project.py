@@ -474,13 +474,6 @@ class Project:
 
     # ---- labels --------------------------------------------------------------------------
 
-    @staticmethod
-    def _label(row: sqlite3.Row) -> Label:
-        return Label(row["id"], row["recording_id"], row["class_id"],
-                     Box(row["t_min"], row["t_max"], row["f_min"], row["f_max"]), Polarity(row["polarity"]), Source(row["source"]),
-                     row["author"], row["created"], row["modified"], row["note"], row["detection_id"],
-                     tuple(json.loads(row["tags"])))
-
     def _check_box(self, recording_id: int, box: Box) -> None:
         rec = self.recording(recording_id)
         problems = box.problems(rec.duration, rec.nyquist)
@@ -534,7 +527,7 @@ class Project:
         rows = self._query("SELECT * FROM labels WHERE id = ?", (label_id,))
         if not rows:
             raise ProjectError(f"no label with id {label_id}")
-        return self._label(rows[0])
+        return label_from_row(rows[0])
 
     def labels(self, recording_id: int | None = None, class_id: int | None = None,
                polarity: Polarity | None = None) -> list[Label]:
@@ -545,7 +538,7 @@ class Project:
                 where.append(f"{column} = ?")
                 params.append(value)
         sql = "SELECT * FROM labels" + (" WHERE " + " AND ".join(where) if where else "")
-        return [self._label(r) for r in self._query(sql + " ORDER BY recording_id, t_min, id", params)]
+        return [label_from_row(r) for r in self._query(sql + " ORDER BY recording_id, t_min, id", params)]
 
     _EDITABLE = {"class_id", "t_min", "t_max", "f_min", "f_max", "polarity", "source", "note", "author", "tags"}
 
@@ -890,6 +883,13 @@ def _id_chunks(column: str, ids: Iterable[int] | None, size: int = 500) -> Itera
 
 
 DETECTION_COLUMNS = "id, model_version_id, recording_id, class_id, t_min, t_max, f_min, f_max, score"  # Detection's order
+
+
+def label_from_row(row: sqlite3.Row) -> Label:
+    return Label(row["id"], row["recording_id"], row["class_id"],
+                 Box(row["t_min"], row["t_max"], row["f_min"], row["f_max"]), Polarity(row["polarity"]),
+                 Source(row["source"]), row["author"], row["created"], row["modified"], row["note"],
+                 row["detection_id"], tuple(json.loads(row["tags"])))
 
 
 def detection_from_row(r: sqlite3.Row) -> Detection:

@@ -1,0 +1,73 @@
+"""Every label of a project, filtered and sorted in SQL and read a page at a time: the labels
+browser of a project with a million labels never holds them all (Qt-free).
+
+The filter is words: a label is shown when every word is found (case-insensitively, as a part)
+in its class, recording path, polarity, source, author, note or tags. A sort is one column,
+with the label id breaking ties so pages never overlap or skip.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from birdlab.core.model import Label
+from birdlab.core.store.project import Project, label_from_row
+
+# sort column -> SQL ordering (ascending); "recording" reads the labels_by_recording index in order
+SORTS: dict[str, str] = {
+    "recording": "l.recording_id, l.t_min", "start (s)": "l.t_min", "end (s)": "l.t_max",
+    "low (Hz)": "l.f_min", "high (Hz)": "l.f_max", "class": "c.name", "polarity": "l.polarity",
+    "source": "l.source", "author": "l.author", "note": "l.note", "tags": "l.tags",
+    "duration (s)": "l.t_max - l.t_min", "band (Hz)": "l.f_max - l.f_min",
+}
+SEARCHED = ("c.name", "r.path", "l.polarity", "l.source", "l.author", "l.note", "l.tags")
+FROM = "FROM labels l JOIN classes c ON c.id = l.class_id JOIN recordings r ON r.id = l.recording_id"
+
+
+@dataclass(frozen=True)
+class LabelQuery:
+    text: str = ""
+    sort: str = "recording"
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    label: Label
+    recording_path: str  # as the project stores it: relative to the project folder when inside it
+    class_name: str
+
+
+def _where(text: str) -> tuple[str, list[str]]:
+    words = text.split()
+    if not words:
+        return "", []
+    match = "(" + " OR ".join(f"{column} LIKE ? ESCAPE '\\'" for column in SEARCHED) + ")"
+    params: list[str] = []
+    for word in words:
+        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        params += [pattern] * len(SEARCHED)
+    return " WHERE " + " AND ".join([match] * len(words)), params
+
+
+def _order(query: LabelQuery) -> str:
+    if query.sort not in SORTS:
+        raise ValueError(f"cannot sort labels by {query.sort!r} (one of {', '.join(SORTS)})")
+    direction = " DESC" if query.descending else ""
+    return " ORDER BY " + ", ".join(f"{part}{direction}" for part in SORTS[query.sort].split(", ")) + \
+        f", l.id{direction}"
+
+
+def count_labels(project: Project, query: LabelQuery) -> int:
+    where, params = _where(query.text)
+    return project.select(f"SELECT COUNT(*) {FROM}{where}", params)[0][0]
+
+
+def label_page(project: Project, query: LabelQuery, offset: int, limit: int) -> list[LabelRow]:
+    """Rows offset .. offset + limit of the filtered, sorted labels."""
+    where, params = _where(query.text)
+    sql = (f"SELECT l.*, r.path AS recording_path, c.name AS class_name {FROM}{where}{_order(query)}"
+           " LIMIT ? OFFSET ?")
+    rows = project.select(sql, [*params, limit, offset])
+    return [LabelRow(label_from_row(r), os.fsdecode(r["recording_path"]), r["class_name"]) for r in rows]
