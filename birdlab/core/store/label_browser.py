@@ -21,8 +21,10 @@ SORTS: dict[str, str] = {
     "source": "l.source", "author": "l.author", "note": "l.note", "tags": "l.tags",
     "duration (s)": "l.t_max - l.t_min", "band (Hz)": "l.f_max - l.f_min",
 }
-SEARCHED = ("c.name", "r.path", "l.polarity", "l.source", "l.author", "l.note", "l.tags")
-FROM = "FROM labels l JOIN classes c ON c.id = l.class_id JOIN recordings r ON r.id = l.recording_id"
+# what a filter word is looked for in: the label's own text columns, and its class and recording
+# through the ids whose name or path matches (a small table searched once, not a join per label)
+OWN_TEXT = ("l.polarity", "l.source", "l.author", "l.note", "l.tags")
+LIKE = "LIKE ? ESCAPE '\\'"
 
 
 @dataclass(frozen=True)
@@ -43,31 +45,42 @@ def _where(text: str) -> tuple[str, list[str]]:
     words = text.split()
     if not words:
         return "", []
-    match = "(" + " OR ".join(f"{column} LIKE ? ESCAPE '\\'" for column in SEARCHED) + ")"
+    match = ("(l.class_id IN (SELECT id FROM classes WHERE name " + LIKE + ")"
+             " OR l.recording_id IN (SELECT id FROM recordings WHERE path " + LIKE + ")"
+             + "".join(f" OR {column} {LIKE}" for column in OWN_TEXT) + ")")
     params: list[str] = []
     for word in words:
         pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        params += [pattern] * len(SEARCHED)
+        params += [pattern] * (2 + len(OWN_TEXT))
     return " WHERE " + " AND ".join([match] * len(words)), params
 
 
 def _order(query: LabelQuery) -> str:
+    """The sort, then the id ascending whatever the direction: a stable order for paging that
+    keeps SQLite's top-N sorter from reshuffling at every row of a column full of ties."""
     if query.sort not in SORTS:
         raise ValueError(f"cannot sort labels by {query.sort!r} (one of {', '.join(SORTS)})")
     direction = " DESC" if query.descending else ""
-    return " ORDER BY " + ", ".join(f"{part}{direction}" for part in SORTS[query.sort].split(", ")) + \
-        f", l.id{direction}"
+    return " ORDER BY " + ", ".join(f"{part}{direction}" for part in SORTS[query.sort].split(", ")) + ", l.id"
 
 
 def count_labels(project: Project, query: LabelQuery) -> int:
     where, params = _where(query.text)
-    return project.select(f"SELECT COUNT(*) {FROM}{where}", params)[0][0]
+    return project.select(f"SELECT COUNT(*) FROM labels l{where}", params)[0][0]
 
 
 def label_page(project: Project, query: LabelQuery, offset: int, limit: int) -> list[LabelRow]:
-    """Rows offset .. offset + limit of the filtered, sorted labels."""
+    """Rows offset .. offset + limit of the filtered, sorted labels: their ids sorted first (the
+    sorter carries an id, not a whole row), then those rows read by id."""
     where, params = _where(query.text)
-    sql = (f"SELECT l.*, r.path AS recording_path, c.name AS class_name {FROM}{where}{_order(query)}"
-           " LIMIT ? OFFSET ?")
-    rows = project.select(sql, [*params, limit, offset])
-    return [LabelRow(label_from_row(r), os.fsdecode(r["recording_path"]), r["class_name"]) for r in rows]
+    join = " JOIN classes c ON c.id = l.class_id" if query.sort == "class" else ""
+    ids = [r[0] for r in project.select(f"SELECT l.id FROM labels l{join}{where}{_order(query)} LIMIT ? OFFSET ?",
+                                        [*params, limit, offset])]
+    if not ids:
+        return []
+    rows = project.select("SELECT l.*, r.path AS recording_path, c.name AS class_name FROM labels l"
+                          " JOIN classes c ON c.id = l.class_id JOIN recordings r ON r.id = l.recording_id"
+                          f" WHERE l.id IN ({','.join('?' * len(ids))})", ids)
+    by_id = {r["id"]: r for r in rows}
+    return [LabelRow(label_from_row(r), os.fsdecode(r["recording_path"]), r["class_name"])
+            for r in (by_id[i] for i in ids)]
