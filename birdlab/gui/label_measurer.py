@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, QTimer
 
 from birdlab.core.model import Label
 from birdlab.core.sound.audio import AudioError
@@ -15,6 +15,7 @@ from birdlab.core.sound.measure import Measurements, measure_box
 from birdlab.gui.background import Background
 
 BATCH = 25  # labels measured between two deliveries to the table
+START_AFTER_MS = 400  # the view paints first; a quick run through recordings measures only where it stops
 
 
 class LabelMeasurer(QObject):
@@ -25,6 +26,9 @@ class LabelMeasurer(QObject):
         self.background = Background(threads, "measure", self)
         self._generation = 0
         self._cache: dict[tuple, Measurements] = {}  # by label id and box: a moved box is measured again
+        self._todo: tuple | None = None
+        self._start = QTimer(self, singleShot=True, interval=START_AFTER_MS)
+        self._start.timeout.connect(self._submit)
 
     @staticmethod
     def _key(label: Label) -> tuple:
@@ -37,8 +41,14 @@ class LabelMeasurer(QObject):
         if known:
             self.show(known)
         todo = [label for label in labels if self._key(label) not in self._cache]
+        self._todo = (self._generation, str(path), duration, todo) if todo else None
         if todo:
-            self.background.submit(self._job, self._generation, str(path), duration, todo)
+            self._start.start()
+
+    def _submit(self) -> None:
+        if self._todo is not None:
+            self.background.submit(self._job, *self._todo)
+            self._todo = None
 
     def _job(self, generation: int, path: str, duration: float, labels: list[Label]) -> None:
         batch: dict[tuple, Measurements] = {}
@@ -60,4 +70,5 @@ class LabelMeasurer(QObject):
 
     def shutdown(self) -> None:
         self._generation += 1
+        self._start.stop()
         self.background.shutdown()

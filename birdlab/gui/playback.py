@@ -74,7 +74,9 @@ def probe_sound_device() -> OutputProbe:
 def sound_device_stream(samplerate: int, callback: Callback) -> Stream:
     """The default factory: a mono float32 sounddevice output stream."""
     sd = _import_sounddevice()
-    return sd.OutputStream(samplerate=samplerate, channels=1, dtype="float32", callback=callback)
+    # 150 ms of buffer: PortAudio's default (~35 ms through ALSA to PulseAudio) dropped out audibly
+    # with both cores busy; the cursor subtracts the stream's latency, so it still follows the sound
+    return sd.OutputStream(samplerate=samplerate, channels=1, dtype="float32", callback=callback, latency=0.15)
 
 
 class _Feed:

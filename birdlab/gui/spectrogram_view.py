@@ -42,6 +42,8 @@ DETECTION_COLOUR = "#4cc9f0"  # model output: cyan, dash-dot (labels are green /
 
 DRAW_ALL_DETECTIONS = 64  # a recording with more draws only the boxes near the view
 MAX_DRAWN_DETECTIONS = 1500  # and at most this many (its highest scores) when zoomed far out
+DRAW_ALL_LABELS = 300  # a recording with more labels gets boxes only near the view (a box costs ~2 ms)
+MAX_DRAWN_LABELS = 600  # and at most this many (the selected ones first) when zoomed far out
 
 
 @dataclass
@@ -157,7 +159,12 @@ class SpectrogramView(QWidget):
         self.sample_rate = 0
         self.duration = 0.0
         self.channels = 1
-        self.boxes: dict[int, LabelBox] = {}
+        self.boxes: dict[int, LabelBox] = {}  # the drawn ones: all, or those near the view (DRAW_ALL_LABELS)
+        self._labels: dict[int, Label] = {}  # every label of the recording, by id
+        self._label_starts = np.empty(0)
+        self._label_order: list[int] = []  # ids by start time
+        self._label_longest = 0.0
+        self._selected: set[int] = set()
         self.class_names: dict[int, str] = {}
         self._tile_items: dict[TileKey, pg.ImageItem] = {}
         self._wanted: list[TileKey] = []
@@ -326,7 +333,7 @@ class SpectrogramView(QWidget):
 
     def fit_band_to_selection(self) -> None:
         """The selected labels' band fills the height (all frequencies again when none is selected)."""
-        boxes = [self.boxes[i].label for i in self.selected_ids()]
+        boxes = [self._labels[i] for i in self.selected_ids()]
         if boxes:
             self.fit_band(min(b.f_min for b in boxes), max(b.f_max for b in boxes))
         else:
@@ -358,7 +365,7 @@ class SpectrogramView(QWidget):
              settings.overlap)
         if recompute:
             t0, t1 = self.visible_range()
-            labels = [b.label for b in self.boxes.values()]
+            labels = list(self._labels.values())
             names = dict(self.class_names)
             detections, detection_names = list(self._detections), dict(self._detection_names)
             tracks = self._tracks_args
@@ -425,6 +432,8 @@ class SpectrogramView(QWidget):
         finally:
             self._syncing = False
         self._sync_detections()
+        if len(self._labels) > DRAW_ALL_LABELS:
+            self._sync_labels()
         self.rangeChanged.emit(t0, t1)
         self._update_timer.start()
 
@@ -570,25 +579,43 @@ class SpectrogramView(QWidget):
     # ---- labels ---------------------------------------------------------------------------------
     def set_labels(self, labels: list[Label], class_names: dict[int, str]) -> None:
         """Show these labels. Boxes of unchanged labels are kept (a box being dragged survives a
-        refresh caused by some other change); changed ones are rebuilt, gone ones removed."""
+        refresh caused by some other change); changed ones are rebuilt, gone ones removed. Past
+        DRAW_ALL_LABELS, only the labels near the view get boxes, made as the view moves."""
         names_changed = class_names != self.class_names
         self.class_names = dict(class_names)
-        wanted = {label.id: label for label in labels}
-        for label_id in [i for i in self.boxes if i not in wanted]:
+        self._labels = {label.id: label for label in labels}
+        self._label_order = [label.id for label in sorted(labels, key=lambda lab: lab.t_min)]
+        self._label_starts = np.array([self._labels[i].t_min for i in self._label_order], dtype=np.float64)
+        self._label_longest = max((lab.t_max - lab.t_min for lab in labels), default=0.0)
+        self._selected &= self._labels.keys()
+        if names_changed:
+            for label_id in list(self.boxes):
+                self.view.removeItem(self.boxes.pop(label_id))
+        self._sync_labels()
+
+    def _sync_labels(self) -> None:
+        """Boxes for the labels within a quarter view of the visible range (all of them when the
+        recording has few) and the selected ones; others dropped."""
+        if len(self._labels) <= DRAW_ALL_LABELS:
+            wanted = set(self._labels)
+        else:
+            t0, t1 = self.visible_range()
+            margin = 0.25 * (t1 - t0)
+            lo = int(np.searchsorted(self._label_starts, t0 - margin - self._label_longest, side="left"))
+            hi = int(np.searchsorted(self._label_starts, t1 + margin, side="right"))
+            near = [i for i in self._label_order[lo:hi] if self._labels[i].t_max >= t0 - margin]
+            wanted = set(self._selected) | set(near[:MAX_DRAWN_LABELS])
+        for label_id in [i for i in self.boxes if i not in wanted or self.boxes[i].label != self._labels[i]]:
             self.view.removeItem(self.boxes.pop(label_id))
-        for label in labels:
-            box = self.boxes.get(label.id)
-            if box is not None and box.label == label and not names_changed:
-                continue
-            selected = box.selected if box is not None else False
-            if box is not None:
-                self.view.removeItem(box)
-            box = LabelBox(label, class_names.get(label.class_id, "?"), self.hz_to_y, class_colour(label.class_id))
+        for label_id in wanted - self.boxes.keys():
+            label = self._labels[label_id]
+            box = LabelBox(label, self.class_names.get(label.class_id, "?"), self.hz_to_y,
+                           class_colour(label.class_id))
             box.edited.connect(self._box_edited)
             box.clicked.connect(self._box_clicked)
             self.view.addItem(box)
-            self.boxes[label.id] = box
-            if selected:
+            self.boxes[label_id] = box
+            if label_id in self._selected:
                 box.set_selected(True)
         self._captions_later()
 
@@ -772,7 +799,7 @@ class SpectrogramView(QWidget):
             self.extent_items.append(item)
 
     def selected_ids(self) -> list[int]:
-        return [i for i, b in self.boxes.items() if b.selected]
+        return [i for i in self._label_order if i in self._selected]
 
     def reveal_labels(self, ids: list[int]) -> None:
         """Select these labels; one alone is also brought into view (a table row chosen)."""
@@ -781,20 +808,21 @@ class SpectrogramView(QWidget):
             self.show_label(ids[0])
 
     def select_labels(self, ids: list[int], emit: bool = False) -> None:
-        wanted = set(ids)
+        self._selected = set(ids) & self._labels.keys()
+        if not self._selected <= self.boxes.keys():
+            self._sync_labels()  # a selected label far from the view gets its box
         for i, box in self.boxes.items():
-            if box.selected != (i in wanted):
-                box.set_selected(i in wanted)
+            if box.selected != (i in self._selected):
+                box.set_selected(i in self._selected)
         if emit:
             self.selectionChanged.emit(self.selected_ids())
 
     def show_label(self, label_id: int) -> None:
         """Scroll (and zoom out if needed) so the label is in view."""
-        box = self.boxes.get(label_id)
-        if box is None:
+        lab = self._labels.get(label_id)
+        if lab is None:
             return
         t0, t1 = self.visible_range()
-        lab = box.label
         if lab.t_min >= t0 and lab.t_max <= t1:
             return
         span = max(t1 - t0, (lab.t_max - lab.t_min) * 1.5)

@@ -131,6 +131,40 @@ def test_a_long_recording_draws_only_the_detections_near_the_view(qtbot, make_wa
     view.loader.shutdown()
 
 
+def test_a_recording_with_thousands_of_labels_draws_only_those_near_the_view(qtbot, make_wav):
+    import time
+
+    from birdlab.core.model import Box, Label
+    from birdlab.gui.spectrogram_view import DRAW_ALL_LABELS, SpectrogramView
+
+    path = make_wav("long.wav", duration=600.0, sample_rate=8000)
+    view = SpectrogramView()
+    qtbot.addWidget(view)
+    view.resize(900, 500)
+    view.show()
+    view.set_recording(str(path), 8000, 600 * 8000, 1)
+    labels = [Label(i, 1, 1, Box(i * 0.25, i * 0.25 + 0.5, 500.0, 2000.0)) for i in range(1, 2001)]
+    assert len(labels) > DRAW_ALL_LABELS
+    view.set_visible_range(100.0, 110.0)
+    t0 = time.perf_counter()
+    view.set_labels(labels, {1: "a"})
+    assert time.perf_counter() - t0 < 2.0  # a box each for 2,000 labels took about 5 s
+    near = {lab.id for lab in labels if lab.t_max >= 97.5 and lab.t_min <= 112.5}
+    assert set(view.boxes) == near
+    far = labels[-1]  # chosen in a table: selected, given a box, brought into view
+    view.reveal_labels([far.id])
+    assert view.selected_ids() == [far.id] and view.boxes[far.id].selected
+    t_a, t_b = view.visible_range()
+    assert t_a <= far.t_min and far.t_max <= t_b
+    view.set_visible_range(300.0, 310.0)  # the selection keeps its box (and its state) off screen
+    assert far.id in view.boxes and view.selected_ids() == [far.id]
+    assert set(view.boxes) == {lab.id for lab in labels if lab.t_max >= 297.5 and lab.t_min <= 312.5} | {far.id}
+    moved = Label(far.id, 1, 1, Box(far.t_min, far.t_max, 700.0, 1500.0))
+    view.set_labels([moved if lab.id == far.id else lab for lab in labels], {1: "a"})
+    assert view.boxes[far.id].label == moved and view.boxes[far.id].selected  # rebuilt, still selected
+    view.loader.shutdown()
+
+
 def test_a_read_only_project_refuses_a_macro_without_an_empty_step(qtbot):
     """A relabel is a macro of two labels: refused whole, it leaves no empty step that would make
     the review believe it was made (the queue would move on with nothing written)."""
