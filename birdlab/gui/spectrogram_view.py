@@ -19,8 +19,8 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPen
-from PySide6.QtWidgets import (QGraphicsItem, QGraphicsRectItem, QGraphicsSimpleTextItem, QScrollBar, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QGraphicsItem, QGraphicsRectItem, QGraphicsSimpleTextItem, QGraphicsView, QScrollBar,
+                               QVBoxLayout, QWidget)
 
 from birdlab.core.clock import start_time_from_name
 from birdlab.core.model import Label
@@ -173,6 +173,8 @@ class SpectrogramView(QWidget):
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground("#101014")
+        # no antialiasing anywhere here: Qt need not widen every item's repaint area for it
+        self.graphics.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontAdjustForAntialiasing, True)
         self.view = DrawViewBox()
         self.time_axis, self.freq_axis = TimeAxis("bottom"), FreqAxis("left")
         self.plot = self.graphics.addPlot(row=0, col=0, viewBox=self.view,
@@ -562,7 +564,7 @@ class SpectrogramView(QWidget):
     def _update_waveform(self) -> None:
         shown = [self._tile_items[k].tile for k in self._wanted
                  if k in self._tile_items and getattr(self._tile_items[k], "tile", None) is not None]
-        self.waveform.show(shown)
+        self.waveform.show(shown, self.visible_range(), int(self.view.width()))
 
     def _check_painted(self) -> None:
         done = bool(self._wanted) and all(k in self._tile_items and self._tile_items[k].isVisible()
