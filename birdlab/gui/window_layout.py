@@ -80,6 +80,15 @@ def make_action(win, text: str, slot, shortcut=None, tip: str = "") -> QAction:
     return action
 
 
+def view_toggle(win, menu, text: str, apply, tip: str) -> QAction:
+    """A checked-by-default View menu entry; `apply(checked)` when toggled."""
+    action = make_action(win, text, lambda: apply(action.isChecked()), tip=tip)
+    action.setCheckable(True)
+    action.setChecked(True)
+    menu.addAction(action)
+    return action
+
+
 def build_menus(win) -> None:
     """The menu bar: File, Edit, Review, View, Play, Help (every action also a window shortcut)."""
     menu = win.menuBar()
@@ -134,28 +143,16 @@ def build_menus(win) -> None:
                                tip="the selected boxes' band fills the height (the wheel over the frequency "
                                    "axis zooms it, a drag there pans)"))
     view.addAction(make_action(win, "All frequencies", lambda: win.view.show_all_frequencies(), "Shift+F"))
-    win.clock_action = make_action(win, "Clock time from file names", lambda: apply_look(win),
-                                   tip="time of day on the time axis when a file name carries the start "
-                                       "(AudioMoth, Song Meter: YYYYMMDD_HHMMSS)")
-    win.clock_action.setCheckable(True)
-    win.clock_action.setChecked(True)
-    view.addAction(win.clock_action)
-    win.waveform_action = make_action(win, "Waveform", lambda: win.view.waveform.set_visible(
-        win.waveform_action.isChecked()), tip="the waveform strip under the spectrogram")
-    win.waveform_action.setCheckable(True)
-    win.waveform_action.setChecked(True)
-    view.addAction(win.waveform_action)
-    win.captions_action = make_action(win, "Captions", lambda: win.view.set_captions(win.captions_action.isChecked()),
-                                      tip="class names on the boxes (those that fit; the others on hover)")
-    win.captions_action.setCheckable(True)
-    win.captions_action.setChecked(True)
-    view.addAction(win.captions_action)
-    win.stacked_action = make_action(win, "Stacked channels", lambda: apply_look(win),
-                                     tip="every channel of a multi-channel file in a lane under the spectrogram "
-                                         "(a click on a lane shows that channel)")
-    win.stacked_action.setCheckable(True)
-    win.stacked_action.setChecked(True)
-    view.addAction(win.stacked_action)
+    win.clock_action = view_toggle(win, view, "Clock time from file names", lambda on: apply_look(win),
+                                   "time of day on the time axis when a file name carries the start "
+                                   "(AudioMoth, Song Meter: YYYYMMDD_HHMMSS)")
+    win.waveform_action = view_toggle(win, view, "Waveform", win.view.waveform.set_visible,
+                                      "the waveform strip under the spectrogram")
+    win.captions_action = view_toggle(win, view, "Captions", win.view.set_captions,
+                                      "class names on the boxes (those that fit; the others on hover)")
+    win.stacked_action = view_toggle(win, view, "Stacked channels", lambda on: apply_look(win),
+                                     "every channel of a multi-channel file in a lane under the spectrogram "
+                                     "(a click on a lane shows that channel)")
     win.view.channel_strip.laneClicked.connect(lambda lane: show_channel(win, lane))
     play = menu.addMenu("&Play")
     play.addAction(make_action(win, "Play / pause", lambda: win.playing.toggle(), "Space"))

@@ -93,9 +93,9 @@ def test_the_lazy_queue_table_shows_the_right_rows_after_ordering_and_filtering(
     assert panel.current().id == far.id
 
 
-def test_a_long_recording_draws_only_the_detections_near_the_view(qtbot, make_wav, monkeypatch):
-    from birdlab.core.model import Detection
-    from birdlab.gui.spectrogram_view import DRAW_ALL_DETECTIONS, SpectrogramView
+def _ten_minute_view(qtbot, make_wav):
+    """A spectrogram view on a 10-minute recording."""
+    from birdlab.gui.spectrogram_view import SpectrogramView
 
     path = make_wav("long.wav", duration=600.0, sample_rate=8000)
     view = SpectrogramView()
@@ -103,6 +103,14 @@ def test_a_long_recording_draws_only_the_detections_near_the_view(qtbot, make_wa
     view.resize(900, 500)
     view.show()
     view.set_recording(str(path), 8000, 600 * 8000, 1)
+    return view
+
+
+def test_a_long_recording_draws_only_the_detections_near_the_view(qtbot, make_wav, monkeypatch):
+    from birdlab.core.model import Detection
+    from birdlab.gui.spectrogram_view import DRAW_ALL_DETECTIONS
+
+    view = _ten_minute_view(qtbot, make_wav)
     dets = [Detection.from_values(i, 1, 1, 1, i * 0.5, i * 0.5 + 1.0, 500.0, 2000.0, 0.2 + (i % 80) / 100)
             for i in range(1190)]
     assert len(dets) > DRAW_ALL_DETECTIONS
@@ -135,14 +143,9 @@ def test_a_recording_with_thousands_of_labels_draws_only_those_near_the_view(qtb
     import time
 
     from birdlab.core.model import Box, Label
-    from birdlab.gui.spectrogram_view import DRAW_ALL_LABELS, SpectrogramView
+    from birdlab.gui.spectrogram_view import DRAW_ALL_LABELS
 
-    path = make_wav("long.wav", duration=600.0, sample_rate=8000)
-    view = SpectrogramView()
-    qtbot.addWidget(view)
-    view.resize(900, 500)
-    view.show()
-    view.set_recording(str(path), 8000, 600 * 8000, 1)
+    view = _ten_minute_view(qtbot, make_wav)
     labels = [Label(i, 1, 1, Box(i * 0.25, i * 0.25 + 0.5, 500.0, 2000.0)) for i in range(1, 2001)]
     assert len(labels) > DRAW_ALL_LABELS
     view.set_visible_range(100.0, 110.0)
