@@ -16,6 +16,7 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QGraphicsSceneMouseEvent
 
 from birdlab.core.sound.tiles import Tile
+from birdlab.gui.tile_image import TileImage
 
 LANE_HEIGHT_PX = 56
 LANE_ROWS = 64  # frequency rows a lane shows: each the loudest of the bins it covers
@@ -92,7 +93,7 @@ class ChannelStrip:
             return
         item = self.items.get(key)
         if item is None:
-            item = self.items[key] = pg.ImageItem()
+            item = self.items[key] = TileImage()
             self.plot.addItem(item)
         values, levels, lut = image(tile)
         item.setImage(pool_rows(values), levels=levels, autoLevels=False, lut=lut)

@@ -29,6 +29,7 @@ from birdlab.core.sound.spectrogram import (SpectrogramConfig, auto_levels, hz_t
 from birdlab.core.sound.tiles import Tile, TileGrid
 from birdlab.gui.captions import free_captions
 from birdlab.gui.channel_strip import ChannelStrip, pool_rows
+from birdlab.gui.tile_image import TileImage
 from birdlab.gui.axes import FreqAxis, TimeAxis
 from birdlab.gui.label_items import LabelBox
 from birdlab.gui.palette import class_colour
@@ -226,9 +227,9 @@ class SpectrogramView(QWidget):
         self.channel_strip = ChannelStrip(self.graphics, row=4, x_link=self.plot)
         for row, stretch in enumerate((6, 1, 2, 1, 2)):  # spectrogram, waveform, score tracks, overview, channels
             self.graphics.ci.layout.setRowStretchFactor(row, stretch)
-        self.overview_image = pg.ImageItem()
+        self.overview_image = TileImage()
         self.overview.addItem(self.overview_image)
-        self.background_image = pg.ImageItem()
+        self.background_image = TileImage()
         self.background_image.setZValue(-10)
         self.view.addItem(self.background_image)
         self.region = pg.LinearRegionItem(brush=pg.mkBrush(255, 255, 255, 40))
@@ -554,7 +555,7 @@ class SpectrogramView(QWidget):
     def _show_tile(self, key: TileKey, tile: Tile) -> None:
         item = self._tile_items.get(key)
         if item is None:
-            item = pg.ImageItem()
+            item = TileImage()
             self.view.addItem(item, ignoreBounds=True)
             self._tile_items[key] = item
         if getattr(item, "tile", None) is not tile:  # new, or a pooled tile replacing its quick preview
