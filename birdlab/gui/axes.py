@@ -55,6 +55,9 @@ class TimeAxis(pg.AxisItem):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.enableAutoSIPrefix(False)
+        # text on the major ticks only: the minor ones stand too close for a label, and pyqtgraph
+        # would format and measure each of them on every zoom and scroll just to drop them
+        self.setStyle(maxTextLevel=0)
         self.clock_start: datetime | None = None
         self.title = ""
 
