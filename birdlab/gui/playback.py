@@ -54,8 +54,10 @@ class OutputProbe:
     reason: str | None = None
 
 
-def probe_sound_device() -> OutputProbe:
-    """Look for a default output device; never raises."""
+def probe_sound_device(rescan: bool = False) -> OutputProbe:
+    """Look for a default output device; never raises. `rescan`: have PortAudio list the devices
+    again first (it lists them once, when sounddevice is imported, so a device plugged in or a
+    sound server started later is otherwise never seen)."""
     try:
         sd = _import_sounddevice()
     except ImportError as exc:
@@ -63,6 +65,12 @@ def probe_sound_device() -> OutputProbe:
     except OSError as exc:
         return OutputProbe(None, f"playback off: the PortAudio library is missing ({exc}); "
                                  "install it (Debian/Ubuntu: libportaudio2)")
+    if rescan and hasattr(sd, "_terminate"):
+        try:
+            sd._terminate()
+            sd._initialize()
+        except Exception:  # noqa: BLE001 (PortAudio could not start again: the query below says why)
+            pass
     try:
         info = sd.query_devices(kind="output")
     except Exception as exc:  # PortAudioError, ValueError: no default output device
@@ -213,7 +221,11 @@ class Player(QObject):
 
     def play(self, path: str | Path, t0: float, t1: float | None, channel: int = MIX,
              band: tuple[float, float] | None = None, speed: float = 1.0) -> None:
-        """Play t0..t1 s of the recording (replacing whatever plays); never raises for a missing device."""
+        """Play t0..t1 s of the recording (replacing whatever plays); never raises for a missing device.
+        With no device found before, it looks again (headphones plugged in since)."""
+        lost = self._probe.reason if self._probe is not None else None
+        if lost and "no audio output device" in lost:
+            self._probe = probe_sound_device(rescan=True)
         device = self._checked()
         if device.reason is not None:
             self.unavailable.emit(device.reason)

@@ -313,3 +313,36 @@ def test_real_sounddevice_plays_to_the_end(qtbot, wav):
         pytest.skip(player.reason)  # a device is listed but cannot be opened (busy, headless)
     qtbot.waitUntil(lambda: player.state == "stopped", timeout=5000)
     assert states == ["playing", "stopped"] and player.position == pytest.approx(0.3)
+
+
+def test_a_device_that_appears_later_is_found_at_the_next_play(monkeypatch, qtbot, wav):
+    class Card:  # no device at start; PortAudio rescanned finds one
+        present = False
+        rescans = 0
+
+        @staticmethod
+        def query_devices(kind=None):
+            if not Card.present:
+                raise RuntimeError("Error querying device -1")
+            return {"name": "usb", "default_samplerate": 44100.0}
+
+        @staticmethod
+        def _terminate():
+            Card.rescans += 1
+
+        @staticmethod
+        def _initialize():
+            pass
+
+    monkeypatch.setattr(playback, "_import_sounddevice", lambda: Card)
+    player = Player()
+    assert not player.is_available
+    with qtbot.waitSignal(player.unavailable, timeout=1000):
+        player.play(wav(), 0.0, 1.0)  # still none: asked again, still off
+    assert Card.rescans == 1
+    Card.present = True  # plugged in
+    opened = []
+    monkeypatch.setattr(player, "_factory", lambda rate, callback: opened.append(rate) or FakeStream(rate, callback))
+    player.play(wav(), 0.0, 1.0)
+    qtbot.waitUntil(lambda: bool(opened), timeout=5000)
+    assert player.is_available and opened == [44100]
