@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from birdlab.core.model import Label
 from birdlab.core.store.project import Project, label_from_row
 
-# sort column -> SQL ordering (ascending); "recording" reads the labels_by_recording index in order
+# sort column -> SQL ordering (ascending); "recording" is the recording's path as stored (folder
+# first), then the time in it
 SORTS: dict[str, str] = {
-    "recording": "l.recording_id, l.t_min", "start (s)": "l.t_min", "end (s)": "l.t_max",
+    "recording": "r.path, l.t_min", "start (s)": "l.t_min", "end (s)": "l.t_max",
     "low (Hz)": "l.f_min", "high (Hz)": "l.f_max", "class": "c.name", "polarity": "l.polarity",
     "source": "l.source", "author": "l.author", "note": "l.note", "tags": "l.tags",
     "duration (s)": "l.t_max - l.t_min", "band (Hz)": "l.f_max - l.f_min",
@@ -73,7 +74,8 @@ def label_page(project: Project, query: LabelQuery, offset: int, limit: int) -> 
     """Rows offset .. offset + limit of the filtered, sorted labels: their ids sorted first (the
     sorter carries an id, not a whole row), then those rows read by id."""
     where, params = _where(query.text)
-    join = " JOIN classes c ON c.id = l.class_id" if query.sort == "class" else ""
+    join = {"class": " JOIN classes c ON c.id = l.class_id",
+            "recording": " JOIN recordings r ON r.id = l.recording_id"}.get(query.sort, "")
     ids = [r[0] for r in project.select(f"SELECT l.id FROM labels l{join}{where}{_order(query)} LIMIT ? OFFSET ?",
                                         [*params, limit, offset])]
     if not ids:
