@@ -18,6 +18,7 @@ from birdlab.gui.labels_table import setup_label_table
 
 COLUMNS = ("recording",) + BOX_COLUMNS
 PAGE = 500  # rows read from the project at a time
+KEEP_AT_MOST = 4 * PAGE  # rows read again after an edit, to keep the place
 
 
 class AllLabelsModel(LabelColumnsModel):
@@ -41,7 +42,8 @@ class AllLabelsModel(LabelColumnsModel):
     def reload(self, keep_rows: bool = False) -> None:
         """Read the count and the first page again (or as many rows as are loaded, to keep the
         place after an edit)."""
-        wanted = max(PAGE, len(self.rows)) if keep_rows else PAGE
+        # at most a few pages again: an edit deep in a long scroll does not re-read tens of thousands
+        wanted = min(max(PAGE, len(self.rows)), KEEP_AT_MOST) if keep_rows else PAGE
         self.beginResetModel()
         if self.project is None:
             self.rows, self.total, self.class_names = [], 0, {}
