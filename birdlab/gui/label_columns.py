@@ -8,6 +8,7 @@ the class and polarity from a list). A model does not change the project itself:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
@@ -64,7 +65,7 @@ def display_text(column: str, value: object) -> str:
         return ""
     if column in DECIMALS:
         number = float(value)  # type: ignore[arg-type]
-        return "" if number != number else f"{number:.{DECIMALS[column]}f}"  # nan: no audio to compare with
+        return "" if math.isnan(number) else f"{number:.{DECIMALS[column]}f}"  # nan: no audio to compare with
     return str(value)
 
 

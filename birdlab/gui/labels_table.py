@@ -60,8 +60,8 @@ def setup_label_table(table: QTableView, columns: tuple[str, ...], class_names: 
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
     header = table.horizontalHeader()
-    # widths from the font, not ResizeToContents (which reads every row on each change); the
-    # class column takes the room that is left, the author column only what a name needs
+    # widths from the font, not ResizeToContents (which reads every row on each change): the class
+    # column as wide as a long species name, the author column only what a name needs
     header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
     fm = table.fontMetrics()
     for col, name in enumerate(columns):

@@ -14,6 +14,7 @@ live in `label_items`, `tile_loader` and `axes`.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 import pyqtgraph as pg
@@ -69,13 +70,22 @@ class ViewSettings:
 OVERLAPS = (0.0, 0.5, 0.75, 0.875)  # the finest zoom's frame overlap: the hop is n_fft / 2**k
 
 
+def starting_near(starts: np.ndarray, longest: float, t0: float, t1: float) -> range:
+    """Indices into sorted start times of the boxes that may overlap [t0, t1]: those starting
+    before t1, from the first that could still last until t0 (none is longer than `longest`)."""
+    return range(int(np.searchsorted(starts, t0 - longest, side="left")),
+                 int(np.searchsorted(starts, t1, side="right")))
+
+
 def overlap_halvings(overlap: float) -> int:
     """k such that a hop of n_fft / 2**k gives this overlap (the nearest of OVERLAPS)."""
     return min(range(len(OVERLAPS)), key=lambda k: abs(OVERLAPS[k] - overlap))
 
 
+@lru_cache(maxsize=16)
 def _lut(name: str) -> np.ndarray:
-    """A 256-entry RGBA table: 4 channels make 32-bit images, which Qt draws far faster than RGB888."""
+    """A 256-entry RGBA table (pyqtgraph still renders it as an indexed image: `TileImage` makes
+    that 32-bit colour once)."""
     if name == "gray":
         v = np.linspace(0, 255, 256).astype(np.ubyte)
         return np.stack([v, v, v, np.full(256, 255, np.ubyte)], axis=1)
@@ -604,9 +614,9 @@ class SpectrogramView(QWidget):
         else:
             t0, t1 = self.visible_range()
             margin = 0.25 * (t1 - t0)
-            lo = int(np.searchsorted(self._label_starts, t0 - margin - self._label_longest, side="left"))
-            hi = int(np.searchsorted(self._label_starts, t1 + margin, side="right"))
-            near = [i for i in self._label_order[lo:hi] if self._labels[i].t_max >= t0 - margin]
+            candidates = starting_near(self._label_starts, self._label_longest, t0 - margin, t1 + margin)
+            near = [i for i in self._label_order[candidates.start:candidates.stop]
+                    if self._labels[i].t_max >= t0 - margin]
             wanted = set(self._selected) | set(near[:MAX_DRAWN_LABELS])
         for label_id in [i for i in self.boxes if i not in wanted or self.boxes[i].label != self._labels[i]]:
             self.view.removeItem(self.boxes.pop(label_id))
@@ -667,9 +677,8 @@ class SpectrogramView(QWidget):
         t0, t1 = self.visible_range()
         few = len(self._detections) <= DRAW_ALL_DETECTIONS  # all drawn, and hidden below the threshold
         margin = self.duration + 1.0 if few else 0.25 * (t1 - t0)
-        lo = int(np.searchsorted(self._det_starts, t0 - margin - self._det_longest, side="left"))
-        hi = int(np.searchsorted(self._det_starts, t1 + margin, side="right"))
-        wanted = [i for i in range(lo, hi) if self._detections[i].t_max >= t0 - margin
+        wanted = [i for i in starting_near(self._det_starts, self._det_longest, t0 - margin, t1 + margin)
+                  if self._detections[i].t_max >= t0 - margin
                   and (few or self._detections[i].score >= self.threshold)]  # many: only those shown
         if len(wanted) > MAX_DRAWN_DETECTIONS:  # zoomed far out: the highest scores, the rest is a blur anyway
             wanted = sorted(wanted, key=lambda i: -self._detections[i].score)[:MAX_DRAWN_DETECTIONS]

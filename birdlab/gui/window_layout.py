@@ -37,12 +37,14 @@ def add_dock(win, title: str, widget: QWidget, area) -> QDockWidget:
 
 
 def build_docks(win) -> None:
-    """The spectrogram in the middle; Recordings left, Labels below, Review and Model versions
-    right (tabbed, Review in front); the status bar's scoring progress and read-outs."""
+    """The spectrogram in the middle; Recordings left, Labels and All labels below (tabbed),
+    Review and Model versions right (tabbed, Review in front); the status bar's scoring progress
+    and read-outs."""
     win.view = SpectrogramView()
     win.setCentralWidget(win.view)
     win.recordings = RecordingsPanel()
-    def class_names() -> list[str]:
+
+    def class_names() -> list[str]:  # the class lists of the tables' editors
         return [c.name for c in win.project.classes()] if win.project else []
 
     win.labels_table = LabelsTable(class_names=class_names)

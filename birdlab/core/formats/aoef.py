@@ -235,12 +235,13 @@ def read(path: Path, *, default_label: str | None = None,
         if problems:
             errors.append(RowError(file, index, f"sound event annotation {index}: " + "; ".join(problems)))
             continue
-        other_tags = [value if key == TAG_KEY else f"{key}:{value}" if key else value
-                      for key, value in sea_tags if _key(key) not in (wanted, POLARITY_KEY)]
+        other_tags = clean_tags(value if key == TAG_KEY else f"{key}:{value}" if key else value
+                                for key, value in sea_tags if _key(key) not in (wanted, POLARITY_KEY))
+        note = _notes(sea)
         for label in dict.fromkeys(labels):
             out.append(Annotation(recording=recording, t_min=t_min, t_max=t_max, f_min=f_min, f_max=f_max,
                                   label=label, polarity=pol, score=score, file=file, line=index,
-                                  note=_notes(sea), tags=clean_tags(other_tags)))
+                                  note=note, tags=other_tags))
     if errors:
         raise rows_error(errors, out)
     return out
