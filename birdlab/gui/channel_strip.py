@@ -16,6 +16,7 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QGraphicsSceneMouseEvent
 
 from birdlab.core.sound.tiles import Tile
+from birdlab.gui.strip_plot import show_strip
 from birdlab.gui.tile_image import TileImage
 
 LANE_HEIGHT_PX = 56
@@ -50,7 +51,7 @@ class ChannelStrip:
     def __init__(self, graphics: pg.GraphicsLayoutWidget, row: int, x_link: pg.PlotItem):
         self.box = _LanesViewBox()
         self.plot = graphics.addPlot(row=row, col=0, viewBox=self.box)
-        self.plot.setXLink(x_link)
+        self.x_link = x_link
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.setMenuEnabled(False)
         self.plot.hideAxis("bottom")
@@ -68,8 +69,7 @@ class ChannelStrip:
         return self.plot.isVisible() and self.channels > 1
 
     def set_visible(self, on: bool) -> None:
-        self.plot.setVisible(on)
-        self.plot.setMaximumHeight(LANE_HEIGHT_PX * max(self.channels, 1) if on else 0)
+        show_strip(self.plot, self.x_link, on, LANE_HEIGHT_PX * max(self.channels, 1))
 
     def set_channels(self, channels: int) -> None:
         """A new recording: no lanes drawn yet."""

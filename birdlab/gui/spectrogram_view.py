@@ -30,6 +30,7 @@ from birdlab.core.sound.spectrogram import (SpectrogramConfig, auto_levels, hz_t
 from birdlab.core.sound.tiles import Tile, TileGrid
 from birdlab.gui.captions import free_captions
 from birdlab.gui.channel_strip import ChannelStrip, pool_rows
+from birdlab.gui.strip_plot import quiet_axes, show_strip
 from birdlab.gui.tile_image import TileImage
 from birdlab.gui.axes import FreqAxis, TimeAxis
 from birdlab.gui.label_items import LabelBox
@@ -152,6 +153,15 @@ class DrawViewBox(pg.ViewBox):
             super().mouseClickEvent(ev)
 
 
+class _Graphics(pg.GraphicsLayoutWidget):
+    """The plots' widget; says when a frame has been painted."""
+    framePainted = Signal()
+
+    def paintEvent(self, ev):  # noqa: N802 (Qt naming)
+        super().paintEvent(ev)
+        self.framePainted.emit()
+
+
 class SpectrogramView(QWidget):
     boxDrawn = Signal(float, float, float, float)  # t_min, t_max, f_min, f_max (s, Hz)
     labelEdited = Signal(int, float, float, float, float)
@@ -163,7 +173,7 @@ class SpectrogramView(QWidget):
 
     def __init__(self, loader: TileLoader | None = None, parent: QWidget | None = None):
         super().__init__(parent)
-        self.loader = loader or TileLoader(parent=self)
+        self.loader = loader or TileLoader(parent=self, start_after_ms=30)
         self.settings = ViewSettings()
         self.path: str | None = None
         self.grid: TileGrid | None = None
@@ -182,7 +192,7 @@ class SpectrogramView(QWidget):
         self._overview_key: TileKey | None = None
         self._syncing = False
 
-        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics = _Graphics()
         self.graphics.setBackground("#101014")
         # no antialiasing anywhere here: Qt need not widen every item's repaint area for it
         self.graphics.setOptimizationFlag(QGraphicsView.OptimizationFlag.DontAdjustForAntialiasing, True)
@@ -195,7 +205,6 @@ class SpectrogramView(QWidget):
         self.view.setMouseEnabled(x=True, y=True)  # y only from the frequency axis (DrawViewBox)
         self.waveform = WaveformStrip(self.graphics, row=1, x_link=self.plot)
         self.tracks_plot = self.graphics.addPlot(row=2, col=0)
-        self.tracks_plot.setXLink(self.plot)
         self.tracks_plot.setMouseEnabled(x=False, y=False)
         self.tracks_plot.setMenuEnabled(False)
         self.tracks_plot.setYRange(0, 1, padding=0.02)
@@ -215,8 +224,7 @@ class SpectrogramView(QWidget):
         self._caption_timer.setSingleShot(True)
         self._caption_timer.setInterval(30)
         self._caption_timer.timeout.connect(self._layout_captions)
-        self.tracks_plot.setVisible(False)
-        self.tracks_plot.setMaximumHeight(0)
+        show_strip(self.tracks_plot, self.plot, False)
         self.detection_items: list[tuple[object, QGraphicsRectItem, QGraphicsSimpleTextItem]] = []  # drawn ones
         self._detections: list = []  # all of the recording's, by start time
         self._det_starts = np.empty(0)
@@ -235,6 +243,8 @@ class SpectrogramView(QWidget):
         self.overview.setMouseEnabled(x=False, y=False)
         self.overview.setMenuEnabled(False)
         self.channel_strip = ChannelStrip(self.graphics, row=4, x_link=self.plot)
+        for strip in (self.plot, self.waveform.plot, self.tracks_plot, self.overview, self.channel_strip.plot):
+            quiet_axes(strip)
         for row, stretch in enumerate((6, 1, 2, 1, 2)):  # spectrogram, waveform, score tracks, overview, channels
             self.graphics.ci.layout.setRowStretchFactor(row, stretch)
         self.overview_image = TileImage()
@@ -286,6 +296,10 @@ class SpectrogramView(QWidget):
         self.region.sigRegionChanged.connect(self._region_moved)
         self.scrollbar.valueChanged.connect(self._scrolled)
         self.loader.tileReady.connect(self._tile_ready)
+        # paint first, then compute: the tiles and the waveform of a new range follow the frame
+        self._waveform_due = False
+        self.graphics.framePainted.connect(self.loader.start_queued)
+        self.graphics.framePainted.connect(self._update_waveform_if_due)
 
     # ---- coordinates ------------------------------------------------------------------------
     def hz_to_y(self, hz: float) -> float:
@@ -473,6 +487,7 @@ class SpectrogramView(QWidget):
         self._overview_key = self._key(top, 0)
         for tile in self.loader.request([self._overview_key], self.grid):
             self._tile_ready(self._overview_key, tile)
+        self.loader.start_queued()
 
     def current_keys(self) -> list[TileKey]:
         if self.grid is None:
@@ -499,7 +514,9 @@ class SpectrogramView(QWidget):
         lanes = self._update_lanes(keys)  # after the view's own: the view paints first
         for tile in self.loader.request(request + lanes, self.grid):  # (lanes: only those not cached)
             self._show_tile(self._key(tile.level, tile.index), tile)
-        self._update_waveform()
+        if not any(key in self._tile_items for key in keys):
+            self.loader.start_queued()  # no frame to paint first: nothing of this range is shown yet
+        self._waveform_due = True  # the strip is in view coordinates: it moves with the frame already
         self._check_painted()
 
     def _update_lanes(self, keys: list[TileKey]) -> list[TileKey]:
@@ -539,7 +556,7 @@ class SpectrogramView(QWidget):
                 self._place(item, tile)
         if key in self._wanted:
             self._show_tile(key, tile)
-            self._update_waveform()
+            self._waveform_due = True
             self._check_painted()
 
     def _place(self, item: pg.ImageItem, tile: Tile) -> None:
@@ -571,6 +588,11 @@ class SpectrogramView(QWidget):
         if getattr(item, "tile", None) is not tile:  # new, or a pooled tile replacing its quick preview
             self._place(item, tile)
         item.setVisible(True)
+
+    def _update_waveform_if_due(self) -> None:
+        if self._waveform_due:
+            self._waveform_due = False
+            self._update_waveform()
 
     def _update_waveform(self) -> None:
         shown = [self._tile_items[k].tile for k in self._wanted
@@ -753,8 +775,7 @@ class SpectrogramView(QWidget):
         self.tracks_legend.clear()
         self._tracks_args = None if tracks is None else (tracks, frame_hop_s, classes, visible)
         if tracks is None or not len(classes):
-            self.tracks_plot.setVisible(False)
-            self.tracks_plot.setMaximumHeight(0)  # a hidden plot keeps its layout row otherwise
+            show_strip(self.tracks_plot, self.plot, False)
             return
         times = (np.arange(tracks.shape[0]) + 0.5) * frame_hop_s
         ids = {name: class_id for names in (self._detection_names, self.class_names) for class_id, name in names.items()}
@@ -765,8 +786,7 @@ class SpectrogramView(QWidget):
             curve.setClipToView(True)
             curve.setVisible(visible is None or name in visible)
             self.track_curves[name] = curve
-        self.tracks_plot.setMaximumHeight(16777215)
-        self.tracks_plot.setVisible(True)
+        show_strip(self.tracks_plot, self.plot, True)
 
     def show_track_classes(self, visible: set[str] | None) -> None:
         for name, curve in self.track_curves.items():

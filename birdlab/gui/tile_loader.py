@@ -7,7 +7,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from birdlab.core.sound.audio import AudioError
 from birdlab.core.sound.spectrogram import SpectrogramConfig
@@ -52,14 +52,27 @@ def _job(loader: "TileLoader", key: TileKey, grid: TileGrid, preview_first: bool
 
 class TileLoader(QObject):
     """Request tiles; `tileReady(key, tile)` arrives on the GUI thread. An LRU cache of `capacity` tiles
-    (a 513 x 512 float32 tile is 1 MB) bounds memory whatever the recording's length."""
+    (a 513 x 512 float32 tile is 1 MB) bounds memory whatever the recording's length.
+
+    With `start_after_ms`, new jobs wait for `start_queued()` (the view calls it once the frame
+    that asked for them is painted) or at most that long: on two cores, tiles computing while
+    the GUI thread paints the frame made the repaint after a zoom half as slow again (CPU and
+    GIL shared), and the frame is what the user waits for; the sharp tiles follow it anyway."""
 
     tileReady = Signal(object, object)
     tileFailed = Signal(object, str)
 
-    def __init__(self, threads: int = 2, capacity: int = 48, parent: QObject | None = None):
+    def __init__(self, threads: int = 2, capacity: int = 48, parent: QObject | None = None,
+                 start_after_ms: int = 0):
         super().__init__(parent)
         self.background = Background(threads, "tiles", self)
+        self._queued: list[tuple[TileKey, TileGrid]] = []
+        self._start_timer: QTimer | None = None
+        if start_after_ms > 0:
+            self._start_timer = QTimer(self)
+            self._start_timer.setSingleShot(True)
+            self._start_timer.setInterval(start_after_ms)
+            self._start_timer.timeout.connect(self.start_queued)
         self.cache: OrderedDict[TileKey, Tile] = OrderedDict()
         self.capacity = capacity
         self._lock = threading.Lock()
@@ -85,9 +98,18 @@ class TileLoader(QObject):
                     continue
                 self._pending.add(key)
             start.append(key)
-        for key in start:
-            self.background.submit(_job, self, key, grid)
+        self._queued.extend((key, grid) for key in start)
+        if self._start_timer is None:
+            self.start_queued()
+        elif self._queued and not self._start_timer.isActive():
+            self._start_timer.start()
         return cached
+
+    def start_queued(self) -> None:
+        """Start the jobs of the tiles asked for so far (the frame that wanted them is painted)."""
+        queued, self._queued = self._queued, []
+        for key, grid in queued:
+            self.background.submit(_job, self, key, grid)
 
     def still_wanted(self, key: TileKey) -> bool:
         with self._lock:
@@ -134,5 +156,6 @@ class TileLoader(QObject):
 
     def shutdown(self) -> None:
         self._closed = True
+        self._queued = []
         self.clear()
         self.background.shutdown()

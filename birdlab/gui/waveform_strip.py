@@ -10,6 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 
 from birdlab.core.sound.tiles import Tile
+from birdlab.gui.strip_plot import show_strip
 
 WAVE_COLOUR = "#9ad1ff"
 
@@ -17,13 +18,14 @@ WAVE_COLOUR = "#9ad1ff"
 class WaveformStrip:
     def __init__(self, graphics: pg.GraphicsLayoutWidget, row: int, x_link: pg.PlotItem):
         self.plot = graphics.addPlot(row=row, col=0)
+        self.x_link = x_link
         self.plot.setXLink(x_link)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.setMenuEnabled(False)
         self.plot.hideAxis("bottom")
         self.plot.setLabel("left", "wave")
         self.plot.getAxis("left").setWidth(x_link.getAxis("left").width())
-        self.plot.getAxis("left").setStyle(showValues=False)  # the shape is what it is for; no ticks to redraw
+        self.plot.getAxis("left").setTicks([[], []])  # the shape is what it is for; no ticks to recompute
         self.plot.setYRange(-1.0, 1.0, padding=0.02)
         # one vertical segment per column, min to max: one path drawn in one call
         self.curve = pg.PlotDataItem([], [], pen=pg.mkPen(WAVE_COLOUR, width=1), connect="pairs")
@@ -32,8 +34,7 @@ class WaveformStrip:
         self._peak = 0.0
 
     def set_visible(self, on: bool) -> None:
-        self.plot.setVisible(on)
-        self.plot.setMaximumHeight(90 if on else 0)  # a hidden plot keeps its layout row otherwise
+        show_strip(self.plot, self.x_link, on, 90)
 
     def show(self, tiles: list[Tile], visible: tuple[float, float] | None = None, pixels: int = 0) -> None:
         """Draw the envelope of these tiles (one zoom level, any order); nothing without tiles.
