@@ -348,10 +348,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         config["model"]["pretrained"] = False
     with _open_project(args.project) as project:
         have = project.classes_with()
-        if not (have["positive"] or have["negative"]):
+        teacher = _distillation_teacher(project, args) if args.distil_from else None
+        if not (have["positive"] or have["negative"]) and teacher is None:
             raise UsageError(f"{project.root}: the project has no positive or negative labels to train on")
         active = project.active_model()
         key = "scratch" if args.from_scratch else args.start
+        if teacher is not None and key is None:
+            key = "imagenet"  # the student: an SED model, not the active version (it may be the teacher)
         band = LabelBand.of(project)
         if key is None:
             key = "active" if active is not None and version_weights(project, active) else default_start(band).key
@@ -373,7 +376,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         for line in no_negative_warnings(project):
             _err(f"warning: {line}")
         try:
-            driver = TrainingRunDriver.start(project, config, start_from=active if start.from_active else None)
+            driver = TrainingRunDriver.start(project, config, start_from=active if start.from_active else None,
+                                             teacher=teacher)
         except JobError as exc:
             raise UsageError(str(exc)) from None
         print(f"training run {driver.job_path.parent} (log: {driver.job_path.parent / 'log.txt'})", file=sys.stderr)
@@ -403,6 +407,29 @@ def cmd_train(args: argparse.Namespace) -> int:
                   f"{outcome.why_not_active}. Make it active in the app's Model versions panel, or train with "
                   f"--activate.")
     return EXIT_OK
+
+
+def _distillation_teacher(project, args: argparse.Namespace):
+    """`train --distil-from VERSION`: the teacher version, with its score tracks on every recording
+    of the project (the ones it has not scored yet are scored first)."""
+    from birdlab.core.ml.evaluate import EvaluationError, find_model
+    from birdlab.core.store.track_cache import tracks_path
+
+    if args.mode == "head" or args.start == "birdnet":
+        raise UsageError("--distil-from trains a full SED student: leave out --mode head and --start birdnet")
+    try:
+        teacher = find_model(project, args.distil_from)
+    except EvaluationError as exc:
+        raise UsageError(str(exc)) from None
+    missing = [r for r in project.recordings() if not tracks_path(project, teacher.name, r.id).exists()]
+    if missing:
+        file = project.model_file(teacher)
+        if file is None or not file.exists():
+            raise UsageError(f"model version {teacher.name!r} has no model file to score the {len(missing)} "
+                             f"recording(s) it has no score tracks of")
+        print(f"the teacher {teacher.name!r} scores {len(missing)} recording(s) first", file=sys.stderr)
+        _score_into(project, teacher, missing, progress=True)
+    return teacher
 
 
 def _show_training_event(event: dict, epochs: int) -> None:
@@ -646,6 +673,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="an SED backbone from random weights instead of ImageNet's (on by default: offline "
                             "for efficientnet_lite0, from timm's hub for other backbones)")
     train.add_argument("--from-scratch", action="store_true", help="the same as --start scratch")
+    train.add_argument("--distil-from", metavar="VERSION",
+                       help="distil a version into a fast SED student (BirdCLEF 2023): trained on all of the "
+                            "project's audio, with the version's score tracks as soft targets wherever there is "
+                            "no label and the labels where there are; any version can teach, the BirdNET head "
+                            "too. Pick the student with --backbone (default efficientnet_lite0 from ImageNet)")
     train.add_argument("--activate", action="store_true",
                        help="make the new version active even when its validation is undefined or worse than "
                             "the active version's (by default the user then chooses)")

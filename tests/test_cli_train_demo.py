@@ -86,3 +86,33 @@ def test_positive_only_labels_warn_and_the_version_waits_for_the_user(tmp_path, 
         assert not version.active and project.active_model() is None
         cmap = version.card["metrics"].get("cmap")
         assert version.card["no_negatives"] and (cmap is None or cmap != cmap)
+
+
+def test_distil_from_names_a_known_version_and_a_full_sed_student(demo, capsys):
+    assert main(["train", str(demo), "--distil-from", "no_such_version"]) == 2
+    assert "no model version named 'no_such_version'" in capsys.readouterr().err
+    assert main(["train", str(demo), "--distil-from", "demo", "--mode", "head"]) == 2
+    assert "full SED student" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_distil_from_scores_what_the_teacher_has_not_and_trains_a_student_on_all_the_audio(demo, capsys):
+    from birdlab.core.store.track_cache import tracks_path
+
+    with Project.open(demo) as project:
+        teacher = project.model_by_name("demo")
+        recordings = project.recordings()
+        tracks_path(project, "demo", recordings[0].id).unlink()  # not scored yet: the teacher scores it first
+    assert main(["train", str(demo), "--distil-from", "demo", "--backbone", "mobilenetv3_small_050",
+                 "--no-pretrained", "--epochs", "1", "--activate"]) == 0
+    assert "the teacher 'demo' scores 1 recording(s) first" in capsys.readouterr().err
+    with Project.open(demo) as project:
+        student = project.active_model()
+        assert student.name != "demo" and student.card["config"]["teacher"] == "demo"
+        run = project.training_run(student.training_run_id)
+        job = json.loads((demo / "runs" / run.folder / "job.json").read_text())
+        assert job["teacher"] == {"version": "demo", "tracks": "teacher"}
+        assert len(job["recordings"]) == len(recordings)
+        assert sorted(p.name for p in (demo / "runs" / run.folder / "teacher").iterdir()) == sorted(
+            f"{r.id}.npz" for r in recordings)
+        assert project.model_version(teacher.id).name == "demo"  # the teacher stays as it was

@@ -84,6 +84,8 @@ class TrainConfig:
     clip_weight: float = 1.0  # weight of clipwise BCE + 0.5 x max-framewise BCE (BirdCLEF multi-loss)
     distill_from: str | None = None  # a teacher checkpoint (model.pt)
     distill_weight: float = 0.67  # 0.33 BCE + 0.34 KL(s||t) + 0.33 KL(t||s)
+    teacher: str = ""  # a distillation job's teacher version (its tracks come with the job; recorded in the card)
+    distil_share: float = 0.5  # a distillation job: the share of each epoch's crops drawn from all the audio
     device: str = "auto"  # auto, cpu, cuda, cuda:N
     amp: str = "auto"  # auto (bf16 on CUDA when supported, else fp16), bf16, fp16, off
     workers: int = 0  # DataLoader workers

@@ -6,6 +6,11 @@ background crops. Targets and masks come from every label and extent of the reco
 the crop touches (birdlab.core.ml.targets). Every random choice is drawn from a generator
 seeded by (seed, epoch, index), so an epoch is the same whatever the worker count, and a
 resumed run sees the same batches.
+
+A distillation job adds its teacher's score tracks: wherever a crop's frame is not labelled
+for a class the teacher knows, the teacher's score is the target there (a soft target, with
+the mask set), so the labels win where there are any and the teacher speaks everywhere else.
+Teacher crops then cover all of the job's audio, labelled or not.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import torch
 from torch.utils.data import Dataset
 
 from birdlab.core.sound.audio import AudioError, read_window
+from birdlab.core.store.track_cache import load_tracks
 from birdlab.core.ml.jobs import Job, JobError, JobRecording, split_recordings  # noqa: F401 (re-exported)
 from birdlab.core.model import Polarity
 from birdlab.core.ml.targets import TimeBox, frame_targets
@@ -55,6 +61,40 @@ class JobData:
                 if name in self.class_index:
                     self.boxes[ext.recording].append(TimeBox(ext.t_min, ext.t_max, self.class_index[name],
                                                              Polarity.NEGATIVE))
+
+        self._teacher: dict[int, tuple[np.ndarray, float, np.ndarray]] = {}  # rid -> (tracks, hop, class index)
+
+    @property
+    def has_teacher(self) -> bool:
+        return self.job.teacher is not None
+
+    def teacher_tracks(self, recording: int) -> tuple[np.ndarray, float, np.ndarray] | None:
+        """(tracks [frames, teacher classes], frame hop, job class index of each teacher class)."""
+        folder = self.job.teacher_folder()
+        if folder is None:
+            return None
+        if recording not in self._teacher:
+            path = folder / f"{recording}.npz"
+            loaded = load_tracks(path) if path.exists() else None
+            if loaded is None:
+                return None
+            tracks, hop, classes = loaded
+            index = np.array([self.class_index.get(name, -1) for name in classes])
+            self._teacher[recording] = (tracks, hop, index)
+        return self._teacher[recording]
+
+    def teacher_crops(self, recording_ids: set[int], segment_s: float | None = None) -> list[Crop]:
+        """Crops over all the audio the teacher scored: one per `segment_s` (default: a crop's
+        length) of each recording, starting anywhere in its segment, so an epoch covers it all."""
+        segment_s = segment_s or self.crop_s
+        out = []
+        for rid in sorted(recording_ids):
+            if self.teacher_tracks(rid) is None:
+                continue
+            last = max(0.0, self.recordings[rid].duration - self.crop_s)
+            for lo in np.arange(0.0, last + 1e-9, segment_s):
+                out.append(Crop(rid, float(lo), float(min(lo + segment_s, last)), -1, "teacher"))
+        return out
 
     def check_audio(self) -> None:
         """Fail at once (JobError naming the files) when recordings are missing."""
@@ -108,9 +148,25 @@ class JobData:
         out[:min(n, len(audio))] = audio[:n]
         return out
 
-    def targets(self, recording: int, start: float) -> tuple[np.ndarray, np.ndarray]:
-        return frame_targets(self.boxes.get(recording, ()), start, self.frame_hop_s, self.n_frames,
-                             len(self.job.classes))
+    def targets(self, recording: int, start: float, teacher: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Frame targets and mask [classes, frames]; with `teacher`, unlabelled frames of the
+        teacher's classes take its scores (the frame nearest each frame's centre)."""
+        targets, mask = frame_targets(self.boxes.get(recording, ()), start, self.frame_hop_s, self.n_frames,
+                                      len(self.job.classes))
+        scored = self.teacher_tracks(recording) if teacher else None
+        if scored is None:
+            return targets, mask
+        tracks, hop, index = scored
+        centres = start + (np.arange(self.n_frames) + 0.5) * self.frame_hop_s
+        rows = np.floor(centres / hop).astype(int)
+        inside = (rows >= 0) & (rows < len(tracks))
+        for column, c in enumerate(index):
+            if c < 0:
+                continue
+            free = inside & (mask[c] == 0)
+            targets[c, free] = tracks[rows[free], column]
+            mask[c, free] = 1.0
+        return targets, mask
 
 
 def crop_range(t_min: float, t_max: float, crop_s: float, duration: float) -> tuple[float, float]:
@@ -127,9 +183,12 @@ def crop_range(t_min: float, t_max: float, crop_s: float, duration: float) -> tu
 class CropDataset(Dataset):
     """Crops -> (audio [N], targets [C, T], mask [C, T]); random offsets drawn per (seed, epoch, index)."""
 
-    def __init__(self, data: JobData, crops: list[Crop], seed: int, random_offsets: bool = True):
+    def __init__(self, data: JobData, crops: list[Crop], seed: int, random_offsets: bool = True,
+                 teacher: bool = False):
+        """teacher: targets include the teacher's scores (training only; validation is the labels)."""
         self.data, self.crops, self.seed = data, crops, seed
         self.random_offsets = random_offsets
+        self.teacher = teacher
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -145,17 +204,23 @@ class CropDataset(Dataset):
     def __getitem__(self, index: int):
         crop = self.crops[index]
         start = self.start_of(index)
-        targets, mask = self.data.targets(crop.recording, start)
+        targets, mask = self.data.targets(crop.recording, start, teacher=self.teacher)
         return torch.from_numpy(self.data.read(crop, start)), torch.from_numpy(targets), torch.from_numpy(mask)
 
 
-def balanced_weights(crops: list[Crop]) -> np.ndarray:
-    """Sampling weights that give each (class, polarity) group the same total weight."""
+def balanced_weights(crops: list[Crop], teacher_share: float = 0.5) -> np.ndarray:
+    """Sampling weights that give each (class, polarity) group the same total weight; teacher
+    crops (all of a distillation job's audio), when there are any, get `teacher_share` of the
+    whole, uniformly (or everything, when there is nothing else)."""
     groups = [(c.class_index, c.polarity) for c in crops]
     counts: dict = defaultdict(int)
     for g in groups:
         counts[g] += 1
     weights = np.array([1.0 / counts[g] for g in groups])
+    is_teacher = np.array([c.polarity == "teacher" for c in crops], dtype=bool)
+    if is_teacher.any() and not is_teacher.all():
+        weights[is_teacher] *= teacher_share / weights[is_teacher].sum()
+        weights[~is_teacher] *= (1.0 - teacher_share) / weights[~is_teacher].sum()
     return weights / weights.sum()
 
 

@@ -187,6 +187,8 @@ class Trainer:
         val = [Crop(c.recording, 0.5 * (c.start_lo + c.start_hi), 0.5 * (c.start_lo + c.start_hi), c.class_index,
                     c.polarity) for c in self.data.label_crops(val_ids)]
         val += self.data.tile_crops(val_ids)
+        if self.data.has_teacher:  # all the audio not held out, labelled or not
+            train += self.data.teacher_crops(set(self.data.recordings) - val_ids)
         if not train:
             raise JobError(f"{self.job.path}: no training crops (all labelled recordings were held out)")
         return train, val
@@ -264,8 +266,8 @@ class Trainer:
         optimizer = torch.optim.AdamW(param_groups(model, cfg.backbone_lr), lr=cfg.lr, weight_decay=cfg.weight_decay)
         ema = EMA(model, cfg.ema_decay) if cfg.ema_decay > 0 else None
         teacher = self.load_teacher() if cfg.distill_from else None
-        dataset = CropDataset(self.data, train, cfg.seed)
-        weights = balanced_weights(train)
+        dataset = CropDataset(self.data, train, cfg.seed, teacher=self.data.has_teacher)
+        weights = balanced_weights(train, cfg.distil_share)
         epoch_samples = max(len(train), cfg.min_epoch_samples)
         steps_per_epoch = math.ceil(math.ceil(epoch_samples / self.world) / cfg.batch_size)
         total, warmup = steps_per_epoch * cfg.epochs, int(cfg.warmup_epochs * steps_per_epoch)

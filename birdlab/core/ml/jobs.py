@@ -7,6 +7,12 @@ classes, the config), so the same folder runs unchanged on a GPU server with
 `--audio-root DIR` pointing at a copy of the audio.
 
 Uncertain labels are left out of the snapshot: they are never trained on.
+
+A distillation job (`birdlab train --distil-from VERSION`) also carries a teacher: a version's
+score tracks for every recording of the project, one `<recording id>.npz` per recording in a
+folder beside job.json (the project's track-cache format). The trainer uses them as soft
+targets wherever the recording has no label, so the job's recordings are then all of the
+project's, labelled or not.
 """
 
 from __future__ import annotations
@@ -63,6 +69,17 @@ class JobExtent:
     classes: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class JobTeacher:
+    """The version whose score tracks a distillation job learns from."""
+
+    version: str
+    tracks: str  # folder of <recording id>.npz, relative to the job file's folder
+
+
+TEACHER_FOLDER = "teacher"
+
+
 @dataclass
 class Job:
     classes: list[str]
@@ -73,7 +90,13 @@ class Job:
     validation: list[int] | None = None  # recording ids held out; None: the trainer splits
     project: str | None = None  # the project folder (its cache/ holds embeddings)
     created: str = ""
+    teacher: JobTeacher | None = None
     path: Path | None = None  # where the job file is (set by read_job)
+
+    def teacher_folder(self) -> Path | None:
+        if self.teacher is None or self.path is None:
+            return None
+        return Path(self.path).parent / self.teacher.tracks
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -82,8 +105,10 @@ class Job:
 
 
 def make_job(project: Project, config: dict, *, class_names: list[str] | None = None,
-             validation: list[int] | None = None) -> Job:
-    """Snapshot the project's positive and negative labels and complete extents."""
+             validation: list[int] | None = None, teacher: JobTeacher | None = None,
+             teacher_recordings: set[int] | None = None) -> Job:
+    """Snapshot the project's positive and negative labels and complete extents (and, for a
+    distillation job, every recording the teacher has tracks of)."""
     names = {c.id: c.name for c in project.classes()}
     labels = [lab for lab in project.labels() if lab.polarity != Polarity.UNCERTAIN]
     used = sorted({names[lab.class_id] for lab in labels})
@@ -96,6 +121,7 @@ def make_job(project: Project, config: dict, *, class_names: list[str] | None = 
         if cls:
             extents.append(JobExtent(ext.recording_id, ext.t_min, ext.t_max, cls))
             rec_ids.add(ext.recording_id)
+    rec_ids |= teacher_recordings or set()
     recordings = [JobRecording(r.id, str(r.abs_path), r.duration, r.sample_rate, r.fingerprint)
                   for r in project.recordings() if r.id in rec_ids]
     return Job(
@@ -103,7 +129,8 @@ def make_job(project: Project, config: dict, *, class_names: list[str] | None = 
         recordings=recordings,
         labels=[JobLabel(lab.recording_id, names[lab.class_id], lab.t_min, lab.t_max, lab.f_min, lab.f_max,
                          lab.polarity) for lab in labels if names[lab.class_id] in wanted],
-        extents=extents, config=dict(config), validation=validation, project=str(project.root), created=now())
+        extents=extents, config=dict(config), validation=validation, project=str(project.root), created=now(),
+        teacher=teacher)
 
 
 def write_job(job: Job, path: str | Path) -> Path:
@@ -181,8 +208,19 @@ def _read_job(path: Path, audio_root: str | Path | None) -> Job:
     validation_node = doc.get("validation")
     validation = [v.int() for v in validation_node.items()] if validation_node is not None else None
     created = doc.get("created")
+    teacher = None
+    teacher_node = doc.get("teacher")
+    if teacher_node is not None and teacher_node.value is not None:
+        node = teacher_node.obj()
+        tracks = node["tracks"]
+        try:
+            confine(tracks.str(), path.parent, "teacher tracks folder")
+        except ValueError:
+            raise tracks.fail(f"{tracks.str()!r} leads outside the job's folder (a path jail)") from None
+        teacher = JobTeacher(node["version"].str(), tracks.str())
     return Job(classes=classes, recordings=recordings, labels=labels, extents=extents, config=config,
-               validation=validation, project=project, created=created.str() if created else "", path=path)
+               validation=validation, project=project, created=created.str() if created else "", teacher=teacher,
+               path=path)
 
 
 def _trained_polarity(node) -> Polarity:
