@@ -1,7 +1,7 @@
 """Quality on real recordings: which start gives detections worth reviewing (issue 11).
 
     .venv/bin/python benchmarks/bench_quality.py [--data ../shared/data/real/qut_noisypitta]
-        [--starts scratch,imagenet,birdnet,birdnet_fresh,zeroshot] [--epochs N] [--rounds 4]
+        [--starts scratch,imagenet,birdnet,birdnet_fresh,zeroshot,distil] [--epochs N] [--rounds 4]
         [--seeds 0,1] [--work bench-out/quality]
         [--out docs/quality] [--check]
 
@@ -26,7 +26,10 @@ efficientnet_lite0 from random weights, full fine-tune), `imagenet` (the same fr
 weights), `birdnet` (linear head on BirdNET v2.4
 embeddings, quick), `birdnet_fresh` (the same head without BirdNET's own output row for the
 species: what the labels alone teach it), `zeroshot` (BirdNET v2.4's own output for Pitta versicolor), and
-`ensemble` (mean of the imagenet and birdnet tracks, when both ran). Each trains through
+`ensemble` (mean of the imagenet and birdnet tracks, when both ran), and `distil` (the
+imagenet start distilled from the fold's birdnet head on the fold's training audio with no
+labels: `birdlab train --distil-from`, the teacher's tracks its only targets; `distil_<backbone>`
+does the same with another timm backbone from random weights). Each trains through
 `birdlab.core.ml.runs` and `python -m training fit`, exactly as `birdlab train` does, and scores
 with `score_recording`, as `birdlab score` does.
 
@@ -176,6 +179,45 @@ def zero_shot_model(folder: Path) -> Path:
     return path
 
 
+def distil_student(root: Path, train_clips: list[Clip], teacher_model: Path, config: dict, log: Path
+                   ) -> tuple[Path, float]:
+    """A student distilled from a trained teacher on the fold's training audio with no label at
+    all: the teacher's score tracks are all it learns from (what `birdlab train --distil-from`
+    does where a project has no labels); (model file, seconds)."""
+    from birdlab.core.ml.runs import iter_events, new_run, register_model, start_child
+    from birdlab.core.store.track_cache import save_tracks, tracks_path
+    from birdlab.scoring import ScoreSettings, score_recording
+    from birdlab.scoring.ensemble import load_scorer
+
+    t0 = time.monotonic()
+    shutil.rmtree(root, ignore_errors=True)
+    project = Project.create(root)
+    project.add_class(SPECIES)
+    recs, errors = project.add_audio([c.path for c in train_clips])
+    assert not errors, errors
+    teacher = project.add_model_version("teacher")
+    scorer = load_scorer([str(teacher_model)])
+    for rec in recs:
+        result = score_recording(rec.abs_path, scorer, ScoreSettings())
+        save_tracks(tracks_path(project, teacher.name, rec.id), result.tracks, result.frame_hop_s, result.classes)
+    run, job_path = new_run(project, config, teacher=teacher)
+    child = start_child(job_path)
+    done: dict = {}
+    for event in iter_events(child.stdout):
+        if event["event"] == "done":
+            done = event
+    child.wait()
+    if done.get("status") != "ok":
+        raise RuntimeError(f"distillation failed: {done.get('error')}; see {job_path.parent}/stderr.txt")
+    version = register_model(project, run, Path(done["model_dir"]))
+    with open(log, "a") as f:
+        f.write(json.dumps({"config": config, "teacher": str(teacher_model), "metrics": version.card.get("metrics")})
+                + "\n")
+    model = project.model_file(version)
+    project.close()
+    return model, time.monotonic() - t0
+
+
 def segment_ap(clips: list[Clip], tracks: list[tuple[np.ndarray, float]]) -> tuple[float, float]:
     """(AP, share of positive segments) over the clips' 5 s segments."""
     truth, scores = [], []
@@ -195,12 +237,28 @@ def run_starts(args, clips: list[Clip]) -> dict:
     results: dict = {}
     for seed in args.seeds:
         for fold, (train_clips, test_clips) in folds(clips).items():
-            fold_tracks = {}
+            fold_tracks, teacher_models = {}, {}
             key = f"{fold}/seed{seed}"
             for start in args.starts:
                 t0 = time.monotonic()
                 if start == "zeroshot":
                     tracks, seconds = tracks_of(zero_shot_model(args.work), test_clips), 0.0
+                elif start.startswith("distil"):  # distil (the birdnet head's student), distil_<backbone>
+                    teacher = teacher_models.get("birdnet")
+                    if teacher is None:
+                        project = make_project(args.work / f"fold{fold}-birdnet-{seed}", train_clips)
+                        teacher, _ = train(project, {**json.loads(json.dumps(STARTS["birdnet"])), "seed": seed,
+                                                     "device": "cpu", "val_fraction": 0.0}, args.work / "log.jsonl")
+                        project.close()
+                    config = json.loads(json.dumps(STARTS["imagenet"]))
+                    if start != "distil":
+                        config["model"].update(backbone=start.removeprefix("distil_"), pretrained=False)
+                    if args.epochs:
+                        config["epochs"] = args.epochs
+                    config.update(seed=seed, device="cpu", val_fraction=0.0)
+                    model, seconds = distil_student(args.work / f"fold{fold}-{start}-{seed}", train_clips, teacher,
+                                                    config, args.work / "log.jsonl")
+                    tracks = tracks_of(model, test_clips)
                 else:
                     project = make_project(args.work / f"fold{fold}-{start}-{seed}", train_clips)
                     config = json.loads(json.dumps(STARTS[start]))
@@ -208,6 +266,7 @@ def run_starts(args, clips: list[Clip]) -> dict:
                         config["epochs"] = args.epochs
                     config.update(seed=seed, device="cpu", val_fraction=0.0)
                     model, seconds = train(project, config, args.work / "log.jsonl")
+                    teacher_models[start] = model
                     tracks = tracks_of(model, test_clips)
                     project.close()
                 fold_tracks[start] = tracks

@@ -115,6 +115,11 @@ def validate_job(job: Job) -> None:
     where = str(job.path or "job")
     if not job.classes:
         raise JobError(f"{where}: the job has no classes")
+    if job.teacher is not None:
+        folder = job.teacher_folder()
+        if folder is None or not folder.is_dir() or not any(folder.glob("*.npz")):
+            raise JobError(f"{where}: the teacher's score tracks are missing (expected in {folder})")
+        return  # a distillation job may have no labels: the teacher's tracks are its targets
     if not job.labels:
         raise JobError(f"{where}: the job has no labels")
     positives = {lab.class_name for lab in job.labels if lab.polarity is Polarity.POSITIVE}

@@ -55,6 +55,7 @@ class MainWindow(QMainWindow):
         build_docks(self)  # the view, the panels and the status bar (gui/window_layout.py)
         self.review.filterChanged.connect(self.refresh_review)
         self.versions.activateRequested.connect(self.activate_version)
+        self.versions.distilRequested.connect(self.open_fast_copy)
         self.review.currentChanged.connect(self.go_to_detection)
         build_menus(self)
         build_toolbars(self)
@@ -258,6 +259,13 @@ class MainWindow(QMainWindow):
     # ---- dialogs and the report (gui/model_dialogs.py) -------------------------------------
     def open_retrain(self):
         return model_dialogs.open_retrain(self)
+
+    def open_fast_copy(self, version_id: int):
+        """Retrain, set to distil this version into a fast student for batch scoring."""
+        dialog = self.open_retrain()
+        if dialog is not None:
+            dialog.set_teacher(version_id)
+        return dialog
 
     def show_report(self):
         return model_dialogs.show_report(self)

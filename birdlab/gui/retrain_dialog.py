@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFormLayout
 from birdlab.core.model import ModelVersion, TrainingRun
 from birdlab.core.store.project import Project
 from birdlab.core.ml.jobs import no_negative_warnings
-from birdlab.core.ml.runs import TrainingRunDriver, version_weights
+from birdlab.core.ml.runs import TrainingRunDriver, teacher_tracks, version_weights
 from birdlab.core.ml.starts import STARTS, LabelBand, default_start, fit_to_band, merge_config
 
 
@@ -68,7 +68,20 @@ class RetrainDialog(QDialog):
         self.epochs = QSpinBox(minimum=1, maximum=500, value=10)
         self.device = QComboBox()
         self.device.addItems(["auto", "cpu", "cuda"])
+        self.teacher = QComboBox()
+        self.teacher.addItem("none: learn from the labels", None)
+        n_recordings = len(project.recordings())
+        for version in reversed(project.model_versions()):
+            if version.kind == "onnx":
+                scored = len(teacher_tracks(project, version)[0])
+                self.teacher.addItem(f"distil {version.name} (it has scored {scored}/{n_recordings} recordings)",
+                                     version.id)
+                if not scored:
+                    self.teacher.model().item(self.teacher.count() - 1).setEnabled(False)
+        self.teacher.setToolTip("A fast copy for batch scoring: a student SED model learns this version's score "
+                                "tracks on every recording it has scored (and the labels where there are any)")
         form = QFormLayout()
+        form.addRow("teacher", self.teacher)
         form.addRow("start", self.start_from)
         form.addRow("", self.start_info)
         form.addRow("mode", self.mode)
@@ -76,6 +89,7 @@ class RetrainDialog(QDialog):
         form.addRow("epochs", self.epochs)
         form.addRow("device", self.device)
         self.start_from.currentIndexChanged.connect(self._start_changed)
+        self.teacher.currentIndexChanged.connect(self._start_changed)
         self._start_changed()
         self.warning = QLabel("<br>".join(no_negative_warnings(project)))
         self.warning.setWordWrap(True)
@@ -135,9 +149,23 @@ class RetrainDialog(QDialog):
         self.metric_box.addItem(curve)
         legend.addItem(curve, "val cmAP")
         return curve
+    def set_teacher(self, version_id: int) -> None:
+        """Distil this version ("make a fast copy for batch scoring"): an SED student, from ImageNet weights."""
+        self.teacher.setCurrentIndex(max(0, self.teacher.findData(version_id)))
+        self.start_from.setCurrentIndex(max(0, self.start_from.findData("imagenet")))
+
+    def teacher_version(self) -> ModelVersion | None:
+        version_id = self.teacher.currentData()
+        return self.project.model_version(version_id) if version_id is not None else None
+
     def _start_changed(self) -> None:
-        """Show the start's licence and expected time; an embedding start trains only its head."""
+        """Show the start's licence and expected time; an embedding start trains only its head; a
+        student (with a teacher) is an SED model, fine-tuned whole."""
         key, version_id = self.selected_start()
+        teacher = self.teacher_version()
+        if teacher is not None and (key == "birdnet" or (key == "active" and self._is_embedding(version_id))):
+            self.start_from.setCurrentIndex(max(0, self.start_from.findData("imagenet")))
+            return  # setCurrentIndex called this again
         start = STARTS[key]
         default = " (the default)" if self.start_from.currentData() == self.default_start else ""
         lines = [f"<b>{start.title}</b>{default}: {start.expected}."]
@@ -164,6 +192,18 @@ class RetrainDialog(QDialog):
         else:
             self.mode.setCurrentIndex(0)
             self.epochs.setValue(10)
+        if teacher is not None:
+            scored = len(teacher_tracks(self.project, teacher)[0])
+            lines.append(f"Distilling <b>{teacher.name}</b>: the student learns its score tracks on the {scored} "
+                         f"recording(s) it has scored, and the labels where there are any. Batch-score with the "
+                         f"student: it runs at the speed of its backbone, whatever the teacher's.")
+            self.start_info.setText("<br>".join(lines))
+            self.mode.setCurrentIndex(1)
+            self.mode.setEnabled(False)
+
+    def _is_embedding(self, version_id: int | None) -> bool:
+        card = self.project.model_version(version_id).model_card if version_id is not None else None
+        return bool(card and card.family == "embedding")
 
     def selected_start(self) -> tuple[str, int | None]:
         """(start key, version id for 'active') of the start box's item ("birdnet", "active:3", ...)."""
@@ -190,11 +230,13 @@ class RetrainDialog(QDialog):
             self.status.setText(f"This start {STARTS[key].missing()}.")
             return
         have = self.project.classes_with()
-        if not (have["positive"] or have["negative"]):
+        teacher = self.teacher_version()
+        if not (have["positive"] or have["negative"]) and teacher is None:
             self.status.setText("There are no positive or negative labels to train on yet.")
             return
         try:
-            self.driver = TrainingRunDriver.start(self.project, self.config(), start_from=self.start_version())
+            self.driver = TrainingRunDriver.start(self.project, self.config(), start_from=self.start_version(),
+                                                  teacher=teacher)
         except Exception as exc:  # a job that cannot be written: say why, change nothing
             self.status.setText(f"Could not start: {exc}")
             return

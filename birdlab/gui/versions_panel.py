@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QPushButton, QTableWidget, QTableWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QPushButton, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from birdlab.core.model import ModelVersion
 
@@ -12,9 +12,11 @@ COLUMNS = ("", "version", "cmAP", "parent", "mode", "labels +/-", "created")
 
 
 class VersionsPanel(QWidget):
-    """`activateRequested(version id)` when the user asks for a version to become active."""
+    """`activateRequested(version id)` when the user asks for a version to become active;
+    `distilRequested(version id)` for "a fast copy for batch scoring" of it."""
 
     activateRequested = Signal(int)
+    distilRequested = Signal(int)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -29,10 +31,16 @@ class VersionsPanel(QWidget):
         self.activate = QPushButton("Make active")
         self.activate.clicked.connect(self._activate)
         self.table.doubleClicked.connect(lambda _: self._activate())
+        self.fast_copy = QPushButton("Fast copy for batch scoring...")
+        self.fast_copy.setToolTip("Distil the selected version into a light SED model that scores folders faster")
+        self.fast_copy.clicked.connect(self._distil)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.activate)
+        buttons.addWidget(self.fast_copy)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.table)
-        layout.addWidget(self.activate)
+        layout.addLayout(buttons)
         self.ids: list[int] = []
 
     def set_versions(self, versions: list[ModelVersion]) -> None:
@@ -66,7 +74,14 @@ class VersionsPanel(QWidget):
         licence = f"\nlicence of its weights: {card.license}" if card.license else ""
         return f"{v.name}\nbackbone {card.backbone or '?'}{licence}\n" + (per_class or "no validation metrics")
 
-    def _activate(self) -> None:
+    def selected_id(self) -> int | None:
         rows = self.table.selectionModel().selectedRows()
-        if rows:
-            self.activateRequested.emit(self.ids[rows[0].row()])
+        return self.ids[rows[0].row()] if rows else None
+
+    def _activate(self) -> None:
+        if self.selected_id() is not None:
+            self.activateRequested.emit(self.selected_id())
+
+    def _distil(self) -> None:
+        if self.selected_id() is not None:
+            self.distilRequested.emit(self.selected_id())

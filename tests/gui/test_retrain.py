@@ -86,3 +86,36 @@ def test_a_version_with_undefined_validation_waits_for_the_user(window, qtbot, t
         dialog.activate_button.click()
     assert window.project.active_model().id == dialog.version.id != before.id
     dialog.close()
+
+
+def test_a_fast_copy_distils_the_selected_version_into_a_student(window, qtbot):
+    """Model versions > Fast copy: Retrain opens set to distil that version (an SED student, full
+    fine-tune); Train writes a job that carries the teacher's tracks of every recording."""
+    import json
+
+    from PySide6.QtCore import Qt
+
+    teacher = window.project.active_model()
+    panel = window.versions
+    panel.table.selectRow(panel.ids.index(teacher.id))
+    qtbot.mouseClick(panel.fast_copy, Qt.MouseButton.LeftButton)
+    dialog = window.retrain_dialog
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.teacher_version().id == teacher.id
+    assert dialog.selected_start()[0] == "imagenet"
+    assert dialog.mode.currentData() == "full" and not dialog.mode.isEnabled()
+    assert f"Distilling <b>{teacher.name}</b>" in dialog.start_info.text()
+    n = len(window.project.recordings())
+    assert f"(it has scored {n}/{n} recordings)" in dialog.teacher.currentText()
+    dialog.start_from.setCurrentIndex(dialog.start_from.findData("birdnet"))  # no student: back to an SED start
+    assert dialog.selected_start()[0] == "imagenet"
+    dialog.start_from.setCurrentIndex(dialog.start_from.findData("scratch"))
+    dialog.backbone.setText("mobilenetv3_small_050")
+    dialog.epochs.setValue(1)
+    dialog.start()
+    job = json.loads(dialog.driver.job_path.read_text())
+    assert job["teacher"] == {"version": teacher.name, "tracks": "teacher"} and job["config"]["mode"] == "full"
+    # registered (made active, or waiting for the user when its validation is below the teacher's)
+    qtbot.waitUntil(lambda: dialog.version is not None, timeout=240000)
+    assert dialog.version.card["config"]["teacher"] == teacher.name
+    dialog.close()
