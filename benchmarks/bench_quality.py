@@ -28,8 +28,8 @@ embeddings, quick), `birdnet_fresh` (the same head without BirdNET's own output 
 species: what the labels alone teach it), `zeroshot` (BirdNET v2.4's own output for Pitta versicolor), and
 `ensemble` (mean of the imagenet and birdnet tracks, when both ran), and `distil` (the
 imagenet start distilled from the fold's birdnet head on the fold's training audio with no
-labels: `birdlab train --distil-from`, the teacher's tracks its only targets; `distil_<backbone>`
-does the same with another timm backbone from random weights). Each trains through
+labels: `birdlab train --distil-from`, the teacher's tracks its only targets; `distil-mels64`
+the same student at 64 mels, `distil-<backbone>` another timm backbone from random weights). Each trains through
 `birdlab.core.ml.runs` and `python -m training fit`, exactly as `birdlab train` does, and scores
 with `score_recording`, as `birdlab score` does.
 
@@ -251,8 +251,11 @@ def run_starts(args, clips: list[Clip]) -> dict:
                                                      "device": "cpu", "val_fraction": 0.0}, args.work / "log.jsonl")
                         project.close()
                     config = json.loads(json.dumps(STARTS["imagenet"]))
-                    if start != "distil":
-                        config["model"].update(backbone=start.removeprefix("distil_"), pretrained=False)
+                    for part in start.split("-")[1:]:  # distil-mels64, distil-<timm backbone>
+                        if part.startswith("mels"):
+                            config["model"]["n_mels"] = int(part.removeprefix("mels"))
+                        else:
+                            config["model"].update(backbone=part, pretrained=False)
                     if args.epochs:
                         config["epochs"] = args.epochs
                     config.update(seed=seed, device="cpu", val_fraction=0.0)

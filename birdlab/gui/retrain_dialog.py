@@ -153,6 +153,7 @@ class RetrainDialog(QDialog):
         """Distil this version ("make a fast copy for batch scoring"): an SED student, from ImageNet weights."""
         self.teacher.setCurrentIndex(max(0, self.teacher.findData(version_id)))
         self.start_from.setCurrentIndex(max(0, self.start_from.findData("imagenet")))
+        self.backbone.setText("efficientnet_lite0")  # the light backbone whose ImageNet weights install with pip
 
     def teacher_version(self) -> ModelVersion | None:
         version_id = self.teacher.currentData()

@@ -102,7 +102,7 @@ def test_a_fast_copy_distils_the_selected_version_into_a_student(window, qtbot):
     dialog = window.retrain_dialog
     assert dialog is not None and dialog.isVisible()
     assert dialog.teacher_version().id == teacher.id
-    assert dialog.selected_start()[0] == "imagenet"
+    assert dialog.selected_start()[0] == "imagenet" and dialog.backbone.text() == "efficientnet_lite0"
     assert dialog.mode.currentData() == "full" and not dialog.mode.isEnabled()
     assert f"Distilling <b>{teacher.name}</b>" in dialog.start_info.text()
     n = len(window.project.recordings())
