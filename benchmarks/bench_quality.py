@@ -129,12 +129,12 @@ def _starts() -> dict[str, dict]:
 STARTS = _starts()
 
 
-def train(project: Project, config: dict, log: Path) -> tuple[Path, float]:
-    """One `birdlab train`-style run; (model file, seconds)."""
+def train(project: Project, config: dict, log: Path, teacher=None) -> tuple[Path, float]:
+    """One `birdlab train`-style run (distilling `teacher`, a version, when given); (model file, seconds)."""
     from birdlab.core.ml.runs import iter_events, new_run, register_model, start_child
 
     t0 = time.monotonic()
-    run, job_path = new_run(project, config, start_from=None)
+    run, job_path = new_run(project, config, start_from=None, teacher=teacher)
     child = start_child(job_path)
     done: dict = {}
     for event in iter_events(child.stdout):
@@ -145,7 +145,8 @@ def train(project: Project, config: dict, log: Path) -> tuple[Path, float]:
         raise RuntimeError(f"training failed: {done.get('error')}; see {job_path.parent}/stderr.txt")
     version = register_model(project, run, Path(done["model_dir"]))
     with open(log, "a") as f:
-        f.write(json.dumps({"config": config, "metrics": version.card.get("metrics")}) + "\n")
+        f.write(json.dumps({"config": config, "teacher": teacher and teacher.name,
+                            "metrics": version.card.get("metrics")}) + "\n")
     return project.model_file(version), time.monotonic() - t0
 
 
@@ -183,8 +184,7 @@ def distil_student(root: Path, train_clips: list[Clip], teacher_model: Path, con
                    ) -> tuple[Path, float]:
     """A student distilled from a trained teacher on the fold's training audio with no label at
     all: the teacher's score tracks are all it learns from (what `birdlab train --distil-from`
-    does where a project has no labels); (model file, seconds)."""
-    from birdlab.core.ml.runs import iter_events, new_run, register_model, start_child
+    does where a project has no labels); (model file, seconds, the teacher's scoring included)."""
     from birdlab.core.store.track_cache import save_tracks, tracks_path
     from birdlab.scoring import ScoreSettings, score_recording
     from birdlab.scoring.ensemble import load_scorer
@@ -200,20 +200,7 @@ def distil_student(root: Path, train_clips: list[Clip], teacher_model: Path, con
     for rec in recs:
         result = score_recording(rec.abs_path, scorer, ScoreSettings())
         save_tracks(tracks_path(project, teacher.name, rec.id), result.tracks, result.frame_hop_s, result.classes)
-    run, job_path = new_run(project, config, teacher=teacher)
-    child = start_child(job_path)
-    done: dict = {}
-    for event in iter_events(child.stdout):
-        if event["event"] == "done":
-            done = event
-    child.wait()
-    if done.get("status") != "ok":
-        raise RuntimeError(f"distillation failed: {done.get('error')}; see {job_path.parent}/stderr.txt")
-    version = register_model(project, run, Path(done["model_dir"]))
-    with open(log, "a") as f:
-        f.write(json.dumps({"config": config, "teacher": str(teacher_model), "metrics": version.card.get("metrics")})
-                + "\n")
-    model = project.model_file(version)
+    model, _ = train(project, config, log, teacher=teacher)
     project.close()
     return model, time.monotonic() - t0
 
