@@ -413,7 +413,7 @@ def _distillation_teacher(project, args: argparse.Namespace):
     """`train --distil-from VERSION`: the teacher version, with its score tracks on every recording
     of the project (the ones it has not scored yet are scored first)."""
     from birdlab.core.ml.evaluate import EvaluationError, find_model
-    from birdlab.core.store.track_cache import tracks_path
+    from birdlab.core.ml.runs import teacher_tracks
 
     if args.mode == "head" or args.start == "birdnet":
         raise UsageError("--distil-from trains a full SED student: leave out --mode head and --start birdnet")
@@ -421,7 +421,8 @@ def _distillation_teacher(project, args: argparse.Namespace):
         teacher = find_model(project, args.distil_from)
     except EvaluationError as exc:
         raise UsageError(str(exc)) from None
-    missing = [r for r in project.recordings() if not tracks_path(project, teacher.name, r.id).exists()]
+    scored = teacher_tracks(project, teacher)[0]
+    missing = [r for r in project.recordings() if r.id not in scored]
     if missing:
         file = project.model_file(teacher)
         if file is None or not file.exists():

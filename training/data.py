@@ -15,7 +15,7 @@ Teacher crops then cover all of the job's audio, labelled or not.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +28,9 @@ from birdlab.core.store.track_cache import load_tracks
 from birdlab.core.ml.jobs import Job, JobError, JobRecording, split_recordings  # noqa: F401 (re-exported)
 from birdlab.core.model import Polarity
 from birdlab.core.ml.targets import TimeBox, frame_targets
+
+
+TEACHER_CACHE = 64  # recordings whose teacher tracks stay in memory
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,9 @@ class JobData:
                     self.boxes[ext.recording].append(TimeBox(ext.t_min, ext.t_max, self.class_index[name],
                                                              Polarity.NEGATIVE))
 
-        self._teacher: dict[int, tuple[np.ndarray, float, np.ndarray]] = {}  # rid -> (tracks, hop, class index)
+        # rid -> (tracks, hop, class index) of the recordings read last: a bounded cache, as the
+        # tracks of a whole archive would not fit in memory (40 bytes per second per class)
+        self._teacher: OrderedDict[int, tuple[np.ndarray, float, np.ndarray]] = OrderedDict()
 
     @property
     def has_teacher(self) -> bool:
@@ -81,6 +86,9 @@ class JobData:
             tracks, hop, classes = loaded
             index = np.array([self.class_index.get(name, -1) for name in classes])
             self._teacher[recording] = (tracks, hop, index)
+            while len(self._teacher) > TEACHER_CACHE:
+                self._teacher.popitem(last=False)
+        self._teacher.move_to_end(recording)
         return self._teacher[recording]
 
     def teacher_crops(self, recording_ids: set[int], segment_s: float | None = None) -> list[Crop]:

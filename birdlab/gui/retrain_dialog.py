@@ -71,9 +71,10 @@ class RetrainDialog(QDialog):
         self.teacher = QComboBox()
         self.teacher.addItem("none: learn from the labels", None)
         n_recordings = len(project.recordings())
+        self._scored: dict[int, int] = {}  # version id -> recordings it has score tracks of
         for version in reversed(project.model_versions()):
             if version.kind == "onnx":
-                scored = len(teacher_tracks(project, version)[0])
+                scored = self._scored[version.id] = len(teacher_tracks(project, version)[0])
                 self.teacher.addItem(f"distil {version.name} (it has scored {scored}/{n_recordings} recordings)",
                                      version.id)
                 if not scored:
@@ -194,7 +195,7 @@ class RetrainDialog(QDialog):
             self.mode.setCurrentIndex(0)
             self.epochs.setValue(10)
         if teacher is not None:
-            scored = len(teacher_tracks(self.project, teacher)[0])
+            scored = self._scored[teacher.id]
             lines.append(f"Distilling <b>{teacher.name}</b>: the student learns its score tracks on the {scored} "
                          f"recording(s) it has scored, and the labels where there are any. Batch-score with the "
                          f"student: it runs at the speed of its backbone, whatever the teacher's.")

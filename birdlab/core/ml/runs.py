@@ -33,16 +33,20 @@ def version_weights(project: Project, version: ModelVersion) -> Path | None:
 
 
 def teacher_tracks(project: Project, teacher: ModelVersion) -> tuple[dict[int, Path], tuple[str, ...]]:
-    """The teacher's cached score tracks ({recording id: npz file}) and their classes."""
+    """The teacher's cached score tracks ({recording id: npz file}) and their classes (read from
+    one file). One listing of the version's cache folder, not a file check per recording: the
+    Retrain dialog asks this of every version of a project of tens of thousands of recordings."""
     from birdlab.core.store.track_cache import load_tracks, tracks_path
 
-    files, classes = {}, ()
-    for rec in project.recordings():
-        path = tracks_path(project, teacher.name, rec.id)
-        loaded = load_tracks(path) if path.exists() else None
+    folder = tracks_path(project, teacher.name, 0).parent
+    cached = {int(p.stem): p for p in folder.glob("*.npz") if p.stem.isdigit()} if folder.is_dir() else {}
+    files = {rec.id: cached[rec.id] for rec in project.recordings() if rec.id in cached}
+    classes: tuple[str, ...] = ()
+    for path in files.values():
+        loaded = load_tracks(path)
         if loaded is not None:
-            files[rec.id] = path
-            classes = classes or loaded[2]
+            classes = loaded[2]
+            break
     return files, classes
 
 
@@ -59,7 +63,7 @@ def new_run(project: Project, config: dict, *, start_from: ModelVersion | None =
 
     start_from: a version whose weights and architecture the run starts from (it becomes the
     new version's parent); settings given in `config` win over the version's.
-    teacher: a version whose cached score tracks the run distils (`distil_tracks`); they are
+    teacher: a version whose cached score tracks the run distils (`teacher_tracks`); they are
     linked into runs/<stamp>/teacher/, so the run folder stays self-contained.
     """
     config = dict(config)
@@ -86,7 +90,9 @@ def new_run(project: Project, config: dict, *, start_from: ModelVersion | None =
         if not tracks:
             raise JobError(f"model version {teacher.name!r} has no score tracks in {project.root} to distil "
                            f"(score the recordings with it first)")
-        label_classes = make_job(project, config).classes
+        have = project.classes_with()
+        names = {c.id: c.name for c in project.classes()}
+        label_classes = sorted(names[c] for c in have["positive"] | have["negative"])  # make_job's own choice
         class_names = class_names or [*teacher_classes, *(c for c in label_classes if c not in teacher_classes)]
         job_teacher = JobTeacher(teacher.name, TEACHER_FOLDER)
         config.setdefault("teacher", teacher.name)
