@@ -98,7 +98,9 @@ def test_distillation_refuses_head_mode(taught, tmp_path):
 
 
 def _fit(path: Path, timeout: float) -> list[dict]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # one torch thread: on a busy machine, threads that spin for cores other work holds made this
+    # test take over 300 s (44 s alone)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", "training", "fit", str(path)], capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=timeout)
     events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
