@@ -536,6 +536,145 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _index_progress(project, embedder, hop_s: float, quiet: bool):
+    """A progress bar over the windows the index still lacks, and its update callback."""
+    from birdlab.core.progress import ProgressBar
+    from birdlab.scoring.similarity import open_index, pending
+    from birdlab.scoring.window_embeddings import window_count
+
+    total = sum(window_count(r.duration, hop_s)
+                for r in pending(open_index(project.cache_dir, embedder, hop_s), project.recordings()))
+    if quiet or not total:
+        return None, None
+    bar = ProgressBar(total, "windows")
+    seen: dict[int, int] = {}
+
+    def update(event) -> None:
+        step = event.done - seen.get(event.recording.id, 0)
+        seen[event.recording.id] = event.done
+        bar.update(step, audio_s=step * hop_s)
+    return bar, update
+
+
+def _embedder(project, args: argparse.Namespace):
+    """The index's embedder: BirdNET v2.4, or the backbone of an SED version (--version, else the active one)."""
+    from birdlab.scoring.embedders import EmbedderUnavailable
+    from birdlab.scoring.metadata import ModelFileError
+    from birdlab.scoring.similarity import load_embedder
+
+    model_file = None
+    if args.embedder == "sed":
+        version = project.model_by_name(args.version) if args.version else project.active_model()
+        if version is None:
+            raise UsageError(f"--embedder sed: no model version {args.version!r}" if args.version else
+                             "--embedder sed: the project has no active model version (give --version)")
+        model_file = project.model_file(version)
+        if model_file is None:
+            raise UsageError(f"--embedder sed: version {version.name!r} has no model file of its own")
+    hop_s = args.hop
+    try:
+        embedder = load_embedder(args.embedder, args.threads, model_file)
+    except (EmbedderUnavailable, ModelFileError) as exc:
+        raise UsageError(f"{exc}; nothing written") from None
+    if not 0 < hop_s <= embedder.window_s:
+        raise UsageError(f"--hop {hop_s:g}: give a hop above 0 and at most the {embedder.window_s:g} s window")
+    return embedder
+
+
+def _refresh_index(project, embedder, hop_s: float, quiet: bool):
+    from birdlab.scoring.similarity import build_index
+
+    bar, update = _index_progress(project, embedder, hop_s, quiet)
+    with _cancel_on_sigterm():
+        index, report = build_index(project.cache_dir, project.recordings(), embedder, hop_s, progress=update)
+    if bar:
+        bar.close()
+    for rid, why in report.failed.items():
+        _err(f"not indexed: {why}")
+    return index, report
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    """Build or refresh a project's embedding index (only new or changed recordings are embedded)."""
+    with _open_project(args.project) as project:
+        embedder = _embedder(project, args)
+        index, report = _refresh_index(project, embedder, args.hop, args.quiet)
+    print(f"embedding index ({embedder.name}, {args.hop:g} s hop): {report.windows} windows of "
+          f"{len(index.blocks)} recording(s); {len(report.added)} added, {len(report.removed)} removed, "
+          f"{len(report.failed)} failed ({index.folder})")
+    return EXIT_PARTIAL if report.failed else EXIT_OK
+
+
+def _query_span(project, text: str):
+    """REC:T0-T1 (REC: a recording's id, name or path) -> Span."""
+    from birdlab.scoring.similarity import Span
+
+    rec_text, sep, times = text.rpartition(":")
+    t0_text, dash, t1_text = times.partition("-")
+    try:
+        t0, t1 = float(t0_text), float(t1_text)
+    except ValueError:
+        t0 = t1 = float("nan")
+    if not sep or not dash or not 0 <= t0 < t1:
+        raise UsageError(f"--query {text!r}: give REC:T0-T1 in seconds, e.g. rec.wav:12.5-14 (T0 < T1)")
+    rec = project.recording(int(rec_text)) if rec_text.isdigit() else project.find_recording(rec_text)
+    if rec is None:
+        raise UsageError(f"--query {text!r}: no recording {rec_text!r} in {project.root}")
+    if t0 >= rec.duration:
+        raise UsageError(f"--query {text!r}: {rec.name} lasts {rec.duration:.1f} s")
+    return Span(rec, t0, min(t1, rec.duration))
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """The windows of a project most like the query spans: printed, in a CSV, or queued for review."""
+    import csv
+
+    from birdlab.core.atomic import atomic_open
+    from birdlab.core.paths import check_output
+    from birdlab.scoring.similarity import find_similar, store_candidates
+
+    if args.top < 1:
+        raise UsageError(f"--top {args.top}: give at least 1")
+    out = check_output(args.out, what="--out") if args.out else None
+    with _open_project(args.project) as project:
+        queries = [_query_span(project, q) for q in args.query]
+        cls = None
+        if args.review:
+            cls = project.class_by_name(args.review)
+            if cls is None:
+                known = ", ".join(c.name for c in project.classes()) or "none yet"
+                raise UsageError(f"--review: unknown class {args.review!r} (the project's classes: {known})")
+        scope = None
+        if args.recording:
+            scope = []
+            for name in args.recording:
+                rec = project.find_recording(name)
+                if rec is None:
+                    raise UsageError(f"--recording: no recording {name!r} in {project.root}")
+                scope.append(rec.id)
+        embedder = _embedder(project, args)
+        index, _ = _refresh_index(project, embedder, args.hop, args.quiet)
+        hits = find_similar(index, embedder, queries, k=args.top, combine=args.combine,
+                            recording_ids=scope)
+        recs = {r.id: r for r in project.recordings_by_id({h.recording_id for h in hits})}
+        rows = [(i + 1, recs[h.recording_id].path, f"{h.t_start:.3f}", f"{h.t_end:.3f}", f"{h.similarity:.4f}")
+                for i, h in enumerate(hits)]
+        if out:
+            with atomic_open(out, newline="") as f:
+                writer = csv.writer(f)
+                writer.writerow(["rank", "recording", "t_start", "t_end", "similarity"])
+                writer.writerows(rows)
+            print(f"wrote {len(rows)} window(s) to {out}")
+        else:
+            for row in rows:
+                print("\t".join(str(v) for v in row))
+        if cls is not None:
+            version = store_candidates(project, hits, cls.id, queries, embedder.name, args.combine)
+            print(f"{len(hits)} candidate(s) for {cls.name} queued for review as version "
+                  f"{project.model_version(version).name!r} (the app's review panel lists it)")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     from birdlab.core.formats import format_names
 
@@ -712,10 +851,41 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", metavar="PATH", help="write the whole report (curves, histograms) as JSON")
     evaluate.add_argument("--plot", metavar="PNG", help="draw PR curves and score histograms per class")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    embed = sub.add_parser("embed", help="build or refresh the project's embedding index (for birdlab search)",
+                           description="Embeds every window of every recording (BirdNET v2.4, 3 s windows at "
+                                       "--hop steps) into the project's cache/index/. Recordings already "
+                                       "indexed with the same audio are not embedded again.")
+    embed.add_argument("project")
+    search = sub.add_parser("search", help="find the windows most like a box or time range",
+                            description="Embeds the query spans and returns the nearest windows of the "
+                                        "project (their own windows left out, one hit per call), refreshing "
+                                        "the embedding index first when recordings were added.")
+    search.add_argument("project")
+    search.add_argument("--query", action="append", required=True, metavar="REC:T0-T1",
+                        help="a recording (id, name or path) and a time range in seconds; repeat to combine")
+    search.add_argument("--top", type=int, default=20, metavar="K", help="how many windows (default 20)")
+    search.add_argument("--combine", choices=("max", "mean"), default="max",
+                        help="several queries: a window's best similarity to any (max) or to their mean")
+    search.add_argument("--recording", action="append", metavar="REC", help="search only these recordings")
+    search.add_argument("--out", metavar="CSV", help="write the hits as CSV (default: print them)")
+    search.add_argument("--review", metavar="CLASS",
+                        help="also queue the hits for review as candidates of CLASS (accept: positive label, "
+                             "reject: negative)")
+    for command in (embed, search):
+        command.add_argument("--embedder", default="birdnet-v2.4", choices=("birdnet-v2.4", "sed"),
+                             help="birdnet-v2.4 (needs birdlab[birdnet]; the default) or sed: the backbone of an "
+                                  "SED version (--version, else the active one)")
+        command.add_argument("--version", metavar="NAME", help="with --embedder sed: the model version")
+        command.add_argument("--hop", type=float, default=1.0, help="window hop in s (default 1)")
+        command.add_argument("--threads", type=int, default=2, help="embedder threads (default 2)")
+        command.add_argument("--quiet", action="store_true", help="no progress bar")
+    embed.set_defaults(func=cmd_embed)
+    search.set_defaults(func=cmd_search)
     return parser
 
 
-COMMANDS = ("init", "labels", "score", "gui", "demo", "train", "evaluate")
+COMMANDS = ("init", "labels", "score", "gui", "demo", "train", "evaluate", "embed", "search")
 
 
 def _show_warnings() -> None:

@@ -1,7 +1,9 @@
 """Export a trained SED model as one self-describing ONNX file (DESIGN.md section 4).
 
 The graph takes STFT power (birdlab.core.sound.features.stft_power, computed by the scorer in
-numpy) and holds the mel filterbank, log and normalisation. After writing, `check_parity`
+numpy) and holds the mel filterbank, log and normalisation. Its outputs: `framewise` and
+`clipwise` probabilities, and `embedding` (the backbone's features averaged over the window's
+time, which similarity search uses; scoring never asks for it, so it costs nothing there). After writing, `check_parity`
 runs fresh random audio through ONNX Runtime with the scorer's own numpy feature code and
 through torch from the raw audio (torch STFT), and fails the export when any probability
 differs by 1e-3 or more.
@@ -60,9 +62,10 @@ def export_onnx(model: SEDModel, classes: list[str], path: str | Path, *, parity
     tmp = path.with_name(path.name + ".tmp")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(wrapper, dummy, str(tmp), input_names=names, output_names=["framewise", "clipwise"],
-                          dynamic_axes={**{name: {0: "batch"} for name in names},
-                                        "framewise": {0: "batch"}, "clipwise": {0: "batch"}},
+        torch.onnx.export(wrapper, dummy, str(tmp), input_names=names,
+                          output_names=["framewise", "clipwise", "embedding"],
+                          dynamic_axes={**{name: {0: "batch"} for name in names}, "framewise": {0: "batch"},
+                                        "clipwise": {0: "batch"}, "embedding": {0: "batch"}},
                           opset_version=17, dynamo=False)
     metadata = model_metadata(model, classes, **meta_kwargs)
     stamp_metadata(tmp, metadata)
@@ -102,11 +105,16 @@ def check_parity(model: SEDModel, onnx_path: str | Path, batch: int = 2, seed: i
     feeds = {"power": stft_power(audio, model.spec)}
     if model.needs_audio:
         feeds["audio"] = audio
-    got = session.run(["framewise", "clipwise"], feeds)
-    diff = max(float(np.abs(g - r.numpy()).max()) for g, r in zip(got, ref))
+    got = session.run(["framewise", "clipwise", "embedding"], feeds)
+    diff = max(float(np.abs(g - r.numpy()).max()) for g, r in zip(got[:2], ref[:2]))
     if not diff < PARITY_TOLERANCE:
         raise ExportError(f"{onnx_path}: ONNX Runtime and torch disagree (max abs difference {diff:.2e} "
                           f">= {PARITY_TOLERANCE}); the export is not usable")
+    embedding = ref[2].numpy()
+    relative = float(np.abs(got[2] - embedding).max() / max(float(np.abs(embedding).max()), 1e-6))
+    if not relative < PARITY_TOLERANCE:
+        raise ExportError(f"{onnx_path}: the embedding output differs from torch's by {relative:.2e} of its "
+                          f"scale (>= {PARITY_TOLERANCE}); the export is not usable")
     return diff
 
 

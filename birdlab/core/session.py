@@ -6,7 +6,8 @@ name of what changed and its new value) instead of reading each other's widgets.
 imports Qt, so the logic is tested without a window (tests/core/test_session.py).
 
 - `Session`: the open project and recording, the visible range, the display threshold, the
-  current class and polarity, and the rescore plan.
+  current class and polarity, the rescore plan, and the version the review queue reads (the
+  active model, or a similarity search's candidates).
 - `RescorePlan`: after a new version becomes active, the recording on screen is rescored first,
   then every recording the parent version had detections on, one at a time; the rescored ones
   are compared with the parent (new / lost / flipped detections).
@@ -21,7 +22,7 @@ from typing import Any
 
 from birdlab.core.ml.compare import NO_CHANGE, DetectionDiff
 from birdlab.core.model import ModelVersion, Polarity, Recording
-from birdlab.core.store.project import Project
+from birdlab.core.store.project import Project, ProjectError
 
 Listener = Callable[[str, Any], None]
 
@@ -109,6 +110,7 @@ class Session:
         self.polarity = Polarity.POSITIVE  # of new boxes
         self.scoring_model = ""  # the version whose scoring is running or was last asked for
         self.rescore = RescorePlan()
+        self.review_source: int | None = None  # the version the review queue reads; None: the active one
 
     # ---- changes --------------------------------------------------------------------------------
     def _set(self, name: str, value: Any) -> None:
@@ -121,6 +123,7 @@ class Session:
         self.recording = None
         self.rescore = RescorePlan()
         self.scoring_model = ""
+        self.review_source = None
         self.project = project
         self.events.emit("project", project)
 
@@ -138,9 +141,23 @@ class Session:
     def set_polarity(self, polarity: Polarity) -> None:
         self._set("polarity", polarity)
 
+    def set_review_source(self, model_id: int | None) -> None:
+        """Review another version's detections (a similarity search's candidates); None: the active model's."""
+        self._set("review_source", model_id)
+
     # ---- what is shown ------------------------------------------------------------------------
     def active_model(self) -> ModelVersion | None:
         return self.project.active_model() if self.project else None
+
+    def review_model(self) -> ModelVersion | None:
+        """The version whose detections the review queue holds: the chosen source while it exists,
+        else the active model."""
+        if self.project and self.review_source is not None:
+            try:
+                return self.project.model_version(self.review_source)
+            except ProjectError:
+                pass
+        return self.active_model()
 
     def shows(self, recording_id: int, t_min: float, t_max: float) -> bool:
         """Whether a box lies inside what is on screen (its recording, inside the visible range)."""

@@ -27,6 +27,8 @@ from birdlab.gui.model_output import ModelOutput
 from birdlab.gui.play_actions import PlayActions
 from birdlab.gui.project_io import new_audio_project
 from birdlab.gui.review_actions import ReviewActions
+from birdlab.gui.similar_actions import SimilarActions
+from birdlab.scoring.similarity import store_candidates
 from birdlab.gui.window_layout import (build_docks, build_menus, build_toolbars, fit_controls, remember_recent,
                                        restore_layout)
 
@@ -67,6 +69,15 @@ class MainWindow(QMainWindow):
                                 self.settings, lambda title, checked: ask_classes(self, self.project, title, checked),
                                 self)
         self.edits.message.connect(self.statusBar().showMessage)
+        self.similar = SimilarActions(self.session, self.view, self.review,
+                                      lambda: self.current_class_id(create=False), self.index_bar,
+                                      self.index_cancel, self)
+        self.similar.message.connect(self.statusBar().showMessage)
+        self.similar.found.connect(self._candidates_found)
+        self.review.sourceChanged.connect(self._review_source_chosen)
+        self.map_panel.jumpRequested.connect(self._show_window)
+        self.map_panel.reviewRequested.connect(self._review_windows)
+        self.map_panel.message.connect(self.statusBar().showMessage)
         self.measurer = LabelMeasurer(self.labels_table.model.add_measurements, parent=self)
         self.labels_browser.edited.connect(self.edits.edit_field)
         self.labels_browser.jumpRequested.connect(self.jump_to_label)
@@ -216,6 +227,8 @@ class MainWindow(QMainWindow):
             self.refresh_review()
 
     def _project_changed(self, table: str, action: str, ids: tuple, recordings: tuple = ()) -> None:
+        if self.project is None:  # a change queued before the project closed
+            return
         if table == "classes":
             self.edits.fill_classes()
             self._refresh_labels()
@@ -282,6 +295,37 @@ class MainWindow(QMainWindow):
     def refresh_review(self, keep: int | None = None) -> None:
         self.reviewing.refresh(keep)
 
+    def _review_source_chosen(self, model_id: int | None) -> None:
+        self.session.set_review_source(model_id)
+        self.refresh_review()
+
+    def _candidates_found(self, model_id: int) -> None:
+        """A similarity search's candidates: the review queue reads them, the first one is shown."""
+        self.refresh_review()
+        self.review_dock.raise_()
+        self.go_to_detection(self.review.current())
+
+    def show_map(self) -> None:
+        self.map_dock.show()
+        self.map_dock.raise_()
+        self.map_panel.draw()
+
+    def _show_window(self, recording_id: int, t0: float, t1: float) -> None:
+        """A window of the map: shown with as much around it, and played."""
+        span = t1 - t0
+        self.show_recording(recording_id, (max(0.0, t0 - span / 2), t1 + span / 2))
+        self.playing.play(t0, t1)
+
+    def _review_windows(self, hits, what: str, embedder: str) -> None:
+        """Windows chosen on the map become candidates of the class box's class in the review queue."""
+        class_id = self.current_class_id(create=False)
+        if class_id is None or not self.project:
+            self.statusBar().showMessage("Choose the class of the selected windows in the class box first.", 6000)
+            return
+        version = store_candidates(self.project, hits, class_id, [], embedder, what=what)
+        self.session.set_review_source(version)
+        self._candidates_found(version)
+
     def go_to_detection(self, det: Detection | None) -> None:
         self.reviewing.go_to(det)
 
@@ -314,6 +358,8 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/state", self.saveState())
         self.playing.stop()
         self.scorer.shutdown()
+        self.similar.shutdown()
+        self.map_panel.shutdown()
         self.view.loader.shutdown()
         self.measurer.shutdown()
         self.close_project()

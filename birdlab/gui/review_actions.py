@@ -10,14 +10,17 @@ label goes through the window's undo stack.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QUndoStack
 
 from birdlab.core.model import Detection, Polarity, Source
-from birdlab.core.store.review import (DecisionLabel, QueueSpec, ReviewQueue, context_range, decision_labels, progress,
-                                 relabel_labels)
+from birdlab.core.store.review import (RANKED, DecisionLabel, QueueSpec, ReviewQueue, context_range, decision_labels,
+                                      progress, relabel_labels)
 from birdlab.core.session import Session
+from birdlab.scoring.active_learning import EMBEDDING_ORDERS, NEAR_POSITIVES, diverse_uncertain, near_positives
+from birdlab.scoring.similarity import is_search_version, latest_index
 from birdlab.gui.commands import AddLabel
 from birdlab.gui.review_panel import ReviewPanel
 from birdlab.gui.spectrogram_view import SpectrogramView
@@ -39,7 +42,8 @@ class ReviewActions(QObject):
     def refresh(self, keep: int | None = None) -> None:
         """Rebuild the queue (a new filter, order, model or an edit elsewhere): its first page is
         read from SQL, the progress from the kept counts; no detection list is loaded."""
-        project, model = self.session.project, self.session.active_model()
+        project, model = self.session.project, self.session.review_model()
+        self.panel.set_sources(self._sources(), self.session.review_source)
         if model is None:
             self.panel.set_queue(None, {}, self.recording_names)
             self.progress, self._progress_key = {}, None
@@ -49,13 +53,44 @@ class ReviewActions(QObject):
         self.panel.set_classes(names)
         current = keep if keep is not None else (self.panel.current().id if self.panel.current() else None)
         recording = self.session.recording
-        spec = QueueSpec(model.id, self.panel.review_filter(recording.id if recording else None), self.panel.order,
-                         self.session.threshold)
+        spec = self._spec(model.id, self.panel.review_filter(recording.id if recording else None))
         self.panel.set_queue(ReviewQueue(project, spec), names, self.recording_names, current)
         key = (id(project), str(project.root), model.id, project.generation)
         if key != self._progress_key:  # a filter or order change leaves the counts as they are
             self.progress, self._progress_key = progress(project, model.id), key
         self.panel.show_progress(self.progress, names)
+
+    def _spec(self, model_id: int, review_filter) -> QueueSpec:
+        """The queue's spec; an embedding order is ranked here from the project's embedding index
+        (falling back to uncertainty, with a message, when there is none yet)."""
+        order, threshold = self.panel.order, self.session.threshold
+        if order not in EMBEDDING_ORDERS:
+            return QueueSpec(model_id, review_filter, order, threshold)
+        spec = QueueSpec(model_id, review_filter, "uncertainty", threshold)
+        index = latest_index(self.session.project.cache_dir)
+        if index is None:
+            self.message.emit(f"'{order}' needs the embedding index: Review > Build the embedding index "
+                              "(until then the queue is in uncertainty order).", 8000)
+            return spec
+        rank = near_positives if order == NEAR_POSITIVES else diverse_uncertain
+        ids = rank(self.session.project, index, spec)
+        if not ids and order == NEAR_POSITIVES:
+            self.message.emit("No positive label of this class is in the embedding index yet: label a few calls "
+                              "(or refresh the index) first.", 8000)
+        return replace(spec, order=RANKED, ranked=tuple(ids))
+
+    def _sources(self) -> list[tuple[str, int | None]]:
+        """What the queue can read: the active model's detections, then the searches' candidates, newest first."""
+        project = self.session.project
+        if project is None:
+            return []
+        active = project.active_model()
+        out: list[tuple[str, int | None]] = [(f"active model ({active.name})" if active else "active model", None)]
+        for version in reversed(project.model_versions()):
+            if is_search_version(version):
+                out.append((f"{version.name}: {version.card.get('class', '?')} like {version.card.get('query', '')}",
+                            version.id))
+        return out
 
     def recording_names(self, recording_ids: list[int]) -> dict[int, str]:
         return self.session.project.recording_names(recording_ids) if self.session.project else {}
@@ -69,7 +104,7 @@ class ReviewActions(QObject):
                 done, total = self.progress.get(key, (0, 0))
                 self.progress[key] = (done + 1, total)
             self.panel.show_progress(self.progress, self.class_names())
-        project, model = self.session.project, self.session.active_model()
+        project, model = self.session.project, self.session.review_model()
         self._progress_key = (id(project), str(project.root), model.id if model else None, project.generation)
         self.panel.select(nxt.id if nxt else None)
 

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleS
 from birdlab.core.model import Detection
 from birdlab.core.store.review import ORDERS, ReviewFilter, ReviewQueue
 from birdlab.gui.columns_model import ColumnsModel
+from birdlab.scoring.active_learning import EMBEDDING_ORDERS
 
 COLUMNS = ("recording", "start (s)", "class", "score")
 
@@ -92,15 +93,24 @@ class ReviewPanel(QWidget):
 
     filterChanged = Signal()
     currentChanged = Signal(object)
+    sourceChanged = Signal(object)  # a model version id, or None for the active model
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.model = QueueModel(self)
+        self.source_box = QComboBox()
+        self.source_box.setToolTip("whose detections to review: the active model's, or the candidates of a "
+                                   "similarity search (Review > Find similar)")
+        self.source_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.source_box.setMinimumContentsLength(16)
+        self.source_box.currentIndexChanged.connect(lambda *_: self.sourceChanged.emit(self.source_box.currentData()))
         self.class_box = QComboBox()
         self.order_box = QComboBox()
-        self.order_box.addItems(list(ORDERS))
+        self.order_box.addItems(list(ORDERS) + list(EMBEDDING_ORDERS))
         self.order_box.setToolTip("score: highest first; uncertainty: nearest the threshold first; "
-                                  "stratified: across the whole score range")
+                                  "stratified: across the whole score range; time: file by file; "
+                                  "near my positives: sounds like your positive labels (embedding index); "
+                                  "diverse uncertain: near the threshold and unlike each other (embedding index)")
         self.min_score = QDoubleSpinBox(minimum=0, maximum=1, singleStep=0.05, value=0.0, decimals=2)
         self.max_score = QDoubleSpinBox(minimum=0, maximum=1, singleStep=0.05, value=1.0, decimals=2)
         self.this_recording = QCheckBox("this recording only")
@@ -124,6 +134,7 @@ class ReviewPanel(QWidget):
         header.setStretchLastSection(True)
         self.table.clicked.connect(lambda idx: self.currentChanged.emit(self.model.items[idx.row()]))
         form = QFormLayout()
+        form.addRow("queue", self.source_box)
         form.addRow("class", self.class_box)
         scores = QHBoxLayout()
         scores.addWidget(self.min_score)
@@ -153,6 +164,16 @@ class ReviewPanel(QWidget):
         index = self.class_box.findData(current)
         self.class_box.setCurrentIndex(max(0, index))
         self.class_box.blockSignals(False)
+
+    def set_sources(self, sources: list[tuple[str, int | None]], current: int | None) -> None:
+        """The queue's choices (text, version id or None) with `current` selected; no signal."""
+        self.source_box.blockSignals(True)
+        self.source_box.clear()
+        for text, model_id in sources:
+            self.source_box.addItem(text, model_id)
+            self.source_box.setItemData(self.source_box.count() - 1, text, Qt.ItemDataRole.ToolTipRole)
+        self.source_box.setCurrentIndex(max(0, self.source_box.findData(current)))
+        self.source_box.blockSignals(False)
 
     def review_filter(self, recording_id: int | None) -> ReviewFilter:
         return ReviewFilter(class_id=self.class_box.currentData(), min_score=self.min_score.value(),

@@ -18,6 +18,7 @@ from birdlab.gui.key_routing import route_single_keys
 from birdlab.gui.labels_browser import LabelsBrowser
 from birdlab.gui.labels_table import LabelsTable
 from birdlab.gui.recordings_panel import RecordingsPanel
+from birdlab.gui.embedding_map_panel import EmbeddingMapPanel
 from birdlab.gui.review_panel import ReviewPanel
 from birdlab.gui.project_io import choose_audio, choose_project
 from birdlab.gui.spectrogram_view import COLORMAPS, OVERLAPS, SpectrogramView, ViewSettings
@@ -60,11 +61,20 @@ def build_docks(win) -> None:
     win.versions = VersionsPanel()
     versions_dock = add_dock(win, "Model versions", win.versions, Qt.DockWidgetArea.RightDockWidgetArea)
     win.tabifyDockWidget(win.review_dock, versions_dock)  # full height each; Review in front
+    win.map_panel = EmbeddingMapPanel(win.session, lambda: list(win.review.model.items), win._class_names, win)
+    win.map_dock = add_dock(win, "Embedding map", win.map_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+    win.tabifyDockWidget(versions_dock, win.map_dock)
     win.review_dock.raise_()
     win.score_bar = QProgressBar(maximumWidth=180, maximum=1000, textVisible=True)
     win.score_cancel = QToolButton(text="cancel", toolTip="stop scoring this recording")
     win.statusBar().addWidget(win.score_bar)
     win.statusBar().addWidget(win.score_cancel)
+    win.index_bar = QProgressBar(maximumWidth=260, textVisible=True)
+    win.index_bar.setToolTip("embedding the project's windows for Find similar (BirdNET v2.4, 1 s hop)")
+    win.index_cancel = QToolButton(text="cancel", toolTip="stop embedding (the windows done so far are kept)")
+    for w in (win.index_bar, win.index_cancel):
+        win.statusBar().addWidget(w)
+        w.hide()
     win.status_recording, win.status_cursor, win.status_play = QLabel(), QLabel(), QLabel()
     for w in (win.status_recording, win.status_cursor, win.status_play):
         win.statusBar().addPermanentWidget(w)
@@ -136,6 +146,14 @@ def build_menus(win) -> None:
                             ("Relabel to the class box's class", "C",
                              lambda: win.reviewing.relabel(win.current_class_id()))):
         review.addAction(make_action(win, text, slot, key))
+    review.addSeparator()
+    review.addAction(make_action(win, "Find similar (more like this)", lambda: win.similar.find_similar(), "M",
+                                 "the windows of the project most like the selected boxes (else the detection "
+                                 "under review, else the visible range), queued for review"))
+    review.addAction(make_action(win, "Embedding map", lambda: win.show_map(), "Ctrl+M",
+                                 "the project's windows in 2-D by their embeddings (t-SNE), coloured by class"))
+    review.addAction(make_action(win, "Build the embedding index", lambda: win.similar.build_index(), None,
+                                 "embed the recordings not indexed yet (BirdNET v2.4, 1 s hop) for Find similar"))
     view = menu.addMenu("&View")
     view.addAction(make_action(win, "Zoom in", lambda: win.view.zoom(0.5), "Ctrl+="))
     view.addAction(make_action(win, "Zoom out", lambda: win.view.zoom(2.0), "Ctrl+-"))

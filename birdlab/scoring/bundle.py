@@ -24,6 +24,7 @@ INPUT_NAME = "power"
 AUDIO_INPUT = "audio"  # the windows themselves, for models with a raw-waveform branch
 EMBEDDING_INPUT = "embedding"  # an embedding-family head: its embedder's window embeddings
 OUTPUTS = ("framewise", "clipwise")
+WINDOW_EMBEDDING = "embedding"  # optional output of an SED model: its backbone's features over the window
 
 
 def available_cores() -> int:
@@ -306,6 +307,27 @@ class ModelBundle:
             raise ModelFileError(self.path, f"inference failed ({_short(exc)})") from None
         self._check_outputs(framewise, clipwise, power.shape[0])
         return framewise.astype(np.float32, copy=False), clipwise.astype(np.float32, copy=False)
+
+    @property
+    def embedding_dim(self) -> int | None:
+        """The size of the window embedding output (SED models exported since issue 17), else None."""
+        if self.meta.embedding is not None:
+            return None
+        for output in self.session.get_outputs():
+            if output.name == WINDOW_EMBEDDING and len(output.shape) == 2 and isinstance(output.shape[1], int):
+                return int(output.shape[1])
+        return None
+
+    def embed_power(self, power: np.ndarray, audio: np.ndarray | None = None) -> np.ndarray:
+        """The window embeddings [batch, dim] for STFT power (and audio) of whole windows."""
+        feeds = {INPUT_NAME: np.ascontiguousarray(power, dtype=np.float32)}
+        if self.meta.raw_audio:
+            feeds[AUDIO_INPUT] = np.ascontiguousarray(audio, dtype=np.float32)
+        try:
+            (embedding,) = self.session.run([WINDOW_EMBEDDING], feeds)
+        except Exception as exc:
+            raise ModelFileError(self.path, f"embedding failed ({_short(exc)})") from None
+        return embedding.astype(np.float32, copy=False)
 
     def __repr__(self) -> str:
         return f"ModelBundle({str(self.path)!r}, {len(self.classes)} classes, {self.threads} thread(s))"

@@ -62,6 +62,15 @@ def test_the_export_wrapper_gives_the_sigmoid_of_the_heads_frames(family):
     model, inputs, export = family
     with torch.no_grad():
         frames, clip = model.forward_head(model.forward_features(*inputs))
-        exported_frames, exported_clip = export(*inputs)
+        exported_frames, exported_clip = export(*inputs)[:2]
     torch.testing.assert_close(exported_frames, torch.sigmoid(frames))
     torch.testing.assert_close(exported_clip, clip)
+
+
+def test_the_sed_export_also_gives_the_backbone_features_averaged_over_time():
+    model, inputs, export = sed_family()
+    with torch.no_grad():
+        features = model.forward_features(*inputs)
+        embedding = export(*inputs)[2]
+    assert embedding.shape == (2, features.shape[1])
+    torch.testing.assert_close(embedding, features.mean(dim=-1))

@@ -192,15 +192,18 @@ class SEDModel(nn.Module):
 
 
 class ExportWrapper(nn.Module):
-    """What goes into the ONNX file: power (and audio) -> (framewise, clipwise probabilities)."""
+    """What goes into the ONNX file: power (and audio) -> (framewise, clipwise probabilities, and the
+    window's embedding: the backbone's time features averaged over time, for similarity search)."""
 
     def __init__(self, model: SEDModel):
         super().__init__()
         self.model = model
 
-    def forward(self, power: torch.Tensor, audio: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        logits, clipwise = self.model(power, audio)
-        return torch.sigmoid(logits), clipwise
+    def forward(self, power: torch.Tensor, audio: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        features = self.model.forward_features(power, audio)
+        logits, clipwise = self.model.forward_head(features)
+        return torch.sigmoid(logits), clipwise, features.float().mean(dim=-1)
 
 
 @register_model("sed")

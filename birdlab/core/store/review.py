@@ -22,6 +22,7 @@ from birdlab.core.model import Box, Detection, Label, Polarity
 from birdlab.core.store.project import Project, detection_from_row
 
 ORDERS = ("score", "uncertainty", "stratified", "time")
+RANKED = "ranked"  # an order computed elsewhere (from embeddings): QueueSpec.ranked holds the ids
 STRATA = 5
 # the stratified order's bin and shuffle: exactly the expressions of the index `detections_stratified`
 # (core/store/schema.py, migration 3), so that SQLite reads each bin in shuffled order straight from it
@@ -47,9 +48,10 @@ class QueueSpec:
     filter: ReviewFilter = field(default_factory=ReviewFilter)
     order: str = "score"
     threshold: float = 0.5
+    ranked: tuple[int, ...] = ()  # with order RANKED: detection ids in the order to review them
 
     def __post_init__(self) -> None:
-        if self.order not in ORDERS:
+        if self.order not in ORDERS and self.order != RANKED:
             raise ValueError(f"unknown review order {self.order!r} (use {', '.join(ORDERS)})")
 
 
@@ -171,8 +173,26 @@ class ReviewQueue:
 
         return self._pages(conditions, ", ".join(f"{c} ASC" for c in TIE), stratified=False, by_time=True)
 
+    def _ranked(self) -> Iterator[Detection]:
+        """The spec's ids in their order, a page at a time, through the filter (a detection deleted
+        or reviewed since the ranking was made drops out)."""
+        f = self.spec.filter
+        base, params = self._where()
+        ids = self.spec.ranked
+        for start in range(0, len(ids), self.page):
+            page = ids[start:start + self.page]
+            rows = self.project.select(
+                f"SELECT * FROM detections WHERE id IN ({', '.join('?' * len(page))}) AND score >= ? AND score <= ?"
+                f" AND {' AND '.join(base)}", [*page, f.min_score, f.max_score, *params])
+            found = {row["id"]: row for row in rows}
+            for det_id in page:
+                if det_id in found:
+                    yield detection_from_row(found[det_id])
+
     def _ordered(self) -> Iterator[Detection]:
         order, threshold, f = self.spec.order, self.spec.threshold, self.spec.filter
+        if order == RANKED:
+            return self._ranked()
         if order == "time":
             return self._by_time()
         if order == "score":
