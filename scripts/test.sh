@@ -2,7 +2,7 @@
 # Build the environment and run the test suite (offscreen; no GPU, no network needed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIRDLAB_EXTRAS="${BIRDLAB_EXTRAS:-gui,test,train,birdnet}" bash scripts/setup-env.sh
+BIRDLAB_EXTRAS="${BIRDLAB_EXTRAS:-gui,test,train,birdnet,cluster}" bash scripts/setup-env.sh
 # A real audio stack for the playback tests (tests/gui/test_playback_real_audio.py: a PulseAudio
 # null sink, recorded back with parec); they skip and say why when it cannot be had. Started
 # before pytest: PortAudio lists its devices once, when sounddevice is first imported.

@@ -72,6 +72,10 @@ class BatchDialog(QDialog):
         self.out = QLineEdit(str(project.root / "scores"))
         self.into_project = QCheckBox("also store the detections in this project")
         self.into_project.setChecked(True)
+        self.cluster = QLineEdit()
+        self.cluster.setPlaceholderText("this machine (or: local, auto, ray://host:10001)")
+        self.cluster.setToolTip("score on a Ray cluster (pip install 'birdlab[cluster]'): the folders, the model "
+                                "and the output folder must be at the same paths on every node (docs/cluster.md)")
         folders = QHBoxLayout()
         folders.addWidget(add)
         folders.addWidget(remove)
@@ -89,6 +93,7 @@ class BatchDialog(QDialog):
         form.addRow("outputs", outputs)
         form.addRow("output folder", self.out)
         form.addRow("", self.into_project)
+        form.addRow("Ray cluster", self.cluster)
         self.bar = QProgressBar(maximum=1000)
         self.status = QLabel("Pick folders; a run stopped half-way resumes when started again.")
         self.status.setWordWrap(True)
@@ -129,6 +134,8 @@ class BatchDialog(QDialog):
                "--threshold", f"{self.threshold.value():g}", "--resume", "--quiet"]
         if self.into_project.isChecked():
             cmd += ["--project", str(self.project.root)]
+        if self.cluster.text().strip():
+            cmd += ["--cluster", self.cluster.text().strip()]
         return cmd
 
     def start(self) -> None:

@@ -90,6 +90,7 @@ class BatchConfig:
     activate: bool = False  # make that version the project's active one
     settings: ScoreSettings = field(default_factory=ScoreSettings)
     progress: bool = True
+    cluster: str | None = None  # a Ray cluster to score on: "local", "auto" or "ray://host:port" (scoring/cluster.py)
 
 
 @dataclass
@@ -107,6 +108,7 @@ class BatchReport:
     project: str = ""  # with --project: where, as which version, and whether it is the active one
     version: str = ""
     version_active: bool = False
+    cluster: str = ""  # with --cluster: its address and size, as scored on
 
     @property
     def exit_code(self) -> int:
@@ -391,7 +393,7 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
     _check(cfg)
     all_files, files = list_files(cfg.inputs, cfg.shard)
     names = output_names(all_files)
-    if len(files) > 1 and (cfg.workers or available_cores()) > 1:
+    if len(files) > 1 and (cfg.workers or available_cores()) > 1 and not cfg.cluster:
         _start_forkserver()  # its imports overlap the model checks below
     try:
         scorer = load_scorer(cfg.models, cfg.weights, cfg.combine, threads=1)  # checks, before any write
@@ -407,6 +409,7 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
         raise BatchUsageError(f"--hop: {exc}") from None
     if (cfg.version or cfg.activate) and not cfg.project:
         raise BatchUsageError("--version and --activate go with --project")
+    info = _join_cluster(cfg) if cfg.cluster else None
     sink = _ProjectSink(cfg.project, cfg.version, cfg.activate) if cfg.project else None
     try:
         settings = cfg.settings
@@ -449,8 +452,14 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
         workers, threads = default_workers(len(todo))
         workers = cfg.workers or workers
         threads = cfg.threads or max(1, available_cores() // workers)
+        what = "files"
+        if info is not None:  # one single-threaded actor per CPU of the cluster, unless told otherwise
+            threads = cfg.threads or 1
+            workers = cfg.workers or max(1, min(len(todo), info.cpus // threads))
+            report.cluster = f"{info.address} ({info.nodes} node(s), {info.cpus} CPU(s))"
+            what = f"files on {info.nodes} node(s)"
         report.workers, report.threads = workers, threads
-        bar = ProgressBar(len(todo), "files", stream=err) if cfg.progress and todo else None
+        bar = ProgressBar(len(todo), what, stream=err) if cfg.progress and todo else None
 
         pending: list[Outcome] = []  # scored, not yet in the project nor the journal
         last_flush = [time.monotonic()]
@@ -510,7 +519,12 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
                 tuple(cfg.formats), cfg.tracks, project_settings(settings) if sink is not None else None,
                 str(sink.project.cache_dir) if sink is not None else None, os.getpid())
         try:
-            if workers == 1 or len(tasks) <= 1:
+            if info is not None:
+                from birdlab.scoring.cluster import run_on_cluster, score_job
+                sizes = {path: _size(Path(path)) for path, _ in tasks}  # bytes: the length, for the order
+                run_on_cluster(tasks, score_job(init), handle, lambda path, why: handle(Outcome(path, False, why)),
+                               workers, threads, sizes, lambda text: print(f"birdlab: {text}", file=err, flush=True))
+            elif workers == 1 or len(tasks) <= 1:
                 _run_inline(tasks, init, handle)
             else:
                 _run_pool(tasks, init, workers, handle)
@@ -531,6 +545,26 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
     finally:
         if sink is not None:
             sink.close()
+        if info is not None:
+            from birdlab.scoring.cluster import disconnect
+            disconnect()
+
+
+def _join_cluster(cfg: BatchConfig):
+    """Ray's cluster for the run (before anything is written: a missing Ray or an unreachable
+    cluster is a usage error, exit 2)."""
+    from birdlab.scoring.cluster import ClusterError, connect
+    try:
+        return connect(cfg.cluster, local_cpus=cfg.workers)
+    except ClusterError as exc:
+        raise BatchUsageError(f"{exc}; nothing was written") from None
+
+
+def _size(path: Path) -> float:
+    try:
+        return float(path.stat().st_size)
+    except OSError:
+        return 0.0
 
 
 def _remove_stale_temp_files(out: Path, min_age_s: float) -> None:
@@ -648,6 +682,8 @@ def summary(report: BatchReport) -> str:
     text = (f"scored {report.scored} file(s), {report.audio_s / 3600:.2f} h of audio in "
             f"{format_duration(report.seconds)} ({rate:.0f}x real time, {report.workers} worker(s) x "
             f"{report.threads} thread(s)); {report.detections} detection(s)")
+    if report.cluster:
+        text += f"; on the Ray cluster {report.cluster}"
     if report.skipped:
         text += f"; {report.skipped} already done"
     if report.failed:

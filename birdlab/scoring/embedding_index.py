@@ -40,6 +40,7 @@ from birdlab.core.sound.audio import AudioError
 INDEX_FORMAT = 1
 ANN_MIN = 200_000  # windows; below, a query reads every vector (exact, tens of milliseconds)
 ANN_PROBES = 16
+RERANK = 512  # candidates of the quantised index re-ranked exactly (recall of the top 20 at 1 M: 0.81 at 136, 1.0)
 EXACT_BLOCK = 32_768  # rows converted to float32 at a time by an exact search
 
 
@@ -402,7 +403,7 @@ class EmbeddingIndex:
         if ranges is not None:
             ids = np.concatenate([np.arange(s, s + c, dtype=np.int64) for _, s, c in ranges])
             params = faiss.SearchParametersIVF(nprobe=ANN_PROBES, sel=faiss.IDSelectorBatch(ids))
-        _, found = ann.search(normalise(q - self.mean()[None, :]), min(want, 2048), params=params)
+        _, found = ann.search(normalise(q - self.mean()[None, :]), min(max(want, RERANK), 2048), params=params)
         rows = np.unique(found[found >= 0])
         if len(rows) == 0:
             return rows, np.zeros(0, np.float32)

@@ -94,6 +94,58 @@ def build_index(cache_root: Path, recordings: Iterable[Recording], embedder: Win
     return index, report
 
 
+# ---- the same embedding on a Ray cluster's actors (birdlab embed --cluster) ----------------------
+
+_WORKER: dict = {}
+
+
+def _init_embed_worker(name: str, model_file: str | None, cache_root: str, hop_s: float, threads: int) -> None:
+    """An actor's embedder and cache (scoring/cluster.py runs it once per actor)."""
+    embedder = load_embedder(name, threads, Path(model_file) if model_file else None)
+    _WORKER.update(embedder=embedder, cache=embedding_cache(Path(cache_root), embedder, hop_s))
+
+
+def _embed_task(path: str, recording: Recording) -> tuple[str, int, str]:
+    """Embed one recording into the (shared) cache; (path, windows, "") or (path, 0, why it failed)."""
+    from birdlab.core.sound.audio import AudioError
+    try:
+        windows = embed_recording(recording, _WORKER["embedder"], _WORKER["cache"])
+    except AudioError as exc:
+        return path, 0, str(exc)
+    except Exception as exc:  # one bad file must not stop the others
+        return path, 0, f"{type(exc).__name__}: {exc}"
+    return path, 0 if windows is None else len(windows), ""
+
+
+def embed_on_cluster(cache_root: Path, recordings: list[Recording], embedder: WindowEmbedder, hop_s: float,
+                     model_file: Path | None, threads: int, progress: Callable[[Recording], None] | None = None
+                     ) -> dict[int, str]:
+    """Embed the recordings' windows into the cache on the connected Ray cluster (the cache folder and
+    the audio at the same paths on every node); returns {recording id: why it failed}. The index is
+    then refreshed here from the cache, without embedding anything."""
+    from birdlab.scoring.cluster import WorkerJob, ray_module, run_on_cluster
+
+    ray = ray_module()
+    by_path = {str(r.abs_path or r.path): r for r in recordings}
+    failures: dict[int, str] = {}
+    job = WorkerJob("birdlab.scoring.similarity", "_init_embed_worker",
+                    (embedder.name, str(model_file) if model_file else None, str(cache_root), hop_s, threads),
+                    "_embed_task")
+
+    def handle(result: tuple[str, int, str]) -> None:
+        path, _, reason = result
+        if reason:
+            failures[by_path[path].id] = reason
+        if progress:
+            progress(by_path[path])
+
+    workers = max(1, int(ray.cluster_resources().get("CPU", 1)) // threads)
+    run_on_cluster([(path, rec) for path, rec in by_path.items()], job, handle,
+                   lambda path, why: handle((path, 0, why)), workers, threads,
+                   {path: rec.duration for path, rec in by_path.items()})
+    return failures
+
+
 def find_similar(index: EmbeddingIndex, embedder: WindowEmbedder, queries: list[Span], k: int = 20,
                  combine: str = "max", recording_ids: Iterable[int] | None = None) -> list[Hit]:
     """The k windows most like the query spans, their own windows left out (no database access:

@@ -45,3 +45,17 @@ def test_batch_dialog_scores_a_folder_into_files_and_the_project(qtbot, tmp_path
         assert any(names[d.class_id] == row["class"] and d.t_min <= float(row["t_min"]) + 1e-3
                    and d.t_max >= float(row["t_max"]) - 1e-3 for d in stored)  # inside a lower-threshold event
     win.close()
+
+
+def test_the_batch_dialog_can_target_a_ray_cluster(qtbot, tmp_path):
+    from birdlab.core.store.project import Project
+    from birdlab.gui.batch_dialog import BatchDialog
+
+    with Project.create(tmp_path / "p") as project:
+        dialog = BatchDialog(project)
+        qtbot.addWidget(dialog)
+        dialog.inputs.addItem(str(tmp_path))
+        assert "--cluster" not in dialog.command()  # this machine by default
+        dialog.cluster.setText(" ray://head:10001 ")
+        command = dialog.command()
+        assert command[command.index("--cluster") + 1] == "ray://head:10001"

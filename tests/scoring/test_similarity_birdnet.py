@@ -122,3 +122,23 @@ def test_embed_reports_what_it_did(sparse_project, capsys):
     assert "240 windows of 6 recording(s); 0 added, 0 removed, 0 failed" in capsys.readouterr().out
     assert main(["embed", str(folder), "--hop", "5"]) == 2
     assert "--hop 5" in capsys.readouterr().err
+
+
+def test_search_can_be_limited_to_recordings_a_folder_or_a_time(sparse_project, tmp_path, capsys):
+    folder, recs, events = sparse_project
+    call = next(e for e in events["site0.wav"] if e.label == "trill_frog")
+    query = f"site0.wav:{call.box.t_min:.3f}-{call.box.t_max:.3f}"
+    assert main(["search", str(folder), "--query", query, "--recording", "site2.wav", "--recording", "site3.wav",
+                 "--top", "6", "--quiet"]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.strip().splitlines()]
+    assert len(rows) == 6 and {Path(r[1]).name for r in rows} <= {"site2.wav", "site3.wav"}
+    audio = Path(recs[0].abs_path).parent
+    assert main(["search", str(folder), "--query", query, "--folder", str(audio), "--top", "3", "--quiet"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 3
+    assert main(["search", str(folder), "--query", query, "--folder", str(tmp_path), "--quiet"]) == 2
+    assert "no recording of the project matches" in capsys.readouterr().err
+    # these names carry no start time, so a time window matches none of them
+    assert main(["search", str(folder), "--query", query, "--after", "2024-05-01", "--quiet"]) == 2
+    assert "no recording of the project matches" in capsys.readouterr().err
+    assert main(["search", str(folder), "--query", query, "--before", "May", "--quiet"]) == 2
+    assert "--before 'May'" in capsys.readouterr().err
