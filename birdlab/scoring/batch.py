@@ -453,12 +453,15 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
         workers = cfg.workers or workers
         threads = cfg.threads or max(1, available_cores() // workers)
         what = "files"
-        if info is not None:  # one single-threaded actor per CPU of the cluster, unless told otherwise
+        gpu_workers = 0
+        if info is not None:  # an actor per GPU, then a single-threaded one per CPU left, unless told otherwise
+            from birdlab.scoring.cluster import actor_plan
             threads = cfg.threads or 1
-            workers = cfg.workers or max(1, min(len(todo), info.cpus // threads))
-            report.cluster = f"{info.address} ({info.nodes} node(s), {info.cpus} CPU(s))"
+            gpu_workers, workers = actor_plan(info.cpus, info.gpus, threads, min(len(todo), cfg.workers or len(todo)))
+            report.cluster = f"{info.address} ({info.nodes} node(s), {info.cpus} CPU(s)" + \
+                (f", {info.gpus} GPU(s))" if info.gpus else ")")
             what = f"files on {info.nodes} node(s)"
-        report.workers, report.threads = workers, threads
+        report.workers, report.threads = workers + gpu_workers, threads
         bar = ProgressBar(len(todo), what, stream=err) if cfg.progress and todo else None
 
         pending: list[Outcome] = []  # scored, not yet in the project nor the journal
@@ -523,7 +526,8 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
                 from birdlab.scoring.cluster import run_on_cluster, score_job
                 sizes = {path: _size(Path(path)) for path, _ in tasks}  # bytes: the length, for the order
                 run_on_cluster(tasks, score_job(init), handle, lambda path, why: handle(Outcome(path, False, why)),
-                               workers, threads, sizes, lambda text: print(f"birdlab: {text}", file=err, flush=True))
+                               workers, threads, sizes, lambda text: print(f"birdlab: {text}", file=err, flush=True),
+                               gpu_workers)
             elif workers == 1 or len(tasks) <= 1:
                 _run_inline(tasks, init, handle)
             else:

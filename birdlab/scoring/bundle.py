@@ -23,6 +23,7 @@ from birdlab.scoring.scorer import RAW_AUDIO, Features, InputSpec, compute_featu
 INPUT_NAME = "power"
 AUDIO_INPUT = "audio"  # the windows themselves, for models with a raw-waveform branch
 EMBEDDING_INPUT = "embedding"  # an embedding-family head: its embedder's window embeddings
+DEVICE_ENV = "BIRDLAB_ONNX_DEVICE"  # "cuda": ONNX Runtime's CUDA provider when installed (a cluster's GPU actors)
 OUTPUTS = ("framewise", "clipwise")
 WINDOW_EMBEDDING = "embedding"  # optional output of an SED model: its backbone's features over the window
 
@@ -55,6 +56,14 @@ def _check_dims(path: Path, what: str, shape: list, expected: list[int | None]) 
     for axis, (got, want) in enumerate(zip(shape, expected)):
         if want is not None and isinstance(got, int) and got > 0 and got != want:
             raise ModelFileError(path, f"{what} axis {axis} is {got}, expected {want} (shape {shape})")
+
+
+def execution_providers(available: list[str]) -> list[str]:
+    """The CPU, or ONNX Runtime's CUDA provider first when this process was given a GPU
+    (`BIRDLAB_ONNX_DEVICE=cuda`, set by a cluster's GPU actors) and onnxruntime-gpu provides it."""
+    if os.environ.get(DEVICE_ENV, "cpu") == "cuda" and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
 
 
 def probability_problem(*outputs: np.ndarray, slack: float = 1e-4) -> str | None:
@@ -111,7 +120,8 @@ class ModelBundle:
         spin_flag = "1" if spin and threads > 1 else "0"
         options.add_session_config_entry("session.intra_op.allow_spinning", spin_flag)
         try:
-            session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(path), sess_options=options,
+                                           providers=execution_providers(ort.get_available_providers()))
         except Exception as exc:  # InvalidProtobuf, Fail, NotImplemented (unknown op), ...
             raise ModelFileError(path, f"not a usable ONNX model ({_short(exc)})") from None
         meta = parse_metadata(path, dict(session.get_modelmeta().custom_metadata_map))

@@ -89,17 +89,38 @@ class WorkerJob:
 SCORE_JOB = ("birdlab.scoring.batch", "_init_worker", "_score_file")
 
 
+def actor_plan(cpus: int, gpus: int, threads: int, workers: int | None = None) -> tuple[int, int]:
+    """(GPU actors, CPU actors): one per GPU (with one CPU to feed it), then one per `threads` of the
+    CPUs left; `workers` caps the total, GPU actors kept first."""
+    gpu_actors = max(0, min(gpus, cpus))
+    cpu_actors = max(0, (cpus - gpu_actors) // max(1, threads))
+    if gpu_actors + cpu_actors == 0:
+        cpu_actors = 1
+    if workers is not None:
+        gpu_actors = min(gpu_actors, workers)
+        cpu_actors = min(cpu_actors, max(0, workers - gpu_actors))
+    return gpu_actors, cpu_actors
+
+
 class _Worker:
     """The actor: a worker's state, set up once, and its task per item (a file)."""
 
-    def __init__(self, job: WorkerJob):
+    def __init__(self, job: WorkerJob, device: str = "cpu"):
         import importlib
+
+        from birdlab.scoring.bundle import DEVICE_ENV
+        os.environ[DEVICE_ENV] = device  # before any model loads: a GPU actor's ONNX Runtime takes CUDA
         module = importlib.import_module(job.module)
         getattr(module, job.init)(*job.init_args)
         self.task = getattr(module, job.task)
 
     def run(self, *args):
         return self.task(*args)
+
+    def providers(self) -> list[str]:
+        """What ONNX Runtime offers here (a GPU actor without onnxruntime-gpu runs on the CPU)."""
+        import onnxruntime
+        return list(onnxruntime.get_available_providers())
 
 
 def score_job(init: tuple) -> WorkerJob:
@@ -110,21 +131,32 @@ def score_job(init: tuple) -> WorkerJob:
 
 
 def run_on_cluster(tasks: list[tuple], job: WorkerJob, handle: Callable, failed: Callable, workers: int,
-                   threads: int, sizes: dict | None = None, note: Callable[[str], None] = lambda text: None) -> None:
+                   threads: int, sizes: dict | None = None, note: Callable[[str], None] = lambda text: None,
+                   gpu_workers: int = 0) -> None:
     """Run `job` for every task (argument tuples whose first item names it, e.g. a file's path) on
-    `workers` actors of `threads` CPUs each, largest first; each result goes to `handle`, and an
-    item whose worker was lost `MAX_ATTEMPTS` times to `failed(item, reason)`; `note` is told of each
-    lost worker."""
+    `workers` actors of `threads` CPUs each and `gpu_workers` actors of one GPU each, largest first;
+    each result goes to `handle`, and an item whose worker was lost `MAX_ATTEMPTS` times to
+    `failed(item, reason)`; `note` is told of each lost worker."""
+    if not tasks:
+        return
     ray = ray_module()
     sizes = sizes or {}
     queue = deque(sorted(tasks, key=lambda t: -sizes.get(t[0], 0.0)))
     attempts: dict = {}
-    actor_class = ray.remote(num_cpus=threads, max_restarts=0)(_Worker)
+    cpu_class = ray.remote(num_cpus=threads, max_restarts=0)(_Worker)
+    gpu_class = ray.remote(num_cpus=1, num_gpus=1, max_restarts=0)(_Worker)
+    devices: dict[int, str] = {}  # id(actor) -> "cpu" or "cuda"
 
-    def new_actor():
-        return actor_class.remote(job)
+    def new_actor(device: str = "cpu"):
+        actor = (gpu_class if device == "cuda" else cpu_class).remote(job, device)
+        devices[id(actor)] = device
+        return actor
 
-    actors = [new_actor() for _ in range(max(1, workers))]
+    actors = [new_actor("cuda") for _ in range(gpu_workers)] + [new_actor() for _ in range(max(0, workers))]
+    if not actors:
+        actors = [new_actor()]
+    if gpu_workers and "CUDAExecutionProvider" not in ray.get(actors[0].providers.remote()):
+        note("the GPU workers have no CUDA provider (install onnxruntime-gpu on the GPU nodes): they use the CPU")
     in_flight: dict = {}  # object ref -> (actor, task)
 
     def fill(actor) -> None:
@@ -151,7 +183,7 @@ def run_on_cluster(tasks: list[tuple], job: WorkerJob, handle: Callable, failed:
                     queue.appendleft(task)
                 slot = next((k for k, a in enumerate(actors) if a is actor), None)
                 if slot is not None:  # the first of its files to come back: replace the actor
-                    actors[slot] = new_actor()
+                    actors[slot] = new_actor(devices.get(id(actor), "cpu"))
                     ray.kill(actor, no_restart=True)
                     note(f"a worker was lost ({type(exc).__name__}); its files go to another")
                 for live in actors:
