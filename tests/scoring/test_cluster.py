@@ -65,9 +65,12 @@ def local_run(folder, tmp_path_factory):
 
 
 def test_a_local_ray_cluster_gives_the_local_runs_outputs(folder, local_run, tmp_path, capsys):
+    from birdlab.core.store.project import Project
+
     out = tmp_path / "out"
+    Project.create(tmp_path / "p").close()
     assert main(["score", str(folder), "--model", MODEL, "--out", str(out), "--format", "csv,raven",
-                 "--cluster", "local", "--workers", "2", "--quiet"]) == 0
+                 "--cluster", "local", "--workers", "2", "--project", str(tmp_path / "p"), "--quiet"]) == 0
     said = capsys.readouterr().out
     assert "on the Ray cluster local (1 node(s), 2 CPU(s))" in said and "scored 24 file(s)" in said
     assert detections(out) == detections(local_run)
@@ -76,6 +79,10 @@ def test_a_local_ray_cluster_gives_the_local_runs_outputs(folder, local_run, tmp
         twin = out / table.relative_to(local_run)
         assert sorted(twin.read_text().splitlines()) == sorted(table.read_text().splitlines())
     assert sorted(done_files(out)) == sorted(str(p) for p in folder.glob("*.wav"))
+    with Project.open(tmp_path / "p") as project:  # the driver stored them, as a local run does
+        version = project.model_versions()[0]
+        assert len(project.recordings()) == 24 and sum(project.detection_totals(version.id).values()) >= \
+            len(detections(out)) - 1
 
 
 def run_in_background(folder: Path, out: Path, *extra: str) -> subprocess.Popen:
