@@ -101,8 +101,15 @@ def wait_for_done(out: Path, count: int, proc: subprocess.Popen, timeout_s: floa
 
 
 def worker_pids() -> list[int]:
-    found = subprocess.run(["pgrep", "-f", "ray::_Worker"], capture_output=True, text=True).stdout.split()
-    return [int(p) for p in found]
+    """Ray's actor processes (their title is `ray::_Worker...`), from /proc: no pgrep on a bare machine."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "cmdline").read_bytes().startswith(b"ray::_Worker"):
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
 
 
 def test_a_worker_killed_mid_run_loses_no_file_and_scores_none_twice(folder, local_run, tmp_path):
