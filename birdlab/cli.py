@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -671,15 +672,20 @@ def _search_scope(project, args: argparse.Namespace) -> list[int] | None:
                 raise UsageError(f"--recording: no recording {name!r} in {project.root}")
             chosen.append(rec)
         recordings = chosen
-    if args.folder:
-        folders = [Path(f).resolve() for f in args.folder]
-        recordings = [r for r in recordings if any(r.abs_path.is_relative_to(f) for f in folders)]
+    if args.folder:  # compared with symbolic links resolved on both sides
+        folders = [Path(os.path.realpath(f)) for f in args.folder]
+        recordings = [r for r in recordings
+                      if any(Path(os.path.realpath(r.abs_path)).is_relative_to(f) for f in folders)]
     bounds = []
     for flag, text in (("--after", args.after), ("--before", args.before)):
         try:
-            bounds.append(datetime.fromisoformat(text) if text else None)
+            bound = datetime.fromisoformat(text) if text else None
         except ValueError:
             raise UsageError(f"{flag} {text!r}: give a date or date and time, e.g. 2024-05-01 or 2024-05-01T05:30")
+        if bound is not None and bound.tzinfo is not None:
+            raise UsageError(f"{flag} {text!r}: give the recorders' local time, without a time zone "
+                             "(file names carry none)")
+        bounds.append(bound)
     after, before = bounds
     if after or before:
         timed = [(r, start_time_from_name(r.name)) for r in recordings]

@@ -76,6 +76,7 @@ class EmbeddingMapPanel(QWidget):
         self._background = Background(threads, "map", self)
         self._token: object | None = None
         self.points: MapPoints | None = None
+        self._map_project = None  # the project the points are of
         self.xy = np.zeros((0, 2), np.float32)
         self.selected = np.zeros(0, bool)
         self.embedder = ""
@@ -127,7 +128,7 @@ class EmbeddingMapPanel(QWidget):
             points = queue_sample(project, index, self.queue_items())
         else:
             points = project_sample(project, index)
-        self.points, self.embedder = points, index.embedder
+        self.points, self.embedder, self._map_project = points, index.embedder, project
         self.selected = np.zeros(len(points), bool)
         self.review_button.setEnabled(False)
         self._show(pca_2d(points.vectors))
@@ -210,6 +211,9 @@ class EmbeddingMapPanel(QWidget):
         """The selected windows, most typical of the selection first (cosine to its mean), to review."""
         points = self.points
         if points is None or not self.selected.any():
+            return
+        if self.session.project is not self._map_project:  # another project was opened: these ids are not its
+            self.status.setText("The map is of another project: draw it again.")
             return
         chosen = np.flatnonzero(self.selected)
         centre = points.vectors[chosen].mean(axis=0)

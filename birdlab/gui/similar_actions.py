@@ -95,7 +95,7 @@ class SimilarActions(QObject):
         project = self.session.project
         token = self._token = object()
         job = dict(cache_root=project.cache_dir, recordings=project.recordings(), spans=spans, class_id=class_id,
-                   top_k=self.top_k, threads=self.embedder_threads)
+                   top_k=self.top_k, threads=self.embedder_threads, project=project)
         self._background.submit(self._run, token, job)
 
     def cancel(self) -> None:
@@ -137,8 +137,9 @@ class SimilarActions(QObject):
             if report.cancelled:
                 return
             hits = find_similar(index, embedder, job["spans"], k=job["top_k"]) if job["spans"] else None
-        except (EmbeddingIndexError, OSError, ValueError) as exc:
-            deliver(self._failed, token, str(exc))
+        except Exception as exc:  # noqa: BLE001 - an unreadable query file, memory, ONNX Runtime: said, never stuck
+            deliver(self._failed, token, str(exc) if isinstance(exc, (EmbeddingIndexError, OSError, ValueError))
+                    else f"{type(exc).__name__}: {exc}")
             return
         deliver(self._done, token, job, embedder, report, hits)
 
@@ -179,7 +180,9 @@ class SimilarActions(QObject):
         self._hide_progress()
         failed = f"; {len(report.failed)} recording(s) could not be read" if report.failed else ""
         project = self.session.project
-        if hits is None or project is None:
+        if project is not job["project"]:  # another project was opened meanwhile: its ids are not these
+            return
+        if hits is None:
             self.message.emit(f"Embedding index up to date: {report.windows:,} windows{failed}.", 8000)
             return
         version = store_candidates(project, hits, job["class_id"], job["spans"], embedder.name)

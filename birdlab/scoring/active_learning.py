@@ -26,7 +26,8 @@ from birdlab.core.store.review import QueueSpec, ReviewQueue
 from birdlab.scoring.embedding_index import EmbeddingIndex, normalise
 
 POOL = 500  # uncertain detections the diverse order spreads out
-NEAR_WINDOWS = 2000  # windows the positives' search returns
+NEAR_WINDOWS = 500  # windows the positives' search returns
+POSITIVES = 100  # the newest positive labels that make the query (the ranking runs on the GUI thread)
 
 NEAR_POSITIVES = "near my positives"
 DIVERSE_UNCERTAIN = "diverse uncertain"
@@ -62,6 +63,7 @@ def near_positives(project: Project, index: EmbeddingIndex, spec: QueueSpec) -> 
     spec's class when it has one), most similar first."""
     f = spec.filter
     positives = [lab for lab in project.labels(class_id=f.class_id) if lab.polarity is Polarity.POSITIVE]
+    positives = sorted(positives, key=lambda lab: lab.modified)[-POSITIVES:]
     queries, kept = span_vectors(index, [(lab.recording_id, lab.t_min, lab.t_max) for lab in positives])
     if not kept:
         return []

@@ -518,7 +518,9 @@ def run_batch(cfg: BatchConfig, err: TextIO | None = None) -> BatchReport:
                 bar.update(1, outcome.done.duration if outcome.ok and outcome.done else 0.0)
 
         tasks = [(str(p), names[p]) for p in todo]
-        init = (list(cfg.models), cfg.weights, cfg.combine, threads, settings, str(cfg.out),
+        # absolute paths: a cluster's actors start in other working directories
+        init = ([str(Path(m).resolve()) for m in cfg.models], cfg.weights, cfg.combine, threads, settings,
+                str(cfg.out.resolve()),
                 tuple(cfg.formats), cfg.tracks, project_settings(settings) if sink is not None else None,
                 str(sink.project.cache_dir) if sink is not None else None, os.getpid())
         try:

@@ -159,8 +159,12 @@ def run_on_cluster(tasks: list[tuple], job: WorkerJob, handle: Callable, failed:
     actors = [new_actor("cuda") for _ in range(gpu_workers)] + [new_actor() for _ in range(max(0, workers))]
     if not actors:
         actors = [new_actor()]
-    if gpu_workers and "CUDAExecutionProvider" not in ray.get(actors[0].providers.remote()):
-        note("the GPU workers have no CUDA provider (install onnxruntime-gpu on the GPU nodes): they use the CPU")
+    if gpu_workers:
+        try:
+            if "CUDAExecutionProvider" not in ray.get(actors[0].providers.remote()):
+                note("the GPU workers have no CUDA provider (install onnxruntime-gpu on the GPU nodes): they use the CPU")
+        except ray.exceptions.RayActorError:
+            pass  # it failed to start: its files say why below
     in_flight: dict = {}  # object ref -> (actor, task)
 
     def fill(actor) -> None:
@@ -182,7 +186,9 @@ def run_on_cluster(tasks: list[tuple], job: WorkerJob, handle: Callable, failed:
                 key = task[0]
                 attempts[key] = attempts.get(key, 0) + 1
                 if attempts[key] >= MAX_ATTEMPTS:
-                    failed(key, f"its worker was lost {attempts[key]} times ({type(exc).__name__})")
+                    detail = str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else ""
+                    failed(key, f"its worker was lost {attempts[key]} times ({type(exc).__name__}"
+                                + (f": {detail})" if detail else ")"))
                 else:
                     queue.appendleft(task)
                 slot = next((k for k, a in enumerate(actors) if a is actor), None)

@@ -6,24 +6,31 @@ Kept in `cache/index/<embedder>-<sha8>/h<hop ms>/` (disposable, like all of cach
   id table: the manifest's block starts give its recording, its offset the window;
 - `manifest.json` (written atomically after the vectors): per recording its fingerprint, first
   row and window count, and the rows the approximate index holds. Rows past the manifest's
-  count (an interrupted append) are cut off on open;
+  count (an interrupted append) are cut off by the next writer (one at a time, under a lock);
+  readers never change a file;
 - `ann.faiss`, from `ANN_MIN` windows up: faiss IVF-PQ (product-quantised codes, 64 bytes a
   window at 1024 dimensions; `benchmarks/bench_ann.py` measured it against usearch: it is the
   only one whose memory fits 36 M windows on a desktop). Its candidates are re-ranked with the
   exact vectors, read from `vectors.f16` by memory map.
 
 Similarity is the cosine of the windows' embeddings centred on the project's mean window
-(`sum.npy` keeps the sum of all rows, updated block by block): what every window of an archive
+(`sum.npz` keeps the sum of all rows and their count, updated block by block): what every window of an archive
 shares (its recorder's background) then counts for nothing. Measured with BirdNET v2.4 at a
 1 s hop: Noisy Pitta precision at 20 from 0.911 to 0.913, synthetic species at 10 by +0.03-0.07.
 
 A refresh embeds only the recordings that are new or changed (by fingerprint); recordings that
 left the project are cut out of the vectors, and the approximate index re-adds its rows with
 the quantiser it already trained (training again only when the index grew fourfold).
+
+Long because: the files, the writer's lock, the approximate index and the search all read and
+change one index's state (its blocks, the rows' sum, the faiss index); split, they would pass
+that state around.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
 import os
@@ -115,7 +122,7 @@ class EmbeddingIndex:
 
     @property
     def sum_path(self) -> Path:
-        return self.folder / "sum.npy"
+        return self.folder / "sum.npz"
 
     @property
     def size(self) -> int:
@@ -134,33 +141,28 @@ class EmbeddingIndex:
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             self.blocks, self.ann_rows, self.ann_trained_on = {}, 0, 0
         n = self.size
-        bytes_needed = n * self.dim * 2
         have = self.vectors_path.stat().st_size if self.vectors_path.exists() else 0
-        if have < bytes_needed:  # vectors lost or cut: the cache starts again
+        if have < n * self.dim * 2:  # rows lost, or a writer between its two steps: empty, to this reader
             self.blocks, self.ann_rows, self.ann_trained_on, n = {}, 0, 0, 0
-            bytes_needed = 0
-        if have > bytes_needed:  # an append the manifest never recorded
-            with open(self.vectors_path, "r+b") as f:
-                f.truncate(bytes_needed)
         if self.ann_rows and not self.ann_path.exists():
             self.ann_rows = self.ann_trained_on = 0
         self._sum = np.zeros(self.dim, np.float64)
         try:
-            saved = np.load(self.sum_path)
-            if saved.shape == (self.dim,) and n:
-                self._sum = saved.astype(np.float64)
-            elif n:
-                raise ValueError("another dimension")
-        except (OSError, ValueError):
-            self._sum = np.asarray(self.vectors(), np.float64).sum(axis=0) if n else self._sum
+            with np.load(self.sum_path) as saved:
+                if saved["sum"].shape != (self.dim,) or int(saved["rows"]) != n:
+                    raise ValueError("not the sum of these rows")
+                self._sum = saved["sum"].astype(np.float64)
+        except (OSError, ValueError, KeyError):
+            if n:
+                self._sum = np.asarray(self.vectors(), np.float64).sum(axis=0)
 
     def mean(self) -> np.ndarray:
         """The project's mean window (of the normalised rows), float32 [dim]."""
         return (self._sum / max(1, self.size)).astype(np.float32)
 
     def _save_sum(self) -> None:
-        tmp = self.sum_path.with_name("sum.tmp.npy")
-        np.save(tmp, self._sum)
+        tmp = self.sum_path.with_name("sum.tmp.npz")
+        np.savez(tmp, sum=self._sum, rows=self.size)
         os.replace(tmp, self.sum_path)
 
     def _save_manifest(self) -> None:
@@ -185,7 +187,29 @@ class EmbeddingIndex:
                 cancelled: Callable[[], bool] = lambda: False) -> RefreshReport:
         """Bring the index up to the project's recordings: `embed(recording)` gives a recording's
         windows (float16 [n, dim]; None when cancelled) and is called only for new or changed ones."""
-        recordings = list(recordings)
+        with self._writing():
+            return self._refresh(list(recordings), embed, cancelled)
+
+    @contextlib.contextmanager
+    def _writing(self):
+        """One writer at a time (the app's worker, a `birdlab embed`): an exclusive lock, then the
+        files as they are now, with rows past the manifest (an append it never recorded) cut off.
+        Readers never change the files."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / "write.lock", "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                self._load()
+                needed = self.size * self.dim * 2
+                if self.vectors_path.exists() and self.vectors_path.stat().st_size > needed:
+                    with open(self.vectors_path, "r+b") as f:
+                        f.truncate(needed)
+                self._vectors = None
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _refresh(self, recordings: list[Recording], embed, cancelled) -> RefreshReport:
         wanted = {r.id: r for r in recordings}
         removed = [rid for rid, b in self.blocks.items()
                    if rid not in wanted or wanted[rid].fingerprint != b["fingerprint"]]
@@ -348,10 +372,11 @@ class EmbeddingIndex:
             return []
         exclude = list(exclude)
         spread = max(1, int(math.ceil(self.window_s / self.hop_s)))  # windows one call can fill
-        want = (k + len(exclude) * 2) * spread * 2 + 16
+        excluded_rows = sum(int(math.ceil((e1 - e0) / self.hop_s)) + spread for _, e0, e1 in exclude)
+        want = k * spread * 2 + excluded_rows + 16
         ranges = self.rows_of(recording_ids) if recording_ids is not None else None
         rows_in_scope = sum(c for _, _, c in ranges) if ranges is not None else self.size
-        if rows_in_scope <= ANN_MIN or self._read_ann() is None:
+        if rows_in_scope <= ANN_MIN or self.ann_rows != self.size or self._read_ann() is None:
             rows, sims = self._exact(q, want, ranges)
         else:
             rows, sims = self._approximate(q, want, ranges)
@@ -417,14 +442,19 @@ class EmbeddingIndex:
         rows, sims = rows[order], sims[order]
         rids, starts = self.locate(rows)
         kept: list[Hit] = []
+        excluded: dict[int, list[tuple[float, float]]] = {}
+        for er, e0, e1 in exclude:
+            excluded.setdefault(er, []).append((e0, e1))
+        kept_in: dict[int, list[Hit]] = {}
         for rid, t0, sim in zip(rids.tolist(), starts.tolist(), sims.tolist()):
             t1 = min(t0 + self.window_s, self.blocks[rid]["duration"])
-            if any(rid == er and t0 < e1 and e0 < t1 for er, e0, e1 in exclude):
+            if any(t0 < e1 and e0 < t1 for e0, e1 in excluded.get(rid, ())):
                 continue
-            if any(h.recording_id == rid and min(t1, h.t_end) - max(t0, h.t_start) >= (t1 - t0) / 2 - 1e-9
-                   for h in kept):
+            if any(min(t1, h.t_end) - max(t0, h.t_start) >= (t1 - t0) / 2 - 1e-9 for h in kept_in.get(rid, ())):
                 continue
-            kept.append(Hit(int(rid), round(t0, 6), round(t1, 6), float(np.clip(sim, -1.0, 1.0))))
+            hit = Hit(int(rid), round(t0, 6), round(t1, 6), float(np.clip(sim, -1.0, 1.0)))
+            kept.append(hit)
+            kept_in.setdefault(rid, []).append(hit)
             if len(kept) >= k:
                 break
         return kept

@@ -20,6 +20,7 @@ from birdlab.core.sound.audio import iter_windows, read_window
 from birdlab.core.store.embedding_cache import WindowEmbeddingCache
 
 BATCH = 8
+SPAN_WINDOWS = 32  # a query span longer than this many half-window steps is sampled evenly
 
 
 class WindowEmbedder(Protocol):
@@ -97,13 +98,14 @@ def embed_recording(recording: Recording, embedder: WindowEmbedder, cache: Windo
 
 def embed_span(recording: Recording, t0: float, t1: float, embedder: WindowEmbedder) -> np.ndarray:
     """One embedding [dim] for a box or a selected time range: windows centred on it (one when it is
-    shorter than a window, else windows at half-window steps covering it), their mean."""
+    shorter than a window, else windows at half-window steps covering it, at most about
+    `SPAN_WINDOWS` of them spread evenly over a long range), their mean."""
     t0, t1 = max(0.0, min(t0, t1)), min(recording.duration, max(t0, t1))
     length = t1 - t0
     if length <= embedder.window_s:
         starts = [(t0 + t1) / 2 - embedder.window_s / 2]
     else:
-        step = embedder.window_s / 2
+        step = max(embedder.window_s / 2, (length - embedder.window_s) / (SPAN_WINDOWS - 1))
         starts = list(np.arange(t0, t1 - embedder.window_s + 1e-9, step))
         if starts[-1] + embedder.window_s < t1 - 1e-6:
             starts.append(t1 - embedder.window_s)

@@ -81,4 +81,14 @@ def test_find_similar_from_a_drawn_box_to_labelled_candidates_by_key(qtbot, tmp_
     win.review.source_box.setCurrentIndex(0)
     assert win.session.review_source is None and win.review.source_box.count() == 2
     assert not win.index_bar.isVisible() and not win.index_cancel.isVisible()
+
+    # a query whose audio has gone fails with its reason, and the next search can start
+    win.show_recording(rec.id, (max(0.0, call.box.t_min - 2), call.box.t_max + 2))
+    qtbot.waitUntil(lambda: win.view.is_painted(), timeout=10000)
+    win.view.select_labels([drawn[0].id])
+    assert win.view.selected_ids() == [drawn[0].id]
+    rec.abs_path.rename(rec.abs_path.with_suffix(".gone"))
+    QTest.keyClick(win, Qt.Key.Key_M)
+    qtbot.waitUntil(lambda: "Similarity search failed" in win.statusBar().currentMessage(), timeout=60000)
+    assert win.similar._token is None
     win.close()

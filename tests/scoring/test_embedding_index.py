@@ -113,10 +113,25 @@ def test_an_interrupted_append_is_cut_off_and_lost_vectors_start_again(tmp_path,
     size = index.vectors_path.stat().st_size
     with open(index.vectors_path, "ab") as f:
         f.write(b"\0" * 100)  # rows written, manifest never updated
-    assert open_index(tmp_path / "cache", embedder, 0.5).vectors_path.stat().st_size == size
+    reader = open_index(tmp_path / "cache", embedder, 0.5)
+    assert reader.size == 12 and index.vectors_path.stat().st_size == size + 100  # a reader changes nothing
+    index, report = build_index(tmp_path / "cache", recordings[:2], embedder, hop_s=0.5)  # the next writer cuts
+    assert report.added == [2] and index.vectors_path.stat().st_size == 2 * size
+    np.testing.assert_allclose(np.asarray(index.vectors()[:12], np.float32),
+                               np.asarray(reader.vectors(), np.float32))
     with open(index.vectors_path, "r+b") as f:
-        f.truncate(size // 2)  # vectors lost: the index starts again (cache/ is disposable)
+        f.truncate(size // 2)  # vectors lost: empty to a reader, built again by a writer (cache/ is disposable)
     assert open_index(tmp_path / "cache", embedder, 0.5).size == 0
+    index, report = build_index(tmp_path / "cache", recordings[:2], embedder, hop_s=0.5)
+    assert report.added == [1, 2] and index.size == 24 and index.vectors_path.stat().st_size == 2 * size
+
+
+def test_a_sum_saved_for_other_rows_is_computed_again(tmp_path, recordings):
+    embedder = BandEmbedder()
+    index, _ = build_index(tmp_path / "cache", recordings, embedder, hop_s=0.5)
+    np.savez(index.sum_path, sum=np.ones(16), rows=999)  # as after a crash between the sum and the manifest
+    again = open_index(tmp_path / "cache", embedder, 0.5)
+    np.testing.assert_allclose(again.mean(), np.asarray(again.vectors(), np.float32).mean(axis=0), atol=2e-3)
 
 
 def clustered(n: int, dim: int, seed: int) -> np.ndarray:

@@ -142,3 +142,5 @@ def test_search_can_be_limited_to_recordings_a_folder_or_a_time(sparse_project, 
     assert "no recording of the project matches" in capsys.readouterr().err
     assert main(["search", str(folder), "--query", query, "--before", "May", "--quiet"]) == 2
     assert "--before 'May'" in capsys.readouterr().err
+    assert main(["search", str(folder), "--query", query, "--after", "2024-05-01T05:30+02:00", "--quiet"]) == 2
+    assert "without a time zone" in capsys.readouterr().err
