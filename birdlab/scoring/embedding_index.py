@@ -99,7 +99,9 @@ class EmbeddingIndex:
     def __init__(self, folder: Path, dim: int, hop_s: float, window_s: float, embedder: str = ""):
         self.folder = Path(folder)
         self.dim, self.hop_s, self.window_s, self.embedder = dim, hop_s, window_s, embedder
-        self.blocks: dict[int, dict] = {}  # recording id -> {"fingerprint", "start", "count"}
+        self.blocks: dict[int, dict] = {}  # recording id -> {"fingerprint", "start", "count", "duration"}
+        self._size = 0  # rows, kept with `blocks` (by _set_blocks, or _append)
+        self._block_layout: tuple[np.ndarray, np.ndarray] | None = None
         self.ann_rows = 0  # rows [0, ann_rows) are in ann.faiss
         self.ann_trained_on = 0
         self._ann = None
@@ -126,24 +128,39 @@ class EmbeddingIndex:
 
     @property
     def size(self) -> int:
-        return sum(b["count"] for b in self.blocks.values())
+        return self._size
+
+    def _layout(self) -> tuple[np.ndarray, np.ndarray]:
+        """(block starts ascending, their recording ids), derived from `blocks` once per change, not
+        per search: an archive has tens of thousands of recordings."""
+        if self._block_layout is None:
+            order = sorted((b["start"], rid) for rid, b in self.blocks.items())
+            self._block_layout = (np.array([s for s, _ in order], np.int64), np.array([r for _, r in order], np.int64))
+        return self._block_layout
+
+    def _set_blocks(self, blocks: dict[int, dict]) -> None:
+        self.blocks = blocks
+        self._size = sum(b["count"] for b in blocks.values())
+        self._block_layout = None
 
     def _load(self) -> None:
         try:
             doc = json.loads(self.manifest_path.read_text(encoding="utf-8"))
             if doc.get("format") != INDEX_FORMAT or doc.get("dim") != self.dim or doc.get("hop_s") != self.hop_s:
                 raise ValueError("another layout")
-            self.blocks = {int(k): {"fingerprint": str(v["fingerprint"]), "start": int(v["start"]),
-                                    "count": int(v["count"]), "duration": float(v["duration"])}
-                           for k, v in doc["recordings"].items()}
+            self._set_blocks({int(k): {"fingerprint": str(v["fingerprint"]), "start": int(v["start"]),
+                                       "count": int(v["count"]), "duration": float(v["duration"])}
+                              for k, v in doc["recordings"].items()})
             self.ann_rows = int(doc.get("ann_rows", 0))
             self.ann_trained_on = int(doc.get("ann_trained_on", 0))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            self.blocks, self.ann_rows, self.ann_trained_on = {}, 0, 0
+            self._set_blocks({})
+            self.ann_rows, self.ann_trained_on = 0, 0
         n = self.size
         have = self.vectors_path.stat().st_size if self.vectors_path.exists() else 0
         if have < n * self.dim * 2:  # rows lost, or a writer between its two steps: empty, to this reader
-            self.blocks, self.ann_rows, self.ann_trained_on, n = {}, 0, 0, 0
+            self._set_blocks({})
+            self.ann_rows, self.ann_trained_on, n = 0, 0, 0
         if self.ann_rows and not self.ann_path.exists():
             self.ann_rows = self.ann_trained_on = 0
         self._sum = np.zeros(self.dim, np.float64)
@@ -247,6 +264,8 @@ class EmbeddingIndex:
             os.fsync(f.fileno())
         self.blocks[rec.id] = {"fingerprint": rec.fingerprint, "start": start, "count": len(windows),
                                "duration": float(rec.duration)}
+        self._size += len(windows)
+        self._block_layout = None
         self._vectors = None
         self._sum += windows.astype(np.float64).sum(axis=0)
         self._save_sum()
@@ -255,7 +274,8 @@ class EmbeddingIndex:
     def _cut(self, recording_ids: list[int]) -> None:
         """Rewrite the vectors without these recordings' blocks; the approximate index is re-filled."""
         old = self.vectors()
-        keep = sorted((b["start"], rid) for rid, b in self.blocks.items() if rid not in set(recording_ids))
+        gone = set(recording_ids)
+        keep = sorted((b["start"], rid) for rid, b in self.blocks.items() if rid not in gone)
         tmp = self.vectors_path.with_name("vectors.f16.tmp")
         new_blocks: dict[int, dict] = {}
         row = 0
@@ -273,7 +293,7 @@ class EmbeddingIndex:
         self._vectors = None
         del old
         os.replace(tmp, self.vectors_path)
-        self.blocks = new_blocks
+        self._set_blocks(new_blocks)
         if not new_blocks:
             self._sum[:] = 0.0
         self._save_sum()
@@ -344,9 +364,7 @@ class EmbeddingIndex:
 
     def locate(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Rows -> (recording ids, window start times)."""
-        order = sorted((b["start"], rid) for rid, b in self.blocks.items())
-        starts = np.array([s for s, _ in order], np.int64)
-        rids = np.array([r for _, r in order], np.int64)
+        starts, rids = self._layout()
         where = np.searchsorted(starts, rows, side="right") - 1
         return rids[where], (rows - starts[where]) * self.hop_s
 
