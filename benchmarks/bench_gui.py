@@ -88,13 +88,19 @@ def measure(path: str) -> dict:
     app.processEvents()
     info = probe(path)
 
+    frames = {"painted": 0, "at_last_tile": 0}  # a tile is on screen once a frame is painted after it came
+    view.graphics.framePainted.connect(lambda: frames.update(painted=frames["painted"] + 1))
+    view.loader.tileReady.connect(lambda *_: frames.update(at_last_tile=frames["painted"]))
+
     def until_painted(timeout: float = 20.0, sharp: bool = True) -> float:
         """Seconds until the tiles in view are painted (`sharp`: and none of them still computing;
-        the whole-file overview refining in the background is not what the user looks at)."""
+        the whole-file overview refining in the background is not what the user looks at), the
+        frame that shows the last of them included."""
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < timeout:
             app.processEvents()
-            if view.is_painted() and not (sharp and view.loader.pending(view._wanted)):
+            if view.is_painted() and not (sharp and view.loader.pending(view._wanted)) \
+                    and frames["painted"] > frames["at_last_tile"]:
                 return time.perf_counter() - t0
             time.sleep(0.0005)
         return float("nan")

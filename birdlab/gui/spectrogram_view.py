@@ -31,7 +31,7 @@ from birdlab.core.sound.tiles import Tile, TileGrid
 from birdlab.gui.captions import free_captions
 from birdlab.gui.channel_strip import ChannelStrip, pool_rows
 from birdlab.gui.strip_plot import quiet_axes, show_strip
-from birdlab.gui.tile_image import TileImage
+from birdlab.gui.tile_image import GapImage, TileImage
 from birdlab.gui.axes import FreqAxis, TimeAxis
 from birdlab.gui.label_items import LabelBox
 from birdlab.gui.palette import class_colour
@@ -249,7 +249,7 @@ class SpectrogramView(QWidget):
             self.graphics.ci.layout.setRowStretchFactor(row, stretch)
         self.overview_image = TileImage()
         self.overview.addItem(self.overview_image)
-        self.background_image = TileImage()
+        self.background_image = GapImage()
         self.background_image.setZValue(-10)
         self.view.addItem(self.background_image)
         self.region = pg.LinearRegionItem(brush=pg.mkBrush(255, 255, 255, 40))
@@ -296,10 +296,13 @@ class SpectrogramView(QWidget):
         self.region.sigRegionChanged.connect(self._region_moved)
         self.scrollbar.valueChanged.connect(self._scrolled)
         self.loader.tileReady.connect(self._tile_ready)
-        # paint first, then compute: the tiles and the waveform of a new range follow the frame
+        # paint first, then compute: the tiles and the waveform of a new range follow the frame.
+        # Queued, so they run once the frame is on screen, not inside its paint event.
         self._waveform_due = False
-        self.graphics.framePainted.connect(self.loader.start_queued)
-        self.graphics.framePainted.connect(self._update_waveform_if_due)
+        after_frame = Qt.ConnectionType.QueuedConnection
+        self.graphics.framePainted.connect(self.loader.start_queued, after_frame)
+        self.graphics.framePainted.connect(self._update_waveform_if_due, after_frame)
+        self.graphics.framePainted.connect(self._prepare_tiles, after_frame)
 
     # ---- coordinates ------------------------------------------------------------------------
     def hz_to_y(self, hz: float) -> float:
@@ -589,6 +592,12 @@ class SpectrogramView(QWidget):
             self._place(item, tile)
         item.setVisible(True)
 
+    def _prepare_tiles(self) -> None:
+        """Colour the tiles that are not yet (those just in, beside the view or of the next
+        zoom level): each is coloured once, between frames, not in the frame that shows it."""
+        for item in self._tile_items.values():
+            item.prepare()
+
     def _update_waveform_if_due(self) -> None:
         if self._waveform_due:
             self._waveform_due = False
@@ -603,10 +612,31 @@ class SpectrogramView(QWidget):
         done = bool(self._wanted) and all(k in self._tile_items and self._tile_items[k].isVisible()
                                           for k in self._wanted)
         # the overview underneath only fills gaps: hiding it when the tiles are all in saves a
-        # full-view image draw on every repaint
+        # full-view image draw on every repaint, and it draws only where a tile is missing
         self.background_image.setVisible(not done)
+        if not done:
+            self.background_image.set_gaps(self._gap_columns())
         if done:
             self.painted.emit()
+
+    def _gap_columns(self) -> list[tuple[float, float]] | None:
+        """The overview's pixel columns under the wanted tiles that are not shown (None: all)."""
+        tile = getattr(self.background_image, "tile", None)
+        if tile is None or self.grid is None or tile.t1 <= tile.t0:
+            return None
+        per_s = self.background_image.image.shape[1] / (tile.t1 - tile.t0)
+        gaps: list[tuple[float, float]] = []
+        for key in self._wanted:
+            item = self._tile_items.get(key)
+            if item is not None and item.isVisible():
+                continue
+            t0, t1 = self.grid.tile_range(key.level, key.index)
+            x0, x1 = np.floor((t0 - tile.t0) * per_s), np.ceil((t1 - tile.t0) * per_s)
+            if gaps and x0 <= gaps[-1][1]:
+                gaps[-1] = (gaps[-1][0], max(gaps[-1][1], float(x1)))
+            else:
+                gaps.append((float(x0), float(x1)))
+        return gaps
 
     def is_painted(self) -> bool:
         return bool(self._wanted) and all(k in self._tile_items for k in self._wanted)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QRectF
 from PySide6.QtGui import QImage
 
 
@@ -35,6 +36,12 @@ def to_colour_index(values: np.ndarray, levels: tuple[float, float], n: int) -> 
 class TileImage(pg.ImageItem):
     _table_of: tuple[np.ndarray, np.ndarray] | None = None  # (the lut, its colour table)
 
+    def prepare(self) -> None:
+        """Render now if a paint would have to: called between frames for tiles just in (or
+        just off screen), so the frame that scrolls them into view only draws them."""
+        if self.image is not None and (self._renderRequired or self.qimage is None):
+            self.render()
+
     def render(self):
         image, lut, levels = self.image, self.lut, self.levels
         fast = (isinstance(image, np.ndarray) and image.ndim == 2 and image.size and image.dtype.kind == "f"
@@ -53,3 +60,31 @@ class TileImage(pg.ImageItem):
         self.qimage = pg.functions.ndarray_to_qimage(self._colours, QImage.Format.Format_RGB32)
         self._renderRequired = False
         self._unrenderable = False
+
+
+class GapImage(TileImage):
+    """The whole-file overview under the view's tiles, drawn only in the gaps where a tile of
+    the view is not in yet. After a scroll half the view is new: drawing the overview's whole
+    width under the other half as well cost about as much again (a scaled image draw is paid
+    per pixel drawn)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.gaps: list[tuple[float, float]] | None = None  # image columns [x0, x1); None: all of it
+
+    def set_gaps(self, gaps: list[tuple[float, float]] | None) -> None:
+        if gaps != self.gaps:
+            self.gaps = gaps
+            self.update()
+
+    def paint(self, painter, *args):
+        if self.gaps is None or self.image is None:
+            return super().paint(painter, *args)
+        if self._renderRequired or self.qimage is None:
+            self.render()
+            if self._unrenderable:
+                return
+        height = self.image.shape[0] if self.axisOrder == "row-major" else self.image.shape[1]
+        for x0, x1 in self.gaps:  # the item's coordinates are the image's pixels
+            part = QRectF(x0, 0.0, x1 - x0, height)
+            painter.drawImage(part, self.qimage, part)

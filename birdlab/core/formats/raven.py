@@ -310,10 +310,11 @@ def write_multi_file(path: Path, recordings: Iterable[tuple[RecordingRef, Iterab
         selection = 0
         start = 0.0  # where this file begins in the concatenated timeline
         for ref, boxes in recordings:
+            name, where = clean_cell(ref.name), clean_cell(ref.path)  # once a file, not once a box
             for a in boxes:
                 selection += 1
                 handle.write("\t".join([
-                    str(selection), "Spectrogram 1", "1", clean_cell(ref.name), clean_cell(ref.path),
+                    str(selection), "Spectrogram 1", "1", name, where,
                     _fmt_t(a.t_min), _fmt_t(start + a.t_min), _fmt_t(start + a.t_max)]
                     + _cells(a, ref, with_score, extra)) + "\n")
             start += ref.duration
