@@ -29,7 +29,9 @@ species: what the labels alone teach it), `zeroshot` (BirdNET v2.4's own output 
 `ensemble` (mean of the imagenet and birdnet tracks, when both ran), and `distil` (the
 imagenet start distilled from the fold's birdnet head on the fold's training audio with no
 labels: `birdlab train --distil-from`, the teacher's tracks its only targets; `distil-mels64`
-the same student at 64 mels, `distil-<backbone>` another timm backbone from random weights). Each trains through
+the same student at 64 mels, `distil-<backbone>` another timm backbone from random weights;
+`-labels` added to any of these: the student also has the fold's labels, as a fast copy made in
+a labelled project has). Each trains through
 `birdlab.core.ml.runs` and `python -m training fit`, exactly as `birdlab train` does, and scores
 with `score_recording`, as `birdlab score` does.
 
@@ -180,21 +182,28 @@ def zero_shot_model(folder: Path) -> Path:
     return path
 
 
-def distil_student(root: Path, train_clips: list[Clip], teacher_model: Path, config: dict, log: Path
-                   ) -> tuple[Path, float]:
-    """A student distilled from a trained teacher on the fold's training audio with no label at
-    all: the teacher's score tracks are all it learns from (what `birdlab train --distil-from`
-    does where a project has no labels); (model file, seconds, the teacher's scoring included)."""
+def distil_student(root: Path, train_clips: list[Clip], teacher_model: Path, config: dict, log: Path,
+                   labelled: bool = False) -> tuple[Path, float]:
+    """A student distilled from a trained teacher on the fold's training audio; (model file,
+    seconds, the teacher's scoring included). Without `labelled`, with no label at all: the
+    teacher's score tracks are all it learns from (what `birdlab train --distil-from` does where
+    a project has no labels). With it, the fold's training project as the teacher had it (its
+    boxes, reviewed-complete): what "Fast copy for batch scoring" does in a labelled project,
+    the labels where there are labels and the teacher's tracks elsewhere."""
     from birdlab.core.store.track_cache import save_tracks, tracks_path
     from birdlab.scoring import ScoreSettings, score_recording
     from birdlab.scoring.ensemble import load_scorer
 
     t0 = time.monotonic()
-    shutil.rmtree(root, ignore_errors=True)
-    project = Project.create(root)
-    project.add_class(SPECIES)
-    recs, errors = project.add_audio([c.path for c in train_clips])
-    assert not errors, errors
+    if labelled:
+        project = make_project(root, train_clips)
+        recs = project.recordings()
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+        project = Project.create(root)
+        project.add_class(SPECIES)
+        recs, errors = project.add_audio([c.path for c in train_clips])
+        assert not errors, errors
     teacher = project.add_model_version("teacher")
     scorer = load_scorer([str(teacher_model)])
     for rec in recs:
@@ -238,16 +247,17 @@ def run_starts(args, clips: list[Clip]) -> dict:
                                                      "device": "cpu", "val_fraction": 0.0}, args.work / "log.jsonl")
                         project.close()
                     config = json.loads(json.dumps(STARTS["imagenet"]))
-                    for part in start.split("-")[1:]:  # distil-mels64, distil-<timm backbone>
+                    parts = start.split("-")[1:]  # distil-mels64, distil-<timm backbone>, distil-labels
+                    for part in parts:
                         if part.startswith("mels"):
                             config["model"]["n_mels"] = int(part.removeprefix("mels"))
-                        else:
+                        elif part != "labels":
                             config["model"].update(backbone=part, pretrained=False)
                     if args.epochs:
                         config["epochs"] = args.epochs
                     config.update(seed=seed, device="cpu", val_fraction=0.0)
                     model, seconds = distil_student(args.work / f"fold{fold}-{start}-{seed}", train_clips, teacher,
-                                                    config, args.work / "log.jsonl")
+                                                    config, args.work / "log.jsonl", labelled="labels" in parts)
                     tracks = tracks_of(model, test_clips)
                 else:
                     project = make_project(args.work / f"fold{fold}-{start}-{seed}", train_clips)

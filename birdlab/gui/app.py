@@ -26,6 +26,8 @@ def run(paths: list[str], screenshot: str | None = None, recording: str | None =
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("birdlab")
     app.setOrganizationName("birdlab")
+    from birdlab.gui.gc_thread import GuiThreadCollector
+    GuiThreadCollector(app)  # Python's garbage collection on this thread only (see the module)
     from birdlab.gui.main_window import MainWindow
 
     # a screenshot starts from the default layout, not from whatever a user left

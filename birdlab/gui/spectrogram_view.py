@@ -486,11 +486,12 @@ class SpectrogramView(QWidget):
         return TileKey(self.path, level, index, self.spectrogram_config(), self.settings.channel)
 
     def _request_overview(self) -> None:
-        top = self.grid.top_level
-        self._overview_key = self._key(top, 0)
-        for tile in self.loader.request([self._overview_key], self.grid):
+        """The whole-file overview: shown at once when cached, else asked for by `_update_tiles`
+        after the tiles on screen (what the user looks at first)."""
+        self._overview_key = self._key(self.grid.top_level, 0)
+        tile = self.loader.cache.get(self._overview_key)
+        if tile is not None:
             self._tile_ready(self._overview_key, tile)
-        self.loader.start_queued()
 
     def current_keys(self) -> list[TileKey]:
         if self.grid is None:
@@ -513,7 +514,9 @@ class SpectrogramView(QWidget):
         for key in [k for k in self._tile_items if k not in wanted]:
             if len(self._tile_items) > 48:
                 self.view.removeItem(self._tile_items.pop(key))
-        request = keys + ([self._overview_key] if self._overview_key not in self.loader.cache else [])
+        first = self._on_screen(keys)  # then the overview and the margins
+        keys_in_order = first + [k for k in keys if k not in first]
+        request = keys_in_order + ([self._overview_key] if self._overview_key not in self.loader.cache else [])
         lanes = self._update_lanes(keys)  # after the view's own: the view paints first
         for tile in self.loader.request(request + lanes, self.grid):  # (lanes: only those not cached)
             self._show_tile(self._key(tile.level, tile.index), tile)
@@ -608,9 +611,17 @@ class SpectrogramView(QWidget):
                  if k in self._tile_items and getattr(self._tile_items[k], "tile", None) is not None]
         self.waveform.show(shown, self.visible_range(), int(self.view.width()))
 
+    def _on_screen(self, keys: list[TileKey]) -> list[TileKey]:
+        """The keys whose tiles overlap the visible range (the others are the margins, fetched
+        ahead for scrolling)."""
+        if self.grid is None:
+            return []
+        t0, t1 = self.visible_range()
+        return [k for k in keys if (r := self.grid.tile_range(k.level, k.index))[0] < t1 and r[1] > t0]
+
     def _check_painted(self) -> None:
-        done = bool(self._wanted) and all(k in self._tile_items and self._tile_items[k].isVisible()
-                                          for k in self._wanted)
+        shown = self._on_screen(self._wanted)
+        done = bool(shown) and all(k in self._tile_items and self._tile_items[k].isVisible() for k in shown)
         # the overview underneath only fills gaps: hiding it when the tiles are all in saves a
         # full-view image draw on every repaint, and it draws only where a tile is missing
         self.background_image.setVisible(not done)
@@ -620,13 +631,13 @@ class SpectrogramView(QWidget):
             self.painted.emit()
 
     def _gap_columns(self) -> list[tuple[float, float]] | None:
-        """The overview's pixel columns under the wanted tiles that are not shown (None: all)."""
+        """The overview's pixel columns under the tiles on screen that are not shown (None: all)."""
         tile = getattr(self.background_image, "tile", None)
         if tile is None or self.grid is None or tile.t1 <= tile.t0:
             return None
         per_s = self.background_image.image.shape[1] / (tile.t1 - tile.t0)
         gaps: list[tuple[float, float]] = []
-        for key in self._wanted:
+        for key in self._on_screen(self._wanted):
             item = self._tile_items.get(key)
             if item is not None and item.isVisible():
                 continue
@@ -639,7 +650,9 @@ class SpectrogramView(QWidget):
         return gaps
 
     def is_painted(self) -> bool:
-        return bool(self._wanted) and all(k in self._tile_items for k in self._wanted)
+        """Every tile on screen is in (the margins beside the view may still be computing)."""
+        shown = self._on_screen(self._wanted)
+        return bool(shown) and all(k in self._tile_items for k in shown)
 
     # ---- labels ---------------------------------------------------------------------------------
     def set_labels(self, labels: list[Label], class_names: dict[int, str]) -> None:

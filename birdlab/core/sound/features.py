@@ -81,9 +81,12 @@ def stft_power(audio: np.ndarray, spec: StftSpec, chunk_frames: int = 64) -> np.
     window = periodic_hann(spec.n_fft)
     n_frames = spec.n_frames(n)
     out = np.empty((rows.shape[0], n_frames, spec.n_bins), dtype=np.float32)
+    windowed = np.empty((min(chunk_frames, n_frames), spec.n_fft), dtype=np.float32)  # reused: no temporaries
     for row, dest in zip(rows, out):
         frames = sliding_window_view(row, spec.n_fft)[::spec.hop]
         for i in range(0, n_frames, chunk_frames):
-            spectrum = scipy.fft.rfft(frames[i:i + chunk_frames] * window, axis=-1, workers=1)
-            np.add(spectrum.real ** 2, spectrum.imag ** 2, out=dest[i:i + chunk_frames], casting="unsafe")
+            chunk = np.multiply(frames[i:i + chunk_frames], window, out=windowed[:min(chunk_frames, n_frames - i)])
+            parts = scipy.fft.rfft(chunk, axis=-1, workers=1, overwrite_x=True).view(np.float32)  # re, im, re, ...
+            np.multiply(parts, parts, out=parts)
+            np.add(parts[:, 0::2], parts[:, 1::2], out=dest[i:i + chunk_frames])
     return out.reshape(*audio.shape[:-1], n_frames, spec.n_bins)
