@@ -62,12 +62,19 @@ def run(paths: list[str], screenshot: str | None = None, recording: str | None =
 
 
 def _wait(app, condition, timeout_s: float) -> None:
+    """Pump events until `condition()` or the timeout. Objects deleted later are deleted too:
+    `processEvents` leaves them to an event loop, and a screenshot would show them (a dock tab
+    bar Qt replaced, drawn over the Review panel)."""
+    from PySide6.QtCore import QEvent
+
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and not condition():
         app.processEvents()
+        app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
         time.sleep(0.01)
     for _ in range(5):
         app.processEvents()
+        app.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 def _screenshot(app, window, path: str, show: str | None = None, timeout_s: float = 20.0) -> int:

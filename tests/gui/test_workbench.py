@@ -487,3 +487,22 @@ def test_the_labels_table_measures_each_box_from_the_audio(window, qtbot):
     moved = measure_box(window.recording.abs_path, window.project.label(label.id).box, window.recording.duration)
     qtbot.waitUntil(lambda: table.model.index(table.model.row_of(label.id), COLUMNS.index("peak time (s)")).data()
                     == f"{moved.peak_time_s:.3f}", timeout=10000)
+
+
+def test_a_screenshot_shows_one_tab_bar_on_the_right_and_no_stale_one(qtbot, tmp_path):
+    """Review, Model versions and Embedding map share one tab bar. Qt replaces the bar it made
+    for the first two and deletes the old one later; the screenshot path, which pumps events
+    without an event loop, must delete it too, or it is drawn over the Review panel."""
+    from PySide6.QtWidgets import QApplication, QTabBar
+
+    from birdlab.gui.app import _wait
+
+    win = new_window(qtbot, tmp_path, (1500, 900))
+
+    def shown_bars() -> list[list[str]]:
+        return [[bar.tabText(i) for i in range(bar.count())] for bar in win.findChildren(QTabBar)
+                if bar.parent() is win and bar.isVisible()]
+    _wait(QApplication.instance(), lambda: False, 0.1)
+    assert sum("Model versions" in tabs for tabs in shown_bars()) == 1
+    assert ["Review", "Model versions", "Embedding map"] in shown_bars()
+    win.close()
