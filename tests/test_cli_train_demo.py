@@ -93,6 +93,10 @@ def test_distil_from_names_a_known_version_and_a_full_sed_student(demo, capsys):
     assert "no model version named 'no_such_version'" in capsys.readouterr().err
     assert main(["train", str(demo), "--distil-from", "demo", "--mode", "head"]) == 2
     assert "full SED student" in capsys.readouterr().err
+    assert main(["train", str(demo), "--distil-from", "demo", "--n-mels", "8"]) == 2
+    assert "--n-mels 8: choose 16 to 256" in capsys.readouterr().err
+    assert main(["train", str(demo), "--start", "birdnet", "--n-mels", "64"]) == 2
+    assert "SED model's frontend" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -104,11 +108,12 @@ def test_distil_from_scores_what_the_teacher_has_not_and_trains_a_student_on_all
         recordings = project.recordings()
         tracks_path(project, "demo", recordings[0].id).unlink()  # not scored yet: the teacher scores it first
     assert main(["train", str(demo), "--distil-from", "demo", "--backbone", "mobilenetv3_small_050",
-                 "--no-pretrained", "--epochs", "1", "--activate"]) == 0
+                 "--no-pretrained", "--epochs", "1", "--n-mels", "48", "--activate"]) == 0
     assert "the teacher 'demo' scores 1 recording(s) first" in capsys.readouterr().err
     with Project.open(demo) as project:
         student = project.active_model()
         assert student.name != "demo" and student.card["config"]["teacher"] == "demo"
+        assert student.card["config"]["model"]["n_mels"] == 48  # --n-mels: the student's frontend
         run = project.training_run(student.training_run_id)
         job = json.loads((demo / "runs" / run.folder / "job.json").read_text())
         assert job["teacher"] == {"version": "demo", "tracks": "teacher"}
