@@ -332,7 +332,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from birdlab.core.ml.jobs import JobError, no_negative_warnings
     from birdlab.core.ml.runs import TrainingRunDriver, iter_events, start_child, version_weights
 
-    from birdlab.core.ml.starts import STARTS, LabelBand, default_start, fit_to_band, merge_config
+    from birdlab.core.ml.starts import STARTS, LabelBand, default_start, fit_to_band, merge_config, student_n_mels
 
     config: dict = {"device": args.device, "model": {}}
     if args.mode:
@@ -374,6 +374,11 @@ def cmd_train(args: argparse.Namespace) -> int:
               file=sys.stderr)
         if start.license:
             print(f"licence of the pretrained weights: {start.license}", file=sys.stderr)
+        student_mels = student_n_mels(bool(have["positive"] or have["negative"]))
+        if teacher is not None and args.n_mels is None and student_mels and not start.from_active:
+            config["model"]["n_mels"] = student_mels
+            print(f"the student's frontend: {student_mels} mels, the fast copy's (--n-mels 128 for the default)",
+                  file=sys.stderr)
         config = merge_config(start.config, config)
         if not start.from_active:  # a version continued keeps its own audio settings
             config = fit_to_band(config, band)

@@ -108,12 +108,14 @@ def test_distil_from_scores_what_the_teacher_has_not_and_trains_a_student_on_all
         recordings = project.recordings()
         tracks_path(project, "demo", recordings[0].id).unlink()  # not scored yet: the teacher scores it first
     assert main(["train", str(demo), "--distil-from", "demo", "--backbone", "mobilenetv3_small_050",
-                 "--no-pretrained", "--epochs", "1", "--n-mels", "48", "--activate"]) == 0
-    assert "the teacher 'demo' scores 1 recording(s) first" in capsys.readouterr().err
+                 "--no-pretrained", "--epochs", "1", "--activate"]) == 0
+    err = capsys.readouterr().err
+    assert "the teacher 'demo' scores 1 recording(s) first" in err
+    assert "the student's frontend: 64 mels" in err  # the demo has labels: the fast copy's frontend
     with Project.open(demo) as project:
         student = project.active_model()
         assert student.name != "demo" and student.card["config"]["teacher"] == "demo"
-        assert student.card["config"]["model"]["n_mels"] == 48  # --n-mels: the student's frontend
+        assert student.card["config"]["model"]["n_mels"] == 64
         run = project.training_run(student.training_run_id)
         job = json.loads((demo / "runs" / run.folder / "job.json").read_text())
         assert job["teacher"] == {"version": "demo", "tracks": "teacher"}

@@ -19,7 +19,7 @@ from birdlab.core.model import ModelVersion, TrainingRun
 from birdlab.core.store.project import Project
 from birdlab.core.ml.jobs import no_negative_warnings
 from birdlab.core.ml.runs import TrainingRunDriver, teacher_tracks, version_weights
-from birdlab.core.ml.starts import STARTS, LabelBand, default_start, fit_to_band, merge_config
+from birdlab.core.ml.starts import STARTS, LabelBand, default_start, fit_to_band, merge_config, student_n_mels
 
 
 class RetrainDialog(QDialog):
@@ -199,9 +199,21 @@ class RetrainDialog(QDialog):
             lines.append(f"Distilling <b>{teacher.name}</b>: the student learns its score tracks on the {scored} "
                          f"recording(s) it has scored, and the labels where there are any. Batch-score with the "
                          f"student: it runs at the speed of its backbone, whatever the teacher's.")
+            mels = self._student_mels(key)
+            if mels:
+                lines.append(f"It hears {mels} mel bands, half the model's work of the default 128 (about 5.6x "
+                             f"BirdNET's speed on 2 cores); with labels beside the teacher it kept the teacher's "
+                             f"AP on the Noisy Pitta benchmark.")
             self.start_info.setText("<br>".join(lines))
             self.mode.setCurrentIndex(1)
             self.mode.setEnabled(False)
+
+    def _student_mels(self, key: str) -> int | None:
+        """The mel bands of a fast copy (an SED student of the chosen teacher); None otherwise."""
+        if key not in ("imagenet", "scratch") or self.teacher_version() is None:
+            return None
+        have = self.project.classes_with()
+        return student_n_mels(bool(have["positive"] or have["negative"]))
 
     def _is_embedding(self, version_id: int | None) -> bool:
         card = self.project.model_version(version_id).model_card if version_id is not None else None
@@ -218,6 +230,9 @@ class RetrainDialog(QDialog):
                         "device": self.device.currentText(), "model": {}}
         if key in ("imagenet", "scratch") and self.backbone.text().strip():
             config["model"]["backbone"] = self.backbone.text().strip()
+        mels = self._student_mels(key)
+        if mels:
+            config["model"]["n_mels"] = mels
         if key == "birdnet":
             config.pop("mode")
         return fit_to_band(merge_config(STARTS[key].config, config), self.band) if key != "active" else config

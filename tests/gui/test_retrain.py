@@ -115,6 +115,7 @@ def test_a_fast_copy_distils_the_selected_version_into_a_student(window, qtbot):
     dialog.start()
     job = json.loads(dialog.driver.job_path.read_text())
     assert job["teacher"] == {"version": teacher.name, "tracks": "teacher"} and job["config"]["mode"] == "full"
+    assert job["config"]["model"]["n_mels"] == 64  # the project has labels: the fast copy's frontend
     # registered (made active, or waiting for the user when its validation is below the teacher's)
     qtbot.waitUntil(lambda: dialog.version is not None, timeout=240000)
     assert dialog.version.card["config"]["teacher"] == teacher.name

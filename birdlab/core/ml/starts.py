@@ -99,6 +99,21 @@ def default_start(band: LabelBand | None = None) -> Start:
     return STARTS["scratch"]
 
 
+STUDENT_N_MELS = 64  # a fast copy's frontend when the project has labels (below)
+
+
+def student_n_mels(has_labels: bool) -> int | None:
+    """Mel bands of a distilled student (a fast copy for batch scoring); None: the default frontend.
+
+    At 64 mels the model does half the work: end to end 5.6x BirdNET's throughput on 2 cores,
+    against 3.3-3.6x at 128 (benchmarks/bench_scoring.py --vs-birdnet). With the project's labels
+    as well as the teacher's tracks, the 64-mel student kept the teacher's AP on the Noisy Pitta
+    benchmark (0.980 against 0.981, seeds 0-1; bench_quality.py --starts birdnet,distil-mels64-labels);
+    with the teacher's tracks alone it lost 0.037 (seeds 0-2), so without labels the student
+    keeps the default frontend."""
+    return STUDENT_N_MELS if has_labels else None
+
+
 def fit_to_band(config: dict, band: LabelBand | None) -> dict:
     """A SED config whose audio reaches the calls: calls above the default 14 kHz get the lowest
     standard sample rate that holds them (never above the recordings' own), mels up to its
