@@ -108,7 +108,7 @@ def student_n_mels(has_labels: bool) -> int | None:
     At 64 mels the model does half the work: end to end 5.6x BirdNET's throughput on 2 cores,
     against 3.3-3.6x at 128 (benchmarks/bench_scoring.py --vs-birdnet). With the project's labels
     as well as the teacher's tracks, the 64-mel student kept the teacher's AP on the Noisy Pitta
-    benchmark (0.980 against 0.981, seeds 0-1; bench_quality.py --starts birdnet,distil-mels64-labels);
+    benchmark (0.981 against 0.980, seeds 0-3; bench_quality.py --starts birdnet,distil-mels64-labels);
     with the teacher's tracks alone it lost 0.037 (seeds 0-2), so without labels the student
     keeps the default frontend."""
     return STUDENT_N_MELS if has_labels else None
