@@ -374,8 +374,8 @@ def cmd_train(args: argparse.Namespace) -> int:
               file=sys.stderr)
         if start.license:
             print(f"licence of the pretrained weights: {start.license}", file=sys.stderr)
-        student_mels = student_n_mels(bool(have["positive"] or have["negative"]))
-        if teacher is not None and args.n_mels is None and student_mels and not start.from_active:
+        student_mels = student_n_mels(project) if teacher is not None and args.n_mels is None else None
+        if student_mels and not start.from_active:
             config["model"]["n_mels"] = student_mels
             print(f"the student's frontend: {student_mels} mels, the fast copy's (--n-mels 128 for the default)",
                   file=sys.stderr)

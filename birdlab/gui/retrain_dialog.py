@@ -212,8 +212,7 @@ class RetrainDialog(QDialog):
         """The mel bands of a fast copy (an SED student of the chosen teacher); None otherwise."""
         if key not in ("imagenet", "scratch") or self.teacher_version() is None:
             return None
-        have = self.project.classes_with()
-        return student_n_mels(bool(have["positive"] or have["negative"]))
+        return student_n_mels(self.project)
 
     def _is_embedding(self, version_id: int | None) -> bool:
         card = self.project.model_version(version_id).model_card if version_id is not None else None

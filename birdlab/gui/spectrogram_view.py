@@ -626,18 +626,19 @@ class SpectrogramView(QWidget):
         # full-view image draw on every repaint, and it draws only where a tile is missing
         self.background_image.setVisible(not done)
         if not done:
-            self.background_image.set_gaps(self._gap_columns())
+            self.background_image.set_gaps(self._gap_columns(shown))
         if done:
             self.painted.emit()
 
-    def _gap_columns(self) -> list[tuple[float, float]] | None:
-        """The overview's pixel columns under the tiles on screen that are not shown (None: all)."""
+    def _gap_columns(self, on_screen: list[TileKey]) -> list[tuple[float, float]] | None:
+        """The overview's pixel columns under those of the tiles on screen that are not shown
+        (None: all of it)."""
         tile = getattr(self.background_image, "tile", None)
         if tile is None or self.grid is None or tile.t1 <= tile.t0:
             return None
         per_s = self.background_image.image.shape[1] / (tile.t1 - tile.t0)
         gaps: list[tuple[float, float]] = []
-        for key in self._on_screen(self._wanted):
+        for key in on_screen:
             item = self._tile_items.get(key)
             if item is not None and item.isVisible():
                 continue

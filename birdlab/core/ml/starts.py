@@ -102,8 +102,9 @@ def default_start(band: LabelBand | None = None) -> Start:
 STUDENT_N_MELS = 64  # a fast copy's frontend when the project has labels (below)
 
 
-def student_n_mels(has_labels: bool) -> int | None:
-    """Mel bands of a distilled student (a fast copy for batch scoring); None: the default frontend.
+def student_n_mels(project) -> int | None:
+    """Mel bands of a distilled student (a fast copy for batch scoring) in this project; None:
+    the default frontend.
 
     At 64 mels the model does half the work: end to end 5.6x BirdNET's throughput on 2 cores,
     against 3.3-3.6x at 128 (benchmarks/bench_scoring.py --vs-birdnet). With the project's labels
@@ -111,7 +112,8 @@ def student_n_mels(has_labels: bool) -> int | None:
     benchmark (0.981 against 0.980, seeds 0-3; bench_quality.py --starts birdnet,distil-mels64-labels);
     with the teacher's tracks alone it lost 0.037 (seeds 0-2), so without labels the student
     keeps the default frontend."""
-    return STUDENT_N_MELS if has_labels else None
+    have = project.classes_with()
+    return STUDENT_N_MELS if have["positive"] or have["negative"] else None
 
 
 def fit_to_band(config: dict, band: LabelBand | None) -> dict:
