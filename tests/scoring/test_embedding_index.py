@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -10,6 +12,9 @@ from birdlab.core.model import Recording
 from birdlab.scoring import embedding_index
 from birdlab.scoring.embedding_index import EmbeddingIndex
 from birdlab.scoring.similarity import Span, build_index, find_similar, open_index
+
+
+NOISE_SEED = 0  # the background noise is the same in every run (str hash() is not)
 
 
 class BandEmbedder:
@@ -29,7 +34,7 @@ class BandEmbedder:
 
 def tone_file(path, freqs_at: dict[float, float], duration: float = 6.0, rate: int = 8000) -> Recording:
     """Noise with 0.5 s tones at {start s: Hz}."""
-    rng = np.random.default_rng(abs(hash(path.name)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(path.name.encode()) + NOISE_SEED)
     audio = 0.01 * rng.standard_normal(int(duration * rate))
     t = np.arange(int(0.5 * rate)) / rate
     for start, freq in freqs_at.items():
@@ -86,10 +91,13 @@ def covers(hit, recording_id: int, t0: float, t1: float = None) -> bool:
 def test_a_query_tone_finds_the_same_tone_elsewhere_first(tmp_path, recordings):
     embedder = BandEmbedder()
     index, _ = build_index(tmp_path / "cache", recordings, embedder, hop_s=0.25)
-    hits = find_similar(index, embedder, [Span(recordings[0], 1.0, 1.5)], k=3)
-    # the 1 kHz tones of r2 (at 2.0 s) and r3 (at 3.0 s) first, one hit each; the query's own window never
-    assert sorted(h.recording_id for h in hits[:2]) == [2, 3]
-    assert all(covers(h, 2, 2.0) or covers(h, 3, 3.0) for h in hits[:2])
+    hits = find_similar(index, embedder, [Span(recordings[0], 1.0, 1.5)], k=5)
+    # the 1 kHz tones of r2 (at 2.0 s) and r3 (at 3.0 s) before any noise (a tone may give two
+    # hits: windows overlapping by less than half are both kept); the query's own window never
+    on_tone = [covers(h, 2, 2.0) or covers(h, 3, 3.0) for h in hits]
+    assert on_tone[:2] == [True, True] and False in on_tone
+    leading = hits[:on_tone.index(False)]
+    assert {h.recording_id for h in leading} == {2, 3} and len(leading) <= 4
     assert not any(covers(h, 1, 1.0) for h in hits)
     assert all(-1.0 <= h.similarity <= 1.0 for h in hits) and hits[0].similarity >= hits[-1].similarity
     # limited to one recording
@@ -174,10 +182,12 @@ def test_combining_queries_by_mean_or_max(tmp_path, recordings):
     index, _ = build_index(tmp_path / "cache", recordings, embedder, hop_s=0.25)
     spans = [Span(recordings[0], 1.0, 1.5), Span(recordings[0], 4.0, 4.5)]  # 1 kHz and 3 kHz
     tones = ((2, 2.0), (3, 3.0), (3, 0.0))  # r2's 1 kHz, r3's 1 kHz and 3 kHz
-    # max: a window like either tone counts, so all three tones come first
-    best = find_similar(index, embedder, spans, k=3, combine="max")
-    assert all(any(covers(h, r, t) for r, t in tones) for h in best)
-    assert {(r, t) for r, t in tones if any(covers(h, r, t) for h in best)} == set(tones)
+    # max: a window like either tone counts, so all three tones come before any noise (a tone
+    # may give two hits: windows overlapping by less than half are both kept)
+    best = find_similar(index, embedder, spans, k=6, combine="max")
+    on_tone = [any(covers(h, r, t) for r, t in tones) for h in best]
+    leading = best[:on_tone.index(False)] if False in on_tone else best
+    assert {(r, t) for r, t in tones if any(covers(h, r, t) for h in leading)} == set(tones)
     # mean: one query between the two; a tone is still nearer to it than noise is
     mean = find_similar(index, embedder, spans, k=3, combine="mean")
     assert any(covers(mean[0], r, t) for r, t in tones)
