@@ -631,13 +631,14 @@ def _shut_down(pool: cf.ProcessPoolExecutor, broken: bool, grace_s: float = 10.0
 
 
 def _run_pool(tasks: list[tuple[str, str]], init: tuple, workers: int, handle, task=_score_file) -> None:
-    """Worker processes, at most two files each in flight.
+    """Worker processes, at most two files each in flight, the largest files first (a long file
+    handed out last would leave the other cores idle while it finishes).
 
     When a worker dies, the pool is replaced and the files that were in flight are rerun one
     at a time (the crash may have been any of them's); one that kills a worker on its own is
     reported as failed and the run goes on.
     """
-    queue = deque(tasks)
+    queue = deque(sorted(tasks, key=lambda t: -_size(Path(t[0]))))  # stable: list order among equals
     suspects: deque[tuple[str, str]] = deque()
     while queue or suspects:
         pool = cf.ProcessPoolExecutor(workers, mp_context=_mp_context(), initializer=_init_worker, initargs=init)

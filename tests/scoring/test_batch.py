@@ -350,6 +350,27 @@ def test_a_pool_that_breaks_at_submit_reruns_the_file_instead_of_failing_the_run
     assert len(seen) == len(tasks)
 
 
+def test_the_pool_hands_out_the_largest_files_first(tmp_path, monkeypatch):
+    """A long file handed out last would keep one core busy while the others idle."""
+    from birdlab.scoring import batch
+    from tests.scoring.fakes import crash_on_request
+
+    submitted = []
+
+    class RecordingPool(PoolThatBreaksOnCrash):
+        def submit(self, fn, path, rel):
+            submitted.append(rel)
+            return super().submit(fn, path, rel)
+
+    sizes = {"a": 10, "b": 300, "c": 20, "d": 300, "e": 5000}
+    for name, size in sizes.items():
+        (tmp_path / f"ok_{name}.wav").write_bytes(b"x" * size)
+    monkeypatch.setattr(batch.cf, "ProcessPoolExecutor", RecordingPool)
+    batch._run_pool([(str(tmp_path / f"ok_{n}.wav"), n) for n in sizes], (), 2, lambda o: None,
+                    task=crash_on_request)
+    assert submitted == ["e", "b", "d", "c", "a"]
+
+
 def descendants(pid: int) -> set[int]:
     """Every live process below `pid` (children of children included), from /proc."""
     children: dict[int, list[int]] = {}
