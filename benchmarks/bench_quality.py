@@ -29,7 +29,7 @@ species: what the labels alone teach it), `zeroshot` (BirdNET v2.4's own output 
 `ensemble` (mean of the imagenet and birdnet tracks, when both ran), and `distil` (the
 imagenet start distilled from the fold's birdnet head on the fold's training audio with no
 labels: `birdlab train --distil-from`, the teacher's tracks its only targets; `distil-mels64`
-the same student at 64 mels, `distil-<backbone>` another timm backbone from random weights;
+the same student at 64 mels (`-fft512`: with a 512-point STFT), `distil-<backbone>` another timm backbone from random weights;
 `-labels` added to any of these: the student also has the fold's labels, as a fast copy made in
 a labelled project has). Each trains through
 `birdlab.core.ml.runs` and `python -m training fit`, exactly as `birdlab train` does, and scores
@@ -247,10 +247,12 @@ def run_starts(args, clips: list[Clip]) -> dict:
                                                      "device": "cpu", "val_fraction": 0.0}, args.work / "log.jsonl")
                         project.close()
                     config = json.loads(json.dumps(STARTS["imagenet"]))
-                    parts = start.split("-")[1:]  # distil-mels64, distil-<timm backbone>, distil-labels
+                    parts = start.split("-")[1:]  # distil-mels64, distil-fft512, distil-<timm backbone>, distil-labels
                     for part in parts:
                         if part.startswith("mels"):
                             config["model"]["n_mels"] = int(part.removeprefix("mels"))
+                        elif part.startswith("fft"):
+                            config["model"]["n_fft"] = int(part.removeprefix("fft"))
                         elif part != "labels":
                             config["model"].update(backbone=part, pretrained=False)
                     if args.epochs:
