@@ -2,7 +2,11 @@
 outputs) against the model alone on precomputed features (the ceiling).
 
     .venv/bin/python benchmarks/bench_scoring.py [--model M.onnx] [--work DIR] [--hours 1] [--files 6] [--repeat N]
-        [--n-mels N] [--hop H] [--n-fft F] [--backbone B] [--vs-birdnet [--rounds 3] [--check]] [--vs-cluster]
+        [--n-mels N] [--hop H] [--n-fft F] [--backbone B] [--vs-birdnet [--rounds 3] [--check]] [--cpu-split] [--vs-cluster]
+
+--cpu-split shows where the gap between end to end and the ceiling goes: one process per core
+scores its share of the files without the run around them, each file's CPU split between the
+scoring thread (the model) and the prefetch thread (decoding, the STFT), then an end-to-end run.
 
 --vs-cluster scores the same files with local worker processes and with `--cluster local` (Ray
 actors on this machine), alternating, and prints the ratio of the median throughputs: what Ray
@@ -49,7 +53,7 @@ from birdlab.core.sound.features import stft_power  # noqa: E402
 from birdlab.core.synthetic.synth import write_long_recording  # noqa: E402
 from birdlab.scoring.batch import BatchConfig, run_batch  # noqa: E402
 from birdlab.scoring.bundle import ModelBundle, available_cores  # noqa: E402
-from birdlab.scoring.recording import ScoreSettings  # noqa: E402
+from birdlab.scoring.recording import ScoreSettings, score_recording  # noqa: E402
 
 CLASSES = [f"species_{i:02d}" for i in range(20)]
 
@@ -229,6 +233,55 @@ def end_to_end(files: list[Path], model: Path, out: Path, workers: int, batch: i
             "x_real_time": report.audio_s / report.seconds, "detections": report.detections}
 
 
+def _cpu_split_worker(model: str, files: list[str], batch: int) -> list[dict]:
+    """Score files as a batch worker does (a single-threaded session in this thread, decoding and
+    the STFT in the prefetch thread) and time each: wall, this process's CPU, this thread's CPU."""
+    bundle = ModelBundle.load(model, threads=1, verify=False)
+    rows = []
+    for path in files:
+        wall, cpu, scoring = time.perf_counter(), time.process_time(), time.thread_time()
+        scores = score_recording(path, bundle, ScoreSettings(batch_size=batch))
+        rows.append({"audio_s": scores.duration, "wall_s": time.perf_counter() - wall,
+                     "cpu_s": time.process_time() - cpu, "scoring_thread_s": time.thread_time() - scoring})
+    return rows
+
+
+def cpu_split(files: list[Path], model: Path, work: Path, cores: int, batch: int, seconds: float) -> dict:
+    """Where the gap between end to end and the model-only ceiling goes.
+
+    One process per core scores its share of the files side by side, as the pool's workers do
+    but without the run around them (pool start, journal, combined tables), and each file's CPU
+    is split between the scoring thread (ONNX Runtime, single-threaded, runs in it, with
+    stitching and detection) and the rest (the prefetch thread: decoding, resampling, the STFT).
+    Then the ceiling and an end-to-end run of the same files: ceiling -> steady state is what
+    the features cost, steady state -> end to end what a run costs around its files."""
+    # an end-to-end run first: it starts the forkserver with the imports preloaded, as `birdlab
+    # score` does (a pool of this benchmark's started first would leave every worker to import them)
+    runs = [end_to_end(files, model, work / "cpu_split", cores, batch)["x_real_time"]]
+    top = ceiling(model, files[0], cores, batch, seconds)
+    ctx = mp.get_context("forkserver")
+    with ctx.Pool(cores) as pool:
+        parts = pool.starmap(_cpu_split_worker, [(str(model), [str(f) for f in files[i::cores]], batch)
+                                                for i in range(cores)])
+    rows = [r for part in parts for r in part]
+    audio = sum(r["audio_s"] for r in rows)
+    cpu = sum(r["cpu_s"] for r in rows)
+    scoring = sum(r["scoring_thread_s"] for r in rows)
+    steady = audio / max(sum(r["wall_s"] for r in part) for part in parts)
+    runs.append(end_to_end(files, model, work / "cpu_split", cores, batch)["x_real_time"])
+    run = sum(runs) / len(runs)  # one before and one after: the machine's speed drifts
+    hour = 3600.0 / audio
+    print(f"CPU per hour of audio: {cpu * hour:.1f} s, of which the scoring thread (the model, stitching, "
+          f"detection) {scoring * hour:.1f} s and the prefetch thread (decoding, the STFT) {(cpu - scoring) * hour:.1f} s "
+          f"({(cpu - scoring) / scoring:.0%} of the scoring thread's); the model alone at the ceiling: "
+          f"{3600.0 * cores / top:.1f} s")
+    print(f"model-only ceiling {top:.0f}x; {cores} processes scoring side by side {steady:.0f}x "
+          f"({steady / top:.2f} of it: the features' CPU); end to end {run:.0f}x ({run / top:.2f}: the run around "
+          f"the files, its start, its last file alone and the combined tables)")
+    return {"ceiling_x": top, "steady_x": steady, "end_to_end_x": run, "cpu_s_per_hour": cpu * hour,
+            "scoring_thread_s_per_hour": scoring * hour, "files": rows}
+
+
 def vs_cluster(files: list[Path], model: Path, work: Path, rounds: int, batch: int, cores: int) -> dict:
     """Local worker processes against Ray actors on this machine (one per core each), alternating:
     the overhead of Ray (its start, actors, object transfer) on the same files."""
@@ -262,6 +315,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of --vs-birdnet / --vs-cluster")
     parser.add_argument("--check", action="store_true",
                         help="with --vs-birdnet: exit 1 unless birdlab reaches 5x BirdNET and 0.7 of its ceiling")
+    parser.add_argument("--cpu-split", action="store_true",
+                        help="where the gap to the model-only ceiling goes: the features' CPU, the run's own")
     parser.add_argument("--vs-cluster", action="store_true",
                         help="birdlab score locally against --cluster local (Ray on this machine), alternating")
     args = parser.parse_args()
@@ -270,6 +325,10 @@ def main() -> None:
     files = audio_files(args.work, args.hours, args.files)
     frontend = {k: v for k in ("n_mels", "hop", "n_fft") if (v := getattr(args, k)) is not None}
     model = args.model or default_model(args.work, frontend, args.backbone)
+    if args.cpu_split:
+        result = cpu_split(files, model, args.work, cores, args.batch, args.model_seconds)
+        (args.work / "bench_cpu_split.json").write_text(json.dumps(result, indent=2))
+        return
     if args.vs_cluster:
         result = vs_cluster(files, model, args.work, args.rounds, args.batch, cores)
         (args.work / "bench_vs_cluster.json").write_text(json.dumps(result, indent=2))
