@@ -88,15 +88,22 @@ def covers(hit, recording_id: int, t0: float, t1: float = None) -> bool:
     return hit.recording_id == recording_id and hit.t_start < t1 and t0 < hit.t_end
 
 
+def before_noise(hits, tones) -> list:
+    """The hits before the first one that covers none of the tones ((recording id, start s))."""
+    for i, hit in enumerate(hits):
+        if not any(covers(hit, r, t) for r, t in tones):
+            return hits[:i]
+    return hits
+
+
 def test_a_query_tone_finds_the_same_tone_elsewhere_first(tmp_path, recordings):
     embedder = BandEmbedder()
     index, _ = build_index(tmp_path / "cache", recordings, embedder, hop_s=0.25)
     hits = find_similar(index, embedder, [Span(recordings[0], 1.0, 1.5)], k=5)
     # the 1 kHz tones of r2 (at 2.0 s) and r3 (at 3.0 s) before any noise (a tone may give two
     # hits: windows overlapping by less than half are both kept); the query's own window never
-    on_tone = [covers(h, 2, 2.0) or covers(h, 3, 3.0) for h in hits]
-    assert on_tone[:2] == [True, True] and False in on_tone
-    leading = hits[:on_tone.index(False)]
+    leading = before_noise(hits, ((2, 2.0), (3, 3.0)))
+    assert 2 <= len(leading) < len(hits)  # noise after them
     assert {h.recording_id for h in leading} == {2, 3} and len(leading) <= 4
     assert not any(covers(h, 1, 1.0) for h in hits)
     assert all(-1.0 <= h.similarity <= 1.0 for h in hits) and hits[0].similarity >= hits[-1].similarity
@@ -185,8 +192,7 @@ def test_combining_queries_by_mean_or_max(tmp_path, recordings):
     # max: a window like either tone counts, so all three tones come before any noise (a tone
     # may give two hits: windows overlapping by less than half are both kept)
     best = find_similar(index, embedder, spans, k=6, combine="max")
-    on_tone = [any(covers(h, r, t) for r, t in tones) for h in best]
-    leading = best[:on_tone.index(False)] if False in on_tone else best
+    leading = before_noise(best, tones)
     assert {(r, t) for r, t in tones if any(covers(h, r, t) for h in leading)} == set(tones)
     # mean: one query between the two; a tone is still nearer to it than noise is
     mean = find_similar(index, embedder, spans, k=3, combine="mean")
