@@ -134,6 +134,17 @@ def test_iter_windows_matches_whole_read(make_wav, rate_in, rate_out):
         assert not w.samples[w.valid:].any()
 
 
+def test_overlapping_windows_are_read_only_views(make_wav):
+    """Windows share the decoded block (no copy per window), so one consumer writing into its
+    window would change the next, overlapping one: they are read-only instead."""
+    path = make_wav(duration=5.0, sample_rate=16000, freq=500.0)
+    first, second = list(iter_windows(path, 2.0, 1.0, block_s=10.0))[:2]
+    assert np.shares_memory(first.samples, second.samples)
+    with pytest.raises(ValueError, match="read-only"):
+        first.samples[16000:] = 0.0
+    assert second.samples[:16000].any()
+
+
 def test_iter_windows_without_padding_drops_the_tail(make_wav):
     path = make_wav(duration=5.0, sample_rate=8000)
     starts = [w.start for w in iter_windows(path, 2.0, 2.0, pad_last=False)]

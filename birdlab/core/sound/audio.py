@@ -209,7 +209,7 @@ class Window:
     """One window of a stream: its start time in seconds, its samples, how many are real."""
 
     start: float
-    samples: np.ndarray  # float32, always `window` long (zero-padded at the end)
+    samples: np.ndarray  # float32, always `window` long (zero-padded at the end); read-only
     valid: int  # samples before the padding
 
 
@@ -262,10 +262,12 @@ def iter_windows(path: str | Path, window_s: float, hop_s: float, *, sample_rate
                 mono = _select_channel(raw, channel, path) if len(raw) else np.zeros(0, np.float32)
                 if stream is not None:
                     mono = stream.resample_chunk(np.ascontiguousarray(mono), last=done)
-                buf = np.concatenate([buf, mono.astype(np.float32, copy=False)])
+                mono = mono.astype(np.float32, copy=False)
+                buf = np.concatenate([buf, mono]) if len(buf) else mono
+                buf.flags.writeable = False  # windows are views of it
             while next_start + win <= offset + len(buf):
                 i = next_start - offset
-                yield Window(next_start / rate, buf[i:i + win].copy(), win)
+                yield Window(next_start / rate, buf[i:i + win], win)
                 next_start += hop
             if done:
                 end = offset + len(buf)
