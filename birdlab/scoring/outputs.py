@@ -15,6 +15,7 @@ depend on the order, on resuming or on sharding.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -22,6 +23,7 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -109,30 +111,57 @@ def write_per_file(scores: RecordingScores, paths: dict[str, Path], display_path
     return written
 
 
-def _fmt(value: float, digits: int) -> str:
-    return f"{value:.{digits}f}"
+def _csv_cell(text: str) -> str:
+    """One CSV cell as csv.writer writes it in a row (quoted only when it must be)."""
+    if not text:
+        return ""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow([text])
+    return buf.getvalue()[:-1]
+
+
+class _CsvTable:
+    """The combined CSV, one file's detections at a time; each path and class is quoted once,
+    not once a row (a run's table can hold millions of rows)."""
+
+    def __init__(self, handle: IO[str]):
+        self.handle = handle
+        self.labels: dict[str, str] = {}
+        handle.write(",".join(CSV_COLUMNS) + "\n")
+
+    def add(self, item: FileDone) -> None:
+        where, labels = _csv_cell(item.path), self.labels
+        lines = []
+        for t_min, t_max, f_min, f_max, label, score in item.detections:
+            cell = labels.get(label)
+            if cell is None:
+                cell = labels[label] = _csv_cell(label)
+            lines.append(f"{where},{t_min:.6f},{t_max:.6f},{f_min:.1f},{f_max:.1f},{cell},{score:.6f}\n")
+        self.handle.writelines(lines)
+
+
+def _add_to_raven(table: raven.MultiFileTable, item: FileDone) -> None:
+    """Each file's boxes by time, then class, as in the per-file tables."""
+    table.add_detections(RecordingRef(item.path, item.path, item.duration, item.sample_rate),
+                         sorted(item.detections, key=lambda x: (x[0], x[1], x[4])))
 
 
 def write_csv(path: Path, done: Iterable[FileDone]) -> Path:
     """One row per detection of every file, in the order given (streamed, atomically)."""
     with atomic_open(path, "w", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(CSV_COLUMNS)
+        table = _CsvTable(handle)
         for item in done:
-            writer.writerows([item.path, _fmt(t_min, 6), _fmt(t_max, 6), _fmt(f_min, 1), _fmt(f_max, 1), label,
-                              _fmt(score, 6)] for t_min, t_max, f_min, f_max, label, score in item.detections)
+            table.add(item)
     return path
 
 
 def write_combined_raven(path: Path, done: Iterable[FileDone]) -> Path:
-    """One Raven selection table over all files, with Begin File and File Offset (s) (streamed;
-    each file's boxes by time, then class, as in the per-file tables)."""
-    def recordings():
-        for d in done:
-            ref = RecordingRef(d.path, d.path, d.duration, d.sample_rate)
-            yield ref, [Annotation(recording=d.path, t_min=t0, t_max=t1, f_min=f0, f_max=f1, label=label, score=score)
-                        for t0, t1, f0, f1, label, score in sorted(d.detections, key=lambda x: (x[0], x[1], x[4]))]
-    return raven.write_multi_file(path, recordings(), with_score=True)
+    """One Raven selection table over all files, with Begin File and File Offset (s) (streamed)."""
+    with atomic_open(path, "w", newline="\n") as handle:
+        table = raven.MultiFileTable(handle, with_score=True)
+        for item in done:
+            _add_to_raven(table, item)
+    return path
 
 
 def combined_names(shard: tuple[int, int] | None) -> tuple[str, str]:
@@ -143,13 +172,21 @@ def combined_names(shard: tuple[int, int] | None) -> tuple[str, str]:
 
 def write_combined(out: Path, done: Iterable[FileDone], formats: Iterable[str],
                    shard: tuple[int, int] | None = None) -> list[Path]:
-    """The run's combined tables. `done` is iterated once per table, so it may be re-iterable
-    and lazy (`journal.DoneFiles` reads each file's detections back from the journal): memory
-    then holds one file's detections, however many files the run scored."""
+    """The run's combined tables, in one pass over `done`, which may be lazy (`journal.DoneFiles`
+    reads each file's detections back from the journal): memory then holds one file's
+    detections, however many files the run scored."""
     csv_name, raven_name = combined_names(shard)
-    written = []
-    if "csv" in formats:
-        written.append(write_csv(out / csv_name, done))
-    if "raven" in formats:
-        written.append(write_combined_raven(out / raven_name, done))
-    return written
+    paths = {fmt: out / name for fmt, name in (("csv", csv_name), ("raven", raven_name)) if fmt in formats}
+    with contextlib.ExitStack() as stack:
+        csv_table = raven_table = None
+        if "csv" in paths:
+            csv_table = _CsvTable(stack.enter_context(atomic_open(paths["csv"], "w", newline="")))
+        if "raven" in paths:
+            raven_table = raven.MultiFileTable(stack.enter_context(atomic_open(paths["raven"], "w", newline="\n")),
+                                               with_score=True)
+        for item in done:
+            if csv_table is not None:
+                csv_table.add(item)
+            if raven_table is not None:
+                _add_to_raven(raven_table, item)
+    return list(paths.values())

@@ -91,3 +91,37 @@ def test_combined_raven_rows_run_by_time_then_class_within_a_file(tmp_path):
     assert [(r["Begin Time (s)"], r["Annotation"]) for r in rows] == [
         ("0.500000", "zeta"), ("1.000000", "alpha"), ("1.000000", "zeta")]
 
+
+
+def test_combined_tables_match_the_general_writers_cell_for_cell(tmp_path):
+    """The combined tables skip csv.writer's per-cell work and Raven's Annotation per box; their
+    text stays exactly what the general writers give, awkward names and classes included."""
+    import csv
+
+    from birdlab.core.formats import raven
+    from birdlab.core.formats.common import Annotation, RecordingRef
+    from birdlab.scoring.outputs import write_combined
+
+    awkward = ["plain", "with,comma", 'say "hi"', "tab\there", "line\nbreak", "ünïcode", ""]
+    items = [FileDone(f"/x/{name}.wav", 10.0 + i, 16000,
+                      tuple((0.25 * k, 0.25 * k + 0.5, 100.0 * k, 8000.0, awkward[(i + k) % len(awkward)],
+                             0.123456789 / (k + 1)) for k in range(5, 0, -1)))
+             for i, name in enumerate(["a", "b, c", 'd"e', "f\tg"])]
+    written = write_combined(tmp_path, items, ("csv", "raven"))
+    assert [p.name for p in written] == ["detections.csv", "detections.selections.txt"]
+
+    expected_csv = tmp_path / "expected.csv"
+    with open(expected_csv, "w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["file", "t_min", "t_max", "f_min", "f_max", "class", "score"])
+        for item in items:
+            writer.writerows([item.path, f"{a:.6f}", f"{b:.6f}", f"{c:.1f}", f"{d:.1f}", label, f"{s:.6f}"]
+                             for a, b, c, d, label, s in item.detections)
+    assert (tmp_path / "detections.csv").read_bytes() == expected_csv.read_bytes()
+
+    recordings = [(RecordingRef(item.path, item.path, item.duration, item.sample_rate),
+                   [Annotation(recording=item.path, t_min=a, t_max=b, f_min=c, f_max=d, label=label, score=s)
+                    for a, b, c, d, label, s in sorted(item.detections, key=lambda x: (x[0], x[1], x[4]))])
+                  for item in items]
+    expected_raven = raven.write_multi_file(tmp_path / "expected.txt", recordings, with_score=True)
+    assert (tmp_path / "detections.selections.txt").read_bytes() == expected_raven.read_bytes()

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import IO
 
 from birdlab.core.atomic import atomic_open, atomic_write_text
 from birdlab.core.formats.common import (
@@ -295,29 +296,59 @@ def write_table(annotations: list[Annotation], path: Path, ref: RecordingRef,
     return Path(path)
 
 
+class MultiFileTable:
+    """One selection table over many recordings (Begin File, File Offset (s)), written as the
+    recordings come, so memory holds one recording's boxes at a time however many there are.
+    Boxes are written in the order given; Begin Time runs on Raven's timeline of all files
+    concatenated in order."""
+
+    def __init__(self, handle: IO[str], with_score: bool, extra: list[str] = ()):
+        self.handle, self.with_score, self.extra = handle, with_score, list(extra)
+        header = ["Selection", "View", "Channel", "Begin File", "Begin Path", "File Offset (s)",
+                  "Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)"] + _tail(with_score) + self.extra
+        handle.write("\t".join(header) + "\n")
+        self.selection = 0
+        self.start = 0.0  # where the next file begins in the concatenated timeline
+
+    def add(self, ref: RecordingRef, boxes: Iterable[Annotation]) -> None:
+        name, where = clean_cell(ref.name), clean_cell(ref.path)  # once a file, not once a box
+        for a in boxes:
+            self.selection += 1
+            self.handle.write("\t".join([
+                str(self.selection), "Spectrogram 1", "1", name, where,
+                _fmt_t(a.t_min), _fmt_t(self.start + a.t_min), _fmt_t(self.start + a.t_max)]
+                + _cells(a, ref, self.with_score, self.extra)) + "\n")
+        self.start += ref.duration
+
+    def add_detections(self, ref: RecordingRef, boxes: Iterable[tuple[float, float, float, float, str, float]]) -> None:
+        """Scored boxes as (t_min, t_max, f_min, f_max, label, score): the lines `add` writes for
+        them as positive Annotations, without building one per box (a batch run's combined table
+        can hold millions). Needs a table with scores and no extra columns."""
+        if not self.with_score or self.extra:
+            raise ValueError("add_detections writes tables with a Score column and no extra columns")
+        name, where, start = clean_cell(ref.name), clean_cell(ref.path), self.start
+        positive = Polarity.POSITIVE.value
+        labels: dict[str, str] = {}
+        lines = []
+        for t_min, t_max, f_min, f_max, label, score in boxes:
+            self.selection += 1
+            cell = labels.get(label)
+            if cell is None:
+                cell = labels[label] = clean_cell(label)
+            lines.append(f"{self.selection}\tSpectrogram 1\t1\t{name}\t{where}\t{t_min:.6f}\t{start + t_min:.6f}\t"
+                         f"{start + t_max:.6f}\t{f_min:.3f}\t{f_max:.3f}\t{cell}\t{positive}\t{score:.6g}\n")
+        self.handle.writelines(lines)
+        self.start += ref.duration
+
+
 def write_multi_file(path: Path, recordings: Iterable[tuple[RecordingRef, Iterable[Annotation]]],
                      with_score: bool, extra: list[str] = ()) -> Path:
-    """One selection table over many recordings (Begin File, File Offset (s)), atomically.
-
-    Streamed: `recordings` may be a generator, so memory holds one recording's boxes at a
-    time however many there are (a batch run's combined table). Boxes are written in the
-    order given; Begin Time runs on Raven's timeline of all files concatenated in order.
-    """
-    header = ["Selection", "View", "Channel", "Begin File", "Begin Path", "File Offset (s)",
-              "Begin Time (s)", "End Time (s)", "Low Freq (Hz)", "High Freq (Hz)"] + _tail(with_score) + list(extra)
+    """One selection table over many recordings, atomically (see MultiFileTable); `recordings`
+    may be a generator (streamed)."""
     with atomic_open(path, "w", newline="\n") as handle:
-        handle.write("\t".join(header) + "\n")
-        selection = 0
-        start = 0.0  # where this file begins in the concatenated timeline
+        table = MultiFileTable(handle, with_score, extra)
         for ref, boxes in recordings:
-            name, where = clean_cell(ref.name), clean_cell(ref.path)  # once a file, not once a box
-            for a in boxes:
-                selection += 1
-                handle.write("\t".join([
-                    str(selection), "Spectrogram 1", "1", name, where,
-                    _fmt_t(a.t_min), _fmt_t(start + a.t_min), _fmt_t(start + a.t_max)]
-                    + _cells(a, ref, with_score, extra)) + "\n")
-            start += ref.duration
+            table.add(ref, boxes)
     return Path(path)
 
 
