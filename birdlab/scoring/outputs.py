@@ -140,28 +140,39 @@ class _CsvTable:
         self.handle.writelines(lines)
 
 
-def _add_to_raven(table: raven.MultiFileTable, item: FileDone) -> None:
-    """Each file's boxes by time, then class, as in the per-file tables."""
-    table.add_detections(RecordingRef(item.path, item.path, item.duration, item.sample_rate),
-                         sorted(item.detections, key=lambda x: (x[0], x[1], x[4])))
+class _RavenTable:
+    """The combined Raven table: each file's boxes by time, then class, as in the per-file tables."""
+
+    def __init__(self, handle: IO[str]):
+        self.table = raven.MultiFileTable(handle, with_score=True)
+
+    def add(self, item: FileDone) -> None:
+        self.table.add_detections(RecordingRef(item.path, item.path, item.duration, item.sample_rate),
+                                  sorted(item.detections, key=lambda x: (x[0], x[1], x[4])))
+
+
+_TABLES = {"csv": (_CsvTable, ""), "raven": (_RavenTable, "\n")}  # table, newline for atomic_open
+
+
+def _write_tables(paths: dict[str, Path], done: Iterable[FileDone]) -> list[Path]:
+    """Tables {format: path} in one pass over `done` (streamed, each written atomically)."""
+    with contextlib.ExitStack() as stack:
+        tables = [_TABLES[fmt][0](stack.enter_context(atomic_open(path, "w", newline=_TABLES[fmt][1])))
+                  for fmt, path in paths.items()]
+        for item in done:
+            for table in tables:
+                table.add(item)
+    return list(paths.values())
 
 
 def write_csv(path: Path, done: Iterable[FileDone]) -> Path:
     """One row per detection of every file, in the order given (streamed, atomically)."""
-    with atomic_open(path, "w", newline="") as handle:
-        table = _CsvTable(handle)
-        for item in done:
-            table.add(item)
-    return path
+    return _write_tables({"csv": path}, done)[0]
 
 
 def write_combined_raven(path: Path, done: Iterable[FileDone]) -> Path:
     """One Raven selection table over all files, with Begin File and File Offset (s) (streamed)."""
-    with atomic_open(path, "w", newline="\n") as handle:
-        table = raven.MultiFileTable(handle, with_score=True)
-        for item in done:
-            _add_to_raven(table, item)
-    return path
+    return _write_tables({"raven": path}, done)[0]
 
 
 def combined_names(shard: tuple[int, int] | None) -> tuple[str, str]:
@@ -176,17 +187,5 @@ def write_combined(out: Path, done: Iterable[FileDone], formats: Iterable[str],
     reads each file's detections back from the journal): memory then holds one file's
     detections, however many files the run scored."""
     csv_name, raven_name = combined_names(shard)
-    paths = {fmt: out / name for fmt, name in (("csv", csv_name), ("raven", raven_name)) if fmt in formats}
-    with contextlib.ExitStack() as stack:
-        csv_table = raven_table = None
-        if "csv" in paths:
-            csv_table = _CsvTable(stack.enter_context(atomic_open(paths["csv"], "w", newline="")))
-        if "raven" in paths:
-            raven_table = raven.MultiFileTable(stack.enter_context(atomic_open(paths["raven"], "w", newline="\n")),
-                                               with_score=True)
-        for item in done:
-            if csv_table is not None:
-                csv_table.add(item)
-            if raven_table is not None:
-                _add_to_raven(raven_table, item)
-    return list(paths.values())
+    return _write_tables({fmt: out / name for fmt, name in (("csv", csv_name), ("raven", raven_name))
+                          if fmt in formats}, done)

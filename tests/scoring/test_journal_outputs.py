@@ -92,7 +92,6 @@ def test_combined_raven_rows_run_by_time_then_class_within_a_file(tmp_path):
         ("0.500000", "zeta"), ("1.000000", "alpha"), ("1.000000", "zeta")]
 
 
-
 def test_combined_tables_match_the_general_writers_cell_for_cell(tmp_path):
     """The combined tables skip csv.writer's per-cell work and Raven's Annotation per box; their
     text stays exactly what the general writers give, awkward names and classes included."""
