@@ -37,7 +37,10 @@ def _events(text: str) -> list[dict]:
 
 
 def test_cancel_mid_epoch_leaves_a_checkpoint_and_resume_finishes(project, tmp_path):
-    job = make_job(project, {"epochs": 2, "batch_size": 2, "min_epoch_samples": 0, "model": TINY_MODEL,
+    # 16 steps an epoch: the cancel, sent at step 2, is read long before the epoch's end even on a
+    # loaded machine (with the project's few crops an epoch could end first, and the cancel then
+    # landed in the next one)
+    job = make_job(project, {"epochs": 2, "batch_size": 2, "min_epoch_samples": 32, "model": TINY_MODEL,
                              "checkpoint_every_s": 3600})
     path = write_job(job, tmp_path / "run" / "job.json")
     proc = _start(path)
